@@ -1,0 +1,287 @@
+//! Command-line arguments. Every option has a one-line summary and, where
+//! it helps, a paragraph of prose shown by `--help`.
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jiff::{SignedDuration, Timestamp};
+
+const ABOUT: &str = "Carry signed, verifiable software-update snapshots across an air gap.";
+
+const LONG_ABOUT: &str = "\
+ferry carries an update repository (antivirus databases, software modules, \
+patches) from a connected host to an isolated network on removable media, and \
+installs it there as the update source devices read: a local folder or a \
+mounted shared folder.
+
+On the connected host, `ferry export` copies the repository onto the drive \
+together with a manifest listing every file's size and SHA-256, signed with \
+an ed25519 key. On the isolated side, `ferry verify` checks a drive without \
+writing anything, and `ferry import` verifies the signature against keys \
+you trust and every byte as it streams in, then switches the update source \
+to the new snapshot so that devices see either the old tree or the new one, \
+never a mix. Older snapshots, other repositories and expired snapshots are \
+refused.
+
+Exit codes: 0 success (status: fresh), 1 error (I/O, target, lock), \
+2 usage, 3 refused by verification or trust (nothing changed), \
+4 status: out of date, 5 status: extremely out of date.";
+
+/// The `ferry` command line.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print the result as JSON on stdout (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print what ferry is doing, step by step.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Pretend the current time is TIME (RFC 3339 or @UNIX-SECONDS), for
+    /// checking expiry and freshness as of another moment.
+    #[arg(long, global = true, value_name = "TIME", value_parser = parse_time, hide = true)]
+    pub now: Option<Timestamp>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a signing key pair: PREFIX.key (secret) and PREFIX.pub.
+    #[command(long_about = "\
+Make an ed25519 signing key pair. PREFIX.key is the secret key, written with \
+mode 0600 and encrypted with a passphrase (Argon2id and XChaCha20-Poly1305); \
+keep it on the connected host. PREFIX.pub is the public key: copy it to every \
+isolated site, where `--trust` names it. Each key has a short id that every \
+message shows.
+
+The passphrase comes from --passphrase-file, the FERRY_PASSPHRASE variable, \
+or a prompt. --no-passphrase stores the key unencrypted, on purpose. Existing \
+files are never overwritten.")]
+    Keygen(KeygenArgs),
+    /// Snapshot a repository folder onto removable media, signed.
+    #[command(long_about = "\
+Snapshot the repository folder SOURCE onto MEDIA (the drive's mount point or \
+a folder on it) as MEDIA/ferry/REPOSITORY/SEQUENCE/. Every file is read once \
+and hashed while it is copied; then the manifest is written and signed. The \
+signature is written last, so a drive pulled out too early never looks \
+complete. Afterwards the drive is read back from the device and verified.
+
+SOURCE may hold only regular files and folders with names every filesystem \
+and Windows accept; anything else (symbolic links, devices, names that differ \
+only in case, `CON`, `a:b`, ...) is refused up front with the full list.
+
+The sequence number goes up by itself: by default it is the creation time in \
+Unix seconds, or one more than the newest snapshot on the drive if that is \
+higher. Set SOURCE_DATE_EPOCH or --created and --sequence for reproducible \
+exports: the same source, sequence and time give the same bytes.")]
+    Export(ExportArgs),
+    /// Check media: signature, expiry and every byte. Writes nothing.
+    #[command(long_about = "\
+Check every snapshot on MEDIA (a drive, or one snapshot folder): the \
+signature must verify with a trusted key, the snapshot must not have \
+expired, and every file must have the size and SHA-256 the manifest lists. \
+Missing, damaged and extra files are listed. Nothing is written anywhere.")]
+    Verify(VerifyArgs),
+    /// Install the newest trusted snapshot from media into an update source.
+    #[command(long_about = "\
+Install the snapshot on MEDIA into TARGET, a local folder or a mounted \
+shared folder (SMB/NFS), which devices use as their update source. \
+Afterwards TARGET holds exactly the exported repository (plus ferry's state \
+folder .ferry/), and devices need nothing from ferry to use it.
+
+Refused, with nothing changed (exit code 3): a missing or bad signature, an \
+untrusted key, a snapshot of another repository than the one installed, an \
+older sequence than the installed one, an expired snapshot, and any file \
+whose bytes differ from the manifest. Importing the installed snapshot again \
+changes nothing.
+
+Only files that changed are copied. On a local Linux filesystem the new tree \
+is built beside the old one (unchanged files hard-linked) and swapped in with \
+one atomic rename; elsewhere files are renamed into place in a safe order \
+under a journal. An interrupted import is finished or rolled back by the \
+next run. The previous snapshot is kept for `ferry rollback`.")]
+    Import(ImportArgs),
+    /// Switch an update source back to its previous snapshot.
+    #[command(long_about = "\
+Switch TARGET back to the snapshot installed before the current one. This is \
+the one deliberate way to lower the installed sequence; it is recorded in \
+the state marker and in .ferry/history. Only one step back is possible, and \
+the snapshot rolled back from is not kept: import it again from its drive \
+to return to it.")]
+    Rollback(TargetArgs),
+    /// Show what an update source serves and whether it is up to date.
+    #[command(long_about = "\
+Show the repository, sequence, creation time and age of the snapshot TARGET \
+serves, and the freshness verdict used by the vendor documents: fresh, out \
+of date (older than 1 day), extremely out of date (older than 7 days). Age \
+counts from when the snapshot was taken on the connected host.
+
+Exit codes: 0 fresh, 4 out of date, 5 extremely out of date, so a monitoring \
+script can alert on them.")]
+    Status(StatusArgs),
+}
+
+/// `ferry keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the keys: PREFIX.key and PREFIX.pub.
+    pub prefix: Utf8PathBuf,
+    /// Store the secret key unencrypted.
+    #[arg(long, conflicts_with = "passphrase_file")]
+    pub no_passphrase: bool,
+    /// Read the passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<Utf8PathBuf>,
+}
+
+/// `ferry export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The repository folder to snapshot.
+    pub source: Utf8PathBuf,
+    /// The drive's mount point, or a folder on it.
+    pub media: Utf8PathBuf,
+    /// The secret key to sign with (PREFIX.key).
+    #[arg(long, value_name = "PREFIX.key")]
+    pub key: Utf8PathBuf,
+    /// Read the key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<Utf8PathBuf>,
+    /// Repository id (default: the source folder's name, in lower case).
+    #[arg(long, value_name = "ID")]
+    pub repository: Option<String>,
+    /// Sequence number (default: goes up by itself).
+    #[arg(long, value_name = "N")]
+    pub sequence: Option<u64>,
+    /// How long the snapshot may be imported: 90s, 15m, 12h, 30d, 2w, or never.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_expiry)]
+    pub expires: Expiry,
+    /// Creation time to record (default: SOURCE_DATE_EPOCH, else now).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub created: Option<Timestamp>,
+    /// Glob naming index files, installed after the data they list
+    /// (repeatable; default: *.xml, *.idx and index folders).
+    #[arg(long, value_name = "GLOB")]
+    pub index: Vec<String>,
+    /// Skip reading the media back after writing.
+    #[arg(long)]
+    pub no_read_back: bool,
+}
+
+/// Trusted keys.
+#[derive(Debug, Args)]
+pub struct Trust {
+    /// A trusted public key file, or a folder of *.pub files (repeatable;
+    /// default: the colon-separated list in FERRY_TRUST).
+    #[arg(long, value_name = "KEY.pub")]
+    pub trust: Vec<Utf8PathBuf>,
+}
+
+/// `ferry verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The drive, or one snapshot folder on it.
+    pub media: Utf8PathBuf,
+    #[command(flatten)]
+    pub trust: Trust,
+}
+
+/// How to switch the new snapshot in.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Switch {
+    /// The whole-tree switch where possible, else ordered.
+    Auto,
+    /// Only the whole-tree switch (fail where impossible).
+    Tree,
+    /// Rename files into place in order, under a journal.
+    Ordered,
+}
+
+/// `ferry import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The drive, or one snapshot folder on it.
+    pub media: Utf8PathBuf,
+    /// The update source folder devices read.
+    pub target: Utf8PathBuf,
+    #[command(flatten)]
+    pub trust: Trust,
+    /// Keep ferry's state here instead of TARGET/.ferry (forces --switch ordered).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<Utf8PathBuf>,
+    /// Import only snapshots of this repository.
+    #[arg(long, value_name = "ID")]
+    pub repository: Option<String>,
+    /// How to switch the new snapshot in.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub switch: Switch,
+    /// Wait for another ferry process working on TARGET instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Replace the contents of a non-empty TARGET ferry did not fill.
+    #[arg(long)]
+    pub adopt: bool,
+}
+
+/// `ferry rollback`.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The update source folder.
+    pub target: Utf8PathBuf,
+    /// Where ferry's state is, if not TARGET/.ferry.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<Utf8PathBuf>,
+    /// Wait for another ferry process working on TARGET instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `ferry status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The update source folder.
+    pub target: Utf8PathBuf,
+    /// Where ferry's state is, if not TARGET/.ferry.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<Utf8PathBuf>,
+    /// Age after which the source is out of date.
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_span)]
+    pub out_of_date: Span,
+    /// Age after which the source is extremely out of date.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_span)]
+    pub extremely_out_of_date: Span,
+}
+
+/// A duration given on the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Span(pub SignedDuration);
+
+/// An expiry: a duration or never.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiry(pub Option<SignedDuration>);
+
+fn parse_span(text: &str) -> Result<Span, String> {
+    ferry::clock::parse_duration(text).map(Span)
+}
+
+fn parse_expiry(text: &str) -> Result<Expiry, String> {
+    if text == "never" {
+        return Ok(Expiry(None));
+    }
+    ferry::clock::parse_duration(text).map(|d| Expiry(Some(d)))
+}
+
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    ferry::clock::parse_flexible(text)
+}

@@ -1,0 +1,299 @@
+//! The only code that knows about clap, terminals, progress bars and
+//! `--json`. Each command builds the library's options, calls one function
+//! in `ferry::ops`, and prints its report.
+
+mod args;
+mod output;
+
+use args::{Cli, Command, Switch};
+use camino::{Utf8Path, Utf8PathBuf};
+use clap::Parser;
+use ferry::ops::{export, import, keygen, rollback, status, verify};
+use ferry::signing::{SecretKey, TrustStore};
+use ferry::target::dir::DirTarget;
+use ferry::{Error, ErrorClass};
+use output::Output;
+use zeroize::Zeroizing;
+
+/// Exit codes (docs/reference/exit-codes.md).
+pub mod exit {
+    /// Success (and `status`: fresh).
+    pub const OK: i32 = 0;
+    /// Error: I/O, target, lock.
+    pub const ERROR: i32 = 1;
+    /// Usage: bad arguments.
+    pub const USAGE: i32 = 2;
+    /// Refused by verification or trust; nothing changed.
+    pub const REFUSED: i32 = 3;
+    /// `status`: out of date.
+    pub const OUT_OF_DATE: i32 = 4;
+    /// `status`: extremely out of date.
+    pub const EXTREMELY_OUT_OF_DATE: i32 = 5;
+}
+
+/// Runs the command line and returns the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let out = Output::new(cli.global.json, cli.global.quiet, cli.global.verbose);
+    match dispatch(&cli, &out) {
+        Ok(code) => code,
+        Err(error) => {
+            let code = match &error {
+                Error::InvalidArgument(_) | Error::NoTrust | Error::Passphrase(_) => exit::USAGE,
+                other if other.class() == ErrorClass::Refused => exit::REFUSED,
+                _ => exit::ERROR,
+            };
+            out.error(&error, code);
+            code
+        }
+    }
+}
+
+fn now(cli: &Cli) -> jiff::Timestamp {
+    cli.global.now.unwrap_or_else(ferry::clock::now)
+}
+
+fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
+    match &cli.command {
+        Command::Keygen(a) => {
+            let passphrase = if a.no_passphrase { None } else { Some(new_passphrase(a.passphrase_file.as_deref())?) };
+            let report = keygen::keygen(&a.prefix, passphrase.as_ref().map(|p| p.as_slice()))?;
+            out.report(&report, || {
+                format!(
+                    "created key {}\n  secret: {} ({})\n  public: {} (copy this to the importing sites)",
+                    report.key_id,
+                    report.secret_key,
+                    if report.protected { "encrypted with your passphrase" } else { "NOT encrypted" },
+                    report.public_key
+                )
+            });
+        }
+        Command::Export(a) => {
+            let key = SecretKey::load(&a.key, &mut |id| existing_passphrase(a.passphrase_file.as_deref(), &a.key, id))?;
+            let created = match a.created {
+                Some(time) => Some(time),
+                None => source_date_epoch()?,
+            };
+            let options = export::ExportOptions {
+                source: a.source.clone(),
+                media: a.media.clone(),
+                repository: a.repository.clone(),
+                sequence: a.sequence,
+                created,
+                expires_after: a.expires.0,
+                index_patterns: if a.index.is_empty() {
+                    ferry::scan::DEFAULT_INDEX_PATTERNS.iter().map(|p| p.to_string()).collect()
+                } else {
+                    a.index.clone()
+                },
+                read_back: !a.no_read_back,
+            };
+            let progress = out.progress();
+            let report = export::export(&options, &key, &progress)?;
+            progress.finish();
+            out.report(&report, || {
+                format!(
+                    "exported {} sequence {} to {}\n  {} files, {} folders, {}; snapshot {}; signed by key {}; expires {}{}",
+                    report.repository,
+                    report.sequence,
+                    report.snapshot_dir,
+                    report.files,
+                    report.folders,
+                    output::bytes(report.bytes),
+                    &report.snapshot_id[..12],
+                    report.key_id,
+                    report.expires,
+                    if report.read_back_verified { "\n  read back from the media and verified" } else { "" }
+                )
+            });
+        }
+        Command::Verify(a) => {
+            let trust = load_trust(&a.trust.trust)?;
+            let progress = out.progress();
+            let report = verify::verify(&a.media, &trust, now(cli), &progress)?;
+            progress.finish();
+            out.report(&report, || {
+                report
+                    .snapshots
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "OK {} sequence {}: {} files, {}, signed by key {}, created {}, expires {} ({})",
+                            s.repository,
+                            s.sequence,
+                            s.files,
+                            output::bytes(s.bytes),
+                            s.signed_by,
+                            s.created,
+                            s.expires,
+                            s.dir
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Import(a) => {
+            let trust = load_trust(&a.trust.trust)?;
+            let target = open_target(&a.target, a.state_dir.as_deref());
+            let options = import::ImportOptions {
+                media: a.media.clone(),
+                repository: a.repository.clone(),
+                switch: match a.switch {
+                    Switch::Auto => import::SwitchChoice::Auto,
+                    Switch::Tree => import::SwitchChoice::Tree,
+                    Switch::Ordered => import::SwitchChoice::Ordered,
+                },
+                wait: a.wait,
+                adopt: a.adopt,
+                now: now(cli),
+            };
+            let progress = out.progress();
+            let report = import::import(&target, &options, &trust, &progress)?;
+            progress.finish();
+            out.report(&report, || {
+                let mut text = String::new();
+                for line in &report.recovered {
+                    text.push_str(&format!("recovered: {line}\n"));
+                }
+                if report.switch == "none" {
+                    text.push_str(&format!(
+                        "{} sequence {} is already installed at {}; nothing changed",
+                        report.snapshot.repository, report.snapshot.sequence, report.target
+                    ));
+                } else {
+                    text.push_str(&format!(
+                        "installed {} sequence {} at {} ({} switch)\n  {} added, {} changed, {} removed, {} copied; signed by key {}{}",
+                        report.snapshot.repository,
+                        report.snapshot.sequence,
+                        report.target,
+                        report.switch,
+                        report.added,
+                        report.changed,
+                        report.removed,
+                        output::bytes(report.bytes_transferred),
+                        report.snapshot.signed_by,
+                        report.previous_sequence.map_or(String::new(), |p| format!("; previous sequence {p} kept for rollback"))
+                    ));
+                }
+                text
+            });
+        }
+        Command::Rollback(a) => {
+            let target = open_target(&a.target, a.state_dir.as_deref());
+            let report = rollback::rollback(&target, a.wait, now(cli))?;
+            out.report(&report, || {
+                format!(
+                    "rolled {} at {} back from sequence {} to sequence {} (recorded in .ferry/history)",
+                    report.repository, report.target, report.from_sequence, report.to_sequence
+                )
+            });
+        }
+        Command::Status(a) => {
+            let target = open_target(&a.target, a.state_dir.as_deref());
+            let thresholds = status::Thresholds { out_of_date: a.out_of_date.0, extremely_out_of_date: a.extremely_out_of_date.0 };
+            let report = status::status(&target, thresholds, now(cli))?;
+            out.report(&report, || {
+                format!(
+                    "{}: {} sequence {} (snapshot {})\n  created {} ({} ago), installed {}, expires {}{}\n  {}{}",
+                    report.target,
+                    report.repository,
+                    report.sequence,
+                    &report.snapshot_id[..12],
+                    report.created,
+                    report.age,
+                    report.installed,
+                    report.expires,
+                    if report.expired { " (EXPIRED)" } else { "" },
+                    report.freshness.describe().to_uppercase(),
+                    report.rolled_back_from.map_or(String::new(), |s| format!(" (rolled back from sequence {s})")),
+                )
+            });
+            return Ok(match report.freshness {
+                status::Freshness::Fresh => exit::OK,
+                status::Freshness::OutOfDate => exit::OUT_OF_DATE,
+                status::Freshness::ExtremelyOutOfDate => exit::EXTREMELY_OUT_OF_DATE,
+            });
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn open_target(target: &Utf8Path, state_dir: Option<&Utf8Path>) -> DirTarget {
+    DirTarget::new(target, state_dir)
+}
+
+fn load_trust(given: &[Utf8PathBuf]) -> ferry::Result<TrustStore> {
+    let mut paths = given.to_vec();
+    if paths.is_empty() {
+        if let Ok(list) = std::env::var("FERRY_TRUST") {
+            paths.extend(list.split(':').filter(|p| !p.is_empty()).map(Utf8PathBuf::from));
+        }
+    }
+    if paths.is_empty() {
+        return Err(Error::NoTrust);
+    }
+    TrustStore::load(&paths)
+}
+
+fn source_date_epoch() -> ferry::Result<Option<jiff::Timestamp>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => ferry::clock::parse_flexible(&format!("@{text}"))
+            .map(Some)
+            .map_err(|e| Error::InvalidArgument(format!("SOURCE_DATE_EPOCH: {e}"))),
+        Err(_) => Ok(None),
+    }
+}
+
+fn passphrase_from_file(path: &Utf8Path) -> ferry::Result<Zeroizing<Vec<u8>>> {
+    let text = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io("read passphrase file", path, e))?);
+    let trimmed = text.strip_suffix(b"\n").unwrap_or(&text);
+    let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+    Ok(Zeroizing::new(trimmed.to_vec()))
+}
+
+fn passphrase_from_env() -> Option<Zeroizing<Vec<u8>>> {
+    std::env::var_os("FERRY_PASSPHRASE").map(|p| Zeroizing::new(p.into_encoded_bytes()))
+}
+
+fn prompt(question: &str) -> ferry::Result<Zeroizing<Vec<u8>>> {
+    rpassword::prompt_password(question).map(|p| Zeroizing::new(p.into_bytes())).map_err(|_| {
+        Error::Passphrase(
+            "no passphrase: no terminal to ask on; set FERRY_PASSPHRASE, pass --passphrase-file FILE, or (keygen only) --no-passphrase".into(),
+        )
+    })
+}
+
+fn new_passphrase(file: Option<&Utf8Path>) -> ferry::Result<Zeroizing<Vec<u8>>> {
+    let passphrase = match (file, passphrase_from_env()) {
+        (Some(file), _) => passphrase_from_file(file)?,
+        (None, Some(env)) => env,
+        (None, None) => {
+            let first = prompt("passphrase for the new key: ")?;
+            let second = prompt("the same passphrase again: ")?;
+            if first != second {
+                return Err(Error::Passphrase("the two passphrases differ; nothing was written".into()));
+            }
+            first
+        }
+    };
+    if passphrase.is_empty() {
+        return Err(Error::Passphrase("empty passphrase; use --no-passphrase to store the key unencrypted on purpose".into()));
+    }
+    Ok(passphrase)
+}
+
+fn existing_passphrase(file: Option<&Utf8Path>, key: &Utf8Path, id: ferry::signing::KeyId) -> ferry::Result<Zeroizing<Vec<u8>>> {
+    match (file, passphrase_from_env()) {
+        (Some(file), _) => passphrase_from_file(file),
+        (None, Some(env)) => Ok(env),
+        (None, None) => prompt(&format!("passphrase for {key} (key {id}): ")),
+    }
+}

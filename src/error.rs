@@ -1,0 +1,230 @@
+//! The library's one error type.
+//!
+//! Every variant carries the thing it is about (a path, a key id, a
+//! sequence) so that the CLI can print one line an operator understands
+//! without context. Variants are grouped by the exit code they map to:
+//! see [`Error::class`].
+
+use camino::Utf8PathBuf;
+use std::io;
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the CLI makes of an error: which exit code it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// I/O, target or lock problems: exit code 1.
+    Failure,
+    /// The input was refused by verification or trust; nothing changed: exit code 3.
+    Refused,
+}
+
+/// Everything that can go wrong in ferry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A filesystem call failed.
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        /// What ferry was doing ("read", "create", "rename", ...).
+        action: &'static str,
+        /// The path it was doing it to.
+        path: Utf8PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A file ferry reads is not in the format its spec describes.
+    #[error("`{path}`: {problem}")]
+    Format {
+        /// The file.
+        path: Utf8PathBuf,
+        /// What is wrong, with the line number where there is one.
+        problem: String,
+    },
+    /// The source tree contains entries that cannot be exported.
+    #[error("`{source_dir}` cannot be exported: {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+    UnexportableSource {
+        /// The source directory.
+        source_dir: Utf8PathBuf,
+        /// One line per offending entry.
+        problems: Vec<String>,
+    },
+    /// The secret key could not be unlocked.
+    #[error("cannot unlock secret key `{path}` (key {key_id}): wrong passphrase or damaged file")]
+    WrongPassphrase {
+        /// The key file.
+        path: Utf8PathBuf,
+        /// Its key id.
+        key_id: String,
+    },
+    /// No passphrase was available for a protected key and no prompt was possible.
+    #[error("{0}")]
+    Passphrase(String),
+    /// A file would be overwritten.
+    #[error("`{0}` already exists; refusing to overwrite it")]
+    AlreadyExists(Utf8PathBuf),
+    /// The options given do not make sense together.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// No snapshot was found on the media.
+    #[error("no complete snapshot found in `{0}` (looked for manifest.sig in MEDIA and MEDIA/ferry/*/*)")]
+    NoSnapshot(Utf8PathBuf),
+    /// A snapshot folder has a manifest but no signature.
+    #[error("`{0}` has no signature file (manifest.sig): the export did not finish or the file was removed")]
+    MissingSignature(Utf8PathBuf),
+    /// None of the signatures is by a trusted key.
+    #[error("`{path}` is signed by key(s) {signed_by} but none of them is trusted (trusted: {trusted})")]
+    UntrustedKey {
+        /// The signature file.
+        path: Utf8PathBuf,
+        /// Key ids found in the file.
+        signed_by: String,
+        /// Key ids in the trust store.
+        trusted: String,
+    },
+    /// A signature by a trusted key does not verify.
+    #[error("`{path}`: signature by trusted key {key_id} does not match the manifest (manifest or signature damaged or forged)")]
+    BadSignature {
+        /// The signature file.
+        path: Utf8PathBuf,
+        /// The trusted key.
+        key_id: String,
+    },
+    /// No trusted key was configured.
+    #[error("no trusted public key given: pass --trust KEY.pub (or a directory of them) or set FERRY_TRUST")]
+    NoTrust,
+    /// The snapshot is older than the one installed.
+    #[error("refusing rollback: `{manifest}` has sequence {offered} but the target already has sequence {installed} of repository `{repository}`")]
+    Rollback {
+        /// The manifest offered.
+        manifest: Utf8PathBuf,
+        /// Its repository.
+        repository: String,
+        /// Its sequence.
+        offered: u64,
+        /// The installed sequence.
+        installed: u64,
+    },
+    /// Same sequence, different content: a signer reused a sequence number.
+    #[error("refusing `{manifest}`: sequence {sequence} is installed with different content (snapshot {installed_id} vs {offered_id})")]
+    SequenceReuse {
+        /// The manifest offered.
+        manifest: Utf8PathBuf,
+        /// The sequence both share.
+        sequence: u64,
+        /// Installed snapshot id (short).
+        installed_id: String,
+        /// Offered snapshot id (short).
+        offered_id: String,
+    },
+    /// The snapshot belongs to another repository than the installed one.
+    #[error("refusing `{manifest}`: it is repository `{offered}` but the target holds repository `{installed}`")]
+    WrongRepository {
+        /// The manifest offered.
+        manifest: Utf8PathBuf,
+        /// Its repository.
+        offered: String,
+        /// The installed repository.
+        installed: String,
+    },
+    /// The manifest's expiry time has passed.
+    #[error("refusing `{manifest}`: it expired at {expires} (now {now}); export a fresh snapshot")]
+    Expired {
+        /// The manifest.
+        manifest: Utf8PathBuf,
+        /// Its expiry.
+        expires: String,
+        /// The current time.
+        now: String,
+    },
+    /// Payload files do not match the manifest.
+    #[error("`{media}` does not match its signed manifest: {}", summarize(problems))]
+    Damaged {
+        /// The snapshot folder.
+        media: Utf8PathBuf,
+        /// One line per damaged, missing or extra file.
+        problems: Vec<String>,
+    },
+    /// A file's bytes differ from what the manifest says.
+    #[error("`{path}`: {problem}")]
+    Mismatch {
+        /// The file.
+        path: Utf8PathBuf,
+        /// Expected vs actual size or digest.
+        problem: String,
+    },
+    /// Another import holds the target.
+    #[error("`{0}` is locked by another ferry process (use --wait to wait for it)")]
+    Locked(Utf8PathBuf),
+    /// The target has no installed snapshot.
+    #[error("`{0}` has no snapshot installed by ferry (no .ferry/state)")]
+    NotInstalled(Utf8PathBuf),
+    /// Rollback was asked for but no previous snapshot is kept.
+    #[error("`{0}` keeps no previous snapshot to roll back to")]
+    NoPrevious(Utf8PathBuf),
+    /// An interrupted switch was found and could not be completed safely.
+    #[error("`{path}`: {problem}")]
+    Recovery {
+        /// The target or state file.
+        path: Utf8PathBuf,
+        /// What blocks recovery.
+        problem: String,
+    },
+}
+
+fn summarize(problems: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut text = format!("{} problem(s):", problems.len());
+    for problem in problems.iter().take(SHOWN) {
+        text.push_str("\n  ");
+        text.push_str(problem);
+    }
+    if problems.len() > SHOWN {
+        text.push_str(&format!("\n  ... and {} more", problems.len() - SHOWN));
+    }
+    text
+}
+
+impl Error {
+    /// Builds an [`Error::Io`] for `action` on `path`.
+    pub fn io(action: &'static str, path: impl Into<Utf8PathBuf>, source: io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+
+    /// Builds an [`Error::Format`] for `path`.
+    pub fn format(path: impl Into<Utf8PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Format { path: path.into(), problem: problem.into() }
+    }
+
+    /// Which exit-code class this error belongs to.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Format { .. }
+            | Error::MissingSignature(_)
+            | Error::UntrustedKey { .. }
+            | Error::BadSignature { .. }
+            | Error::NoTrust
+            | Error::Rollback { .. }
+            | Error::SequenceReuse { .. }
+            | Error::WrongRepository { .. }
+            | Error::Expired { .. }
+            | Error::Damaged { .. }
+            | Error::Mismatch { .. }
+            | Error::NoSnapshot(_) => ErrorClass::Refused,
+            _ => ErrorClass::Failure,
+        }
+    }
+}
+
+/// Adds path context to `std::io` results, in the style of cargo's `paths`.
+pub(crate) trait IoContext<T> {
+    /// Wraps an I/O error with the action and path.
+    fn ctx(self, action: &'static str, path: &camino::Utf8Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, action: &'static str, path: &camino::Utf8Path) -> Result<T> {
+        self.map_err(|e| Error::io(action, path, e))
+    }
+}

@@ -1,0 +1,39 @@
+//! ferry carries software-update snapshots across an air gap.
+//!
+//! On the connected side, [`ops::export`] snapshots an update repository onto
+//! removable media with an ed25519-signed [`manifest`]. On the isolated side,
+//! [`ops::verify`] checks a drive without writing anything and [`ops::import`]
+//! installs the snapshot into a [`target`] so that devices only ever see a
+//! complete old tree or a complete new one.
+//!
+//! Trust in a few lines: the manifest lists every file with its size and
+//! SHA-256 and binds repository, sequence and expiry; the importer verifies
+//! the signature against keys configured on its own side before it parses
+//! anything, refuses older sequences, other repositories and expired
+//! snapshots, and streams every byte through a digest check before it can
+//! become visible. Media and targets are untrusted storage. The formats are
+//! specified in `formats/`.
+//!
+//! Module map: [`scan`] walks a source; [`rel_path`] validates paths;
+//! [`digest`] hashes while copying; [`manifest`] and [`signing`] are the
+//! signed description; [`media`] is the drive layout; [`target`] is where
+//! snapshots are installed; [`ops`] holds one use case per module.
+
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod crash;
+pub mod digest;
+pub mod error;
+pub mod fsutil;
+pub mod manifest;
+pub mod media;
+pub mod ops;
+pub mod parallel;
+pub mod rel_path;
+pub mod report;
+pub mod scan;
+pub mod signing;
+pub mod target;
+
+pub use error::{Error, ErrorClass, Result};

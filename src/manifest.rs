@@ -1,0 +1,330 @@
+//! The signed description of one snapshot: `formats/manifest-v1.md`.
+//!
+//! A manifest is encoded deterministically (same snapshot, same bytes) and
+//! decoded strictly: every rule of the spec is checked, in the spec's order,
+//! and the first broken one is reported with its line number. Decoding is
+//! only ever done on bytes whose signature has already been verified
+//! ([`crate::signing::verify`]); this module does not know about keys.
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::rel_path::RelPath;
+use crate::clock;
+use camino::Utf8Path;
+use jiff::Timestamp;
+use std::collections::HashSet;
+
+/// First line of every v1 manifest.
+pub const MAGIC: &str = "ferry manifest v1";
+/// Largest manifest a reader accepts (formats/manifest-v1.md, reader rules).
+pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A repository id: 1-64 characters of `[a-z0-9._-]`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepositoryId(String);
+
+impl RepositoryId {
+    /// Validates a repository id.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let valid_chars = text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        let starts_well = text.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if (1..=64).contains(&text.len()) && valid_chars && starts_well {
+            Ok(RepositoryId(text.to_owned()))
+        } else {
+            Err(format!("`{}` is not a repository id (1-64 of a-z 0-9 . _ -, starting with a letter or digit)", crate::rel_path::escape(text)))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RepositoryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A regular file in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content.
+    pub digest: Digest,
+    /// Whether the executable bit is set.
+    pub executable: bool,
+    /// Whether this is an index file, renamed into place after data files.
+    pub index: bool,
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File(FileEntry),
+}
+
+/// One line of the manifest's entry list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Where the entry lives, relative to the repository root.
+    pub path: RelPath,
+    /// Directory or file.
+    pub kind: EntryKind,
+}
+
+impl Entry {
+    /// The file details, or `None` for a directory.
+    pub fn file(&self) -> Option<&FileEntry> {
+        match &self.kind {
+            EntryKind::File(file) => Some(file),
+            EntryKind::Dir => None,
+        }
+    }
+}
+
+/// The content of a manifest (formats/manifest-v1.md §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// Which repository this is a snapshot of.
+    pub repository: RepositoryId,
+    /// Increases with every export of the repository.
+    pub sequence: u64,
+    /// When the snapshot was taken.
+    pub created: Timestamp,
+    /// After this time the snapshot is refused (freeze protection); `None` = never.
+    pub expires: Option<Timestamp>,
+    /// Entries sorted by path bytes.
+    pub entries: Vec<Entry>,
+}
+
+impl Manifest {
+    /// Encodes the manifest; the same manifest always gives the same bytes.
+    /// Entries must already be sorted and valid (as [`crate::scan`] produces them).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = String::with_capacity(128 + self.entries.len() * 100);
+        out.push_str(MAGIC);
+        out.push('\n');
+        out.push_str(&format!("repository: {}\n", self.repository));
+        out.push_str(&format!("sequence: {}\n", self.sequence));
+        out.push_str(&format!("created: {}\n", clock::format(self.created)));
+        out.push_str(&format!("expires: {}\n", self.expires.map_or("never".to_owned(), clock::format)));
+        out.push_str("layout: tree\n");
+        out.push_str("base: none\n");
+        out.push_str(&format!("entries: {}\n", self.entries.len()));
+        for entry in &self.entries {
+            match &entry.kind {
+                EntryKind::Dir => out.push_str(&format!("dir {}\n", entry.path)),
+                EntryKind::File(file) => {
+                    let mut flags = String::new();
+                    if file.executable {
+                        flags.push('x');
+                    }
+                    if file.index {
+                        flags.push('i');
+                    }
+                    if flags.is_empty() {
+                        flags.push('-');
+                    }
+                    out.push_str(&format!("file {} {} {} {}\n", file.size, file.digest, flags, entry.path));
+                }
+            }
+        }
+        out.into_bytes()
+    }
+
+    /// Decodes and checks manifest bytes read from `origin` (named in errors).
+    pub fn decode(bytes: &[u8], origin: &Utf8Path) -> Result<Manifest> {
+        let fail = |line: usize, problem: String| Error::format(origin, format!("line {line}: {problem}"));
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(Error::format(origin, format!("larger than the {MAX_MANIFEST_BYTES}-byte limit")));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| Error::format(origin, format!("not UTF-8 ({e})")))?;
+        let Some(body) = text.strip_suffix('\n') else {
+            return Err(Error::format(origin, "does not end with a newline (truncated?)"));
+        };
+        let mut lines = body.split('\n').enumerate().map(|(i, line)| (i + 1, line));
+
+        let mut next_line = |expected: &str| -> Result<(usize, &str)> {
+            lines.next().ok_or_else(|| Error::format(origin, format!("ends before the `{expected}` line")))
+        };
+        let (n, magic) = next_line(MAGIC)?;
+        if magic != MAGIC {
+            let shown = crate::rel_path::escape(&magic.chars().take(60).collect::<String>());
+            return Err(fail(n, format!("expected `{MAGIC}`, found `{shown}` (not a ferry manifest, or an unsupported version)")));
+        }
+        let mut header = |key: &str| -> Result<(usize, &str)> {
+            let (n, line) = next_line(key)?;
+            let value = line
+                .strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix(": "))
+                .ok_or_else(|| fail(n, format!("expected `{key}: ...`")))?;
+            Ok((n, value))
+        };
+        let (n, repository) = header("repository")?;
+        let repository = RepositoryId::new(repository).map_err(|e| fail(n, e))?;
+        let (n, sequence) = header("sequence")?;
+        let sequence = parse_decimal(sequence).ok_or_else(|| fail(n, format!("`{sequence}` is not a sequence number")))?;
+        let (n, created) = header("created")?;
+        let created = clock::parse(created).ok_or_else(|| fail(n, format!("`{created}` is not a time like 2026-11-24T13:00:00Z")))?;
+        let (n, expires) = header("expires")?;
+        let expires = match expires {
+            "never" => None,
+            text => Some(clock::parse(text).ok_or_else(|| fail(n, format!("`{text}` is not a time or `never`")))?),
+        };
+        let (n, layout) = header("layout")?;
+        if layout != "tree" {
+            return Err(fail(n, format!("layout `{layout}` is not supported by this version of ferry (only `tree`)")));
+        }
+        let (n, base) = header("base")?;
+        if base != "none" {
+            return Err(fail(n, format!("base `{base}`: delta snapshots are not supported by this version of ferry")));
+        }
+        let (n, count) = header("entries")?;
+        let count = parse_decimal(count).ok_or_else(|| fail(n, format!("`{count}` is not an entry count")))?;
+
+        // The count is untrusted only until the signature check, which has
+        // passed by now; still, never reserve more than the bytes could hold.
+        let mut entries: Vec<Entry> = Vec::with_capacity((count as usize).min(bytes.len() / 6));
+        let mut directories: HashSet<&str> = HashSet::new();
+        let mut files: HashSet<&str> = HashSet::new();
+        for (n, line) in lines {
+            if entries.len() as u64 == count {
+                return Err(fail(n, format!("more entry lines than the {count} announced")));
+            }
+            let entry = parse_entry(line).map_err(|e| fail(n, e))?;
+            if let Some(previous) = entries.last() {
+                if entry.path.as_str().as_bytes() <= previous.path.as_str().as_bytes() {
+                    return Err(fail(n, format!("`{}` is out of order or duplicated (entries must be sorted by path)", entry.path)));
+                }
+            }
+            if let Some(parent) = entry.path.parent() {
+                let parent = parent.as_str();
+                if files.contains(parent) {
+                    return Err(fail(n, format!("`{}` is inside `{parent}`, which is a file", entry.path)));
+                }
+                if !directories.contains(parent) {
+                    return Err(fail(n, format!("`{}`: its folder `{parent}` is not listed before it", entry.path)));
+                }
+            }
+            // Borrow the path text from `body` so the sets cost no allocation.
+            let path_text = &line[line.len() - entry.path.as_str().len()..];
+            match entry.kind {
+                EntryKind::Dir => directories.insert(path_text),
+                EntryKind::File(_) => files.insert(path_text),
+            };
+            entries.push(entry);
+        }
+        if entries.len() as u64 != count {
+            return Err(Error::format(origin, format!("announces {count} entries but lists {}", entries.len())));
+        }
+        Ok(Manifest { repository, sequence, created, expires, entries })
+    }
+
+    /// The file entries, in manifest order.
+    pub fn files(&self) -> impl Iterator<Item = (&RelPath, &FileEntry)> {
+        self.entries.iter().filter_map(|entry| entry.file().map(|file| (&entry.path, file)))
+    }
+
+    /// Total payload bytes.
+    pub fn payload_bytes(&self) -> u64 {
+        self.files().map(|(_, file)| file.size).sum()
+    }
+}
+
+fn parse_decimal(text: &str) -> Option<u64> {
+    let canonical = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
+fn parse_entry(line: &str) -> Result<Entry, String> {
+    if let Some(path) = line.strip_prefix("dir ") {
+        return Ok(Entry { path: RelPath::new(path)?, kind: EntryKind::Dir });
+    }
+    let Some(rest) = line.strip_prefix("file ") else {
+        let shown = crate::rel_path::escape(&line.chars().take(60).collect::<String>());
+        return Err(format!("expected a `dir` or `file` entry, found `{shown}`"));
+    };
+    let mut fields = rest.splitn(4, ' ');
+    let (Some(size), Some(digest), Some(flags), Some(path)) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
+        return Err("a `file` entry needs SIZE SHA256 FLAGS PATH".into());
+    };
+    let size = parse_decimal(size).ok_or_else(|| format!("`{size}` is not a file size"))?;
+    let digest = Digest::from_hex(digest).ok_or_else(|| format!("`{digest}` is not a SHA-256 in lowercase hex"))?;
+    let (executable, index) = match flags {
+        "-" => (false, false),
+        "x" => (true, false),
+        "i" => (false, true),
+        "xi" => (true, true),
+        _ => return Err(format!("`{flags}` is not a flags field (-, x, i or xi)")),
+    };
+    Ok(Entry { path: RelPath::new(path)?, kind: EntryKind::File(FileEntry { size, digest, executable, index }) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let file = |size, byte: u8, executable, index| {
+            EntryKind::File(FileEntry { size, digest: Digest([byte; 32]), executable, index })
+        };
+        Manifest {
+            repository: RepositoryId::new("av-bases").unwrap(),
+            sequence: 42,
+            created: clock::parse("2026-11-24T13:00:00Z").unwrap(),
+            expires: None,
+            entries: vec![
+                Entry { path: RelPath::new("a").unwrap(), kind: EntryKind::Dir },
+                Entry { path: RelPath::new("a/x y.bin").unwrap(), kind: file(3, 1, true, false) },
+                Entry { path: RelPath::new("index.xml").unwrap(), kind: file(0, 2, false, true) },
+            ],
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Manifest> {
+        Manifest::decode(bytes, Utf8Path::new("manifest"))
+    }
+
+    #[test]
+    fn round_trip() {
+        let manifest = sample();
+        let bytes = manifest.encode();
+        assert_eq!(decode(&bytes).unwrap(), manifest);
+        assert_eq!(decode(&bytes).unwrap().encode(), bytes);
+    }
+
+    #[test]
+    fn refuses_each_broken_rule() {
+        let good = String::from_utf8(sample().encode()).unwrap();
+        let cases: Vec<(String, &str)> = vec![
+            (good.replace("ferry manifest v1", "ferry manifest v2"), "unsupported version"),
+            (good.replace("sequence: 42", "sequence: 042"), "not a sequence"),
+            (good.replace("layout: tree", "layout: tar"), "layout `tar`"),
+            (good.replace("base: none", "base: abc"), "delta"),
+            (good.replace("entries: 3", "entries: 4"), "announces 4"),
+            (good.replace("entries: 3", "entries: 2"), "more entry lines"),
+            (good.replace("dir a\n", "dir a\ndir a\n").replace("entries: 3", "entries: 4"), "out of order"),
+            (good.replace("dir a\n", ""), "entries: 3"),
+            (good.replace("a/x y.bin", "../x"), "`..`"),
+            (good.replace("a/x y.bin", "/etc/x"), "absolute"),
+            (good.replace(" x a/", " q a/"), "flags"),
+            (good.trim_end().to_owned(), "newline"),
+        ];
+        for (text, expected) in cases {
+            let error = decode(text.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains(expected), "expected {expected:?} in {error:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_missing_parent() {
+        let text = String::from_utf8(sample().encode()).unwrap().replace("dir a\n", "").replace("entries: 3", "entries: 2");
+        assert!(decode(text.as_bytes()).unwrap_err().to_string().contains("is not listed before it"));
+    }
+}

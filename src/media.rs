@@ -1,0 +1,199 @@
+//! The removable-drive side: `formats/media-layout-v1.md`.
+//!
+//! A drive holds snapshot folders `MEDIA/ferry/REPOSITORY/SEQUENCE/`, each
+//! with `payload/` (the tree), `manifest` and `manifest.sig`. The signature
+//! is written last, so a folder without one is an unfinished export and is
+//! never installed.
+
+use crate::digest::copy_hashing;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::manifest::{EntryKind, FileEntry, MAX_MANIFEST_BYTES};
+use crate::rel_path::RelPath;
+use std::io::Write;
+use crate::parallel;
+use crate::report::Progress;
+use crate::signing::{self, TrustStore, VerifiedSnapshot, MAX_SIGNATURE_BYTES};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::collections::HashSet;
+use std::fs::File;
+
+/// File name of the manifest in a snapshot folder.
+pub const MANIFEST_FILE: &str = "manifest";
+/// File name of the signature file in a snapshot folder.
+pub const SIGNATURE_FILE: &str = "manifest.sig";
+/// Folder holding the repository tree in a snapshot folder.
+pub const PAYLOAD_DIR: &str = "payload";
+/// Folder on a drive under which snapshot folders live.
+pub const MEDIA_ROOT: &str = "ferry";
+
+/// One snapshot folder on a drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotDir {
+    root: Utf8PathBuf,
+}
+
+impl SnapshotDir {
+    /// The snapshot folder for `repository` and `sequence` on the drive at `media`.
+    pub fn on_media(media: &Utf8Path, repository: &str, sequence: u64) -> Self {
+        SnapshotDir { root: media.join(MEDIA_ROOT).join(repository).join(sequence.to_string()) }
+    }
+
+    /// The folder itself.
+    pub fn root(&self) -> &Utf8Path {
+        &self.root
+    }
+    /// `payload/`.
+    pub fn payload(&self) -> Utf8PathBuf {
+        self.root.join(PAYLOAD_DIR)
+    }
+    /// `manifest`.
+    pub fn manifest_path(&self) -> Utf8PathBuf {
+        self.root.join(MANIFEST_FILE)
+    }
+    /// `manifest.sig`.
+    pub fn signature_path(&self) -> Utf8PathBuf {
+        self.root.join(SIGNATURE_FILE)
+    }
+
+    /// Whether the export that wrote this folder finished (has a signature).
+    pub fn is_complete(&self) -> bool {
+        self.signature_path().is_file()
+    }
+
+    /// Reads the manifest and signature and verifies them against `trust`.
+    pub fn open(&self, trust: &TrustStore) -> Result<VerifiedSnapshot> {
+        let manifest_path = self.manifest_path();
+        let signature_path = self.signature_path();
+        let Some(manifest) = fsutil::read_optional(&manifest_path, MAX_MANIFEST_BYTES)? else {
+            return Err(Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {MANIFEST_FILE}")] });
+        };
+        let Some(signature) = fsutil::read_optional(&signature_path, MAX_SIGNATURE_BYTES)? else {
+            return Err(Error::MissingSignature(self.root.clone()));
+        };
+        signing::verify(manifest, &manifest_path, signature, &signature_path, trust)
+    }
+
+    /// Checks every payload byte against the verified manifest and lists
+    /// what is missing, damaged or extra. Writes nothing.
+    ///
+    /// With `from_device`, each file's cached pages are dropped first so the
+    /// bytes come from the drive, not from memory (read-back after export).
+    pub fn check_payload(&self, snapshot: &VerifiedSnapshot, progress: &dyn Progress, from_device: bool) -> Result<()> {
+        let payload = self.payload();
+        let manifest = snapshot.manifest();
+        progress.phase("verifying", manifest.payload_bytes());
+        let mut problems = Vec::new();
+
+        // Extra entries: anything on the media the manifest does not list.
+        let listed: HashSet<&str> = manifest.entries.iter().map(|e| e.path.as_str()).collect();
+        if payload.is_dir() {
+            for item in walkdir::WalkDir::new(&payload).min_depth(1).sort_by_file_name() {
+                let item = item.map_err(|e| Error::io("list", payload.clone(), e.into()))?;
+                let relative = item.path().strip_prefix(&payload).unwrap_or(item.path());
+                let known = relative.to_str().is_some_and(|text| listed.contains(text));
+                if !known {
+                    problems.push(format!("extra: {} (not in the manifest)", relative.display()));
+                }
+            }
+        }
+        for entry in &manifest.entries {
+            if let EntryKind::Dir = entry.kind {
+                if !entry.path.under(&payload).is_dir() {
+                    problems.push(format!("missing: {}/", entry.path));
+                }
+            }
+        }
+
+        let mut files: Vec<_> = manifest.files().collect();
+        files.sort_by_key(|(_, file)| std::cmp::Reverse(file.size));
+        let file_problems = parallel::for_each(&files, false, |(path, expected)| -> Result<(), String> {
+            let full = path.under(&payload);
+            let mut file = match File::open(&full) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(format!("missing: {path}")),
+                Err(e) => return Err(format!("unreadable: {path} ({e})")),
+            };
+            if from_device {
+                fsutil::drop_cache(&file);
+            }
+            let seen = copy_hashing(&mut file, None, expected.size, &|n| progress.advance(n))
+                .map_err(|e| format!("unreadable: {path} ({e})"))?;
+            if seen.size != expected.size {
+                let actual = if seen.size > expected.size { "more".to_owned() } else { seen.size.to_string() };
+                return Err(format!("damaged: {path} (size {actual}, expected {})", expected.size));
+            }
+            if seen.digest != expected.digest {
+                return Err(format!("damaged: {path} (sha256 {}, expected {})", seen.digest.short(), expected.digest.short()));
+            }
+            Ok(())
+        });
+        problems.extend(file_problems);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            problems.sort();
+            Err(Error::Damaged { media: self.root.clone(), problems })
+        }
+    }
+}
+
+impl SnapshotDir {
+    /// Copies the payload file `path` into `writer`, checking it against
+    /// `expected` on the way; the error names the media file and what differs.
+    pub fn copy_verified(&self, path: &RelPath, expected: &FileEntry, writer: &mut dyn Write, progress: &dyn Progress) -> Result<()> {
+        let source = path.under(&self.payload());
+        let mut file = File::open(&source).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] },
+            _ => Error::io("open", source.clone(), e),
+        })?;
+        let seen = copy_hashing(&mut file, Some(writer), expected.size, &|n| progress.advance(n)).ctx("copy", &source)?;
+        if seen.size != expected.size {
+            let actual = if seen.size > expected.size { "larger".to_owned() } else { format!("{} bytes", seen.size) };
+            return Err(Error::Mismatch { path: source, problem: format!("size is {actual}, the signed manifest says {} bytes", expected.size) });
+        }
+        if seen.digest != expected.digest {
+            return Err(Error::Mismatch { path: source, problem: format!("sha256 is {}, the signed manifest says {}", seen.digest, expected.digest) });
+        }
+        Ok(())
+    }
+}
+
+/// Finds the snapshot folders at or below `media`: `media` itself if it is
+/// a snapshot folder, else every `media/ferry/*/*` folder, sorted. Folders
+/// without a signature are included (callers report them as incomplete).
+pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
+    if !media.is_dir() {
+        return Err(Error::io("open media folder", media, std::io::Error::from(std::io::ErrorKind::NotFound)));
+    }
+    let direct = SnapshotDir { root: media.to_owned() };
+    if direct.manifest_path().exists() || direct.signature_path().exists() {
+        return Ok(vec![direct]);
+    }
+    let mut found = Vec::new();
+    let root = media.join(MEDIA_ROOT);
+    if root.is_dir() {
+        for repository in sorted_dirs(&root)? {
+            for sequence in sorted_dirs(&repository)? {
+                found.push(SnapshotDir { root: sequence });
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::NoSnapshot(media.to_owned()));
+    }
+    Ok(found)
+}
+
+fn sorted_dirs(dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
+    let mut dirs = Vec::new();
+    for entry in dir.read_dir_utf8().ctx("list", dir)? {
+        let entry = entry.ctx("list", dir)?;
+        if entry.file_type().ctx("inspect", entry.path())?.is_dir() {
+            dirs.push(entry.path().to_owned());
+        }
+    }
+    // Sequence folders sort numerically so the newest is last.
+    dirs.sort_by_key(|d| (d.file_name().and_then(|n| n.parse::<u64>().ok()), d.clone()));
+    Ok(dirs)
+}

@@ -1,0 +1,196 @@
+//! `ferry export`: snapshot a source tree onto removable media.
+//!
+//! Order of writes (formats/media-layout-v1.md §3): every payload file, a
+//! filesystem flush, the manifest, another flush, the signature. A crash or
+//! a full drive at any point leaves a folder without `manifest.sig`, which
+//! every reader treats as incomplete.
+
+use crate::digest::copy_hashing;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::manifest::{Entry, EntryKind, FileEntry, Manifest, RepositoryId};
+use crate::media::{self, SnapshotDir};
+use crate::parallel;
+use crate::report::Progress;
+use crate::scan::{self, SourceEntry};
+use crate::signing::{SecretKey, TrustStore};
+use camino::{Utf8Path, Utf8PathBuf};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::BufWriter;
+use std::sync::Mutex;
+
+/// What to export and how.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The repository tree to snapshot.
+    pub source: Utf8PathBuf,
+    /// The drive (or a folder on it).
+    pub media: Utf8PathBuf,
+    /// Repository id; `None` = the source folder's name.
+    pub repository: Option<String>,
+    /// Sequence number; `None` = the larger of the creation time in Unix
+    /// seconds and one more than the newest snapshot of the repository on
+    /// the media, so it goes up without anyone counting.
+    pub sequence: Option<u64>,
+    /// Creation time to record (`None` = now).
+    pub created: Option<Timestamp>,
+    /// How long the snapshot stays valid; `None` = never expires.
+    pub expires_after: Option<SignedDuration>,
+    /// Glob patterns naming index files.
+    pub index_patterns: Vec<String>,
+    /// Read the media back after writing and verify it.
+    pub read_back: bool,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    /// Snapshot folder written.
+    pub snapshot_dir: Utf8PathBuf,
+    /// Repository id.
+    pub repository: String,
+    /// Sequence number.
+    pub sequence: u64,
+    /// SHA-256 of the manifest.
+    pub snapshot_id: String,
+    /// Signing key id.
+    pub key_id: String,
+    /// Files exported.
+    pub files: usize,
+    /// Folders exported.
+    pub folders: usize,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Creation time.
+    pub created: String,
+    /// Expiry time or `never`.
+    pub expires: String,
+    /// Whether the media was read back and verified.
+    pub read_back_verified: bool,
+}
+
+/// Runs an export.
+pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress) -> Result<ExportReport> {
+    let repository_text = match &options.repository {
+        Some(id) => id.clone(),
+        None => options.source.canonicalize_utf8().ctx("open source folder", &options.source)?.file_name().unwrap_or("repository").to_lowercase(),
+    };
+    let repository = RepositoryId::new(&repository_text).map_err(Error::InvalidArgument)?;
+    if !options.source.is_dir() {
+        return Err(Error::io("open source folder", &options.source, std::io::Error::from(std::io::ErrorKind::NotFound)));
+    }
+    let created = options.created.unwrap_or_else(crate::clock::now);
+    let expires = match options.expires_after {
+        None => None,
+        Some(after) => Some(created.checked_add(after).map_err(|e| Error::InvalidArgument(format!("expiry: {e}")))?),
+    };
+    let sequence = match options.sequence {
+        Some(sequence) => sequence,
+        None => next_sequence(&options.media, repository.as_str(), created),
+    };
+
+    progress.notice(&format!("scanning {}", options.source));
+    let index = scan::index_matcher(&options.index_patterns)?;
+    let entries = scan::scan(&options.source, &index)?;
+
+    let snapshot = SnapshotDir::on_media(&options.media, repository.as_str(), sequence);
+    if snapshot.is_complete() {
+        return Err(Error::AlreadyExists(snapshot.root().to_owned()));
+    }
+    if snapshot.root().exists() {
+        progress.notice(&format!("removing unfinished export {}", snapshot.root()));
+        fsutil::remove_tree(snapshot.root())?;
+    }
+    let payload = snapshot.payload();
+    fsutil::create_dir_all(&payload)?;
+    for entry in entries.iter().filter(|e| e.file.is_none()) {
+        fsutil::create_dir_all(&entry.path.under(&payload))?;
+    }
+
+    let hashed = copy_payload(&options.source, &payload, &entries, progress)?;
+    let manifest = Manifest { repository: repository.clone(), sequence, created, expires, entries: hashed };
+    let manifest_bytes = manifest.encode();
+    fsutil::sync_filesystem(snapshot.root())?;
+    fsutil::write_atomic(&snapshot.manifest_path(), &manifest_bytes)?;
+    fsutil::sync_filesystem(snapshot.root())?;
+    fsutil::write_atomic(&snapshot.signature_path(), &key.sign_manifest(&manifest_bytes))?;
+    fsutil::sync_filesystem(snapshot.root())?;
+
+    if options.read_back {
+        progress.notice("reading the media back");
+        let own_key = own_trust(key, snapshot.root())?;
+        let verified = snapshot.open(&own_key)?;
+        snapshot.check_payload(&verified, progress, true)?;
+    }
+    let files = manifest.files().count();
+    Ok(ExportReport {
+        snapshot_dir: snapshot.root().to_owned(),
+        repository: repository.to_string(),
+        sequence,
+        snapshot_id: crate::digest::Digest::of(&manifest_bytes).to_hex(),
+        key_id: key.id().to_string(),
+        files,
+        folders: manifest.entries.len() - files,
+        bytes: manifest.payload_bytes(),
+        created: crate::clock::format(created),
+        expires: expires.map_or("never".into(), crate::clock::format),
+        read_back_verified: options.read_back,
+    })
+}
+
+/// The trust store holding only the exporting key, for read-back.
+fn own_trust(key: &SecretKey, scratch_hint: &Utf8Path) -> Result<TrustStore> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("create a temporary folder for", scratch_hint, e))?;
+    let path = Utf8PathBuf::from_path_buf(dir.path().join("own.pub")).map_err(|_| Error::InvalidArgument("temporary folder path is not UTF-8".into()))?;
+    std::fs::write(&path, key.public_file()).ctx("write", &path)?;
+    TrustStore::load(&[path])
+}
+
+fn next_sequence(media: &Utf8Path, repository: &str, created: Timestamp) -> u64 {
+    let from_clock = u64::try_from(created.as_second()).unwrap_or(0);
+    let newest_on_media = media::locate(media)
+        .unwrap_or_default()
+        .iter()
+        .filter(|dir| dir.root().parent().and_then(|p| p.file_name()) == Some(repository))
+        .filter_map(|dir| dir.root().file_name()?.parse::<u64>().ok())
+        .max();
+    newest_on_media.map_or(from_clock, |newest| from_clock.max(newest + 1))
+}
+
+fn copy_payload(source: &Utf8Path, payload: &Utf8Path, entries: &[SourceEntry], progress: &dyn Progress) -> Result<Vec<Entry>> {
+    let mut jobs: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].file.is_some()).collect();
+    jobs.sort_by_key(|&i| std::cmp::Reverse(entries[i].file.map_or(0, |f| f.size)));
+    progress.phase("exporting", jobs.iter().map(|&i| entries[i].file.map_or(0, |f| f.size)).sum());
+    let results: Mutex<Vec<Option<FileEntry>>> = Mutex::new(vec![None; entries.len()]);
+    let errors = parallel::for_each(&jobs, true, |&i| -> Result<()> {
+        let entry = &entries[i];
+        let Some(scanned) = entry.file else { return Ok(()) };
+        let from = entry.path.under(source);
+        let to = entry.path.under(payload);
+        let mut reader = File::open(&from).ctx("open", &from)?;
+        let writer = OpenOptions::new().write(true).create_new(true).open(&to).ctx("create", &to)?;
+        let mut writer = BufWriter::with_capacity(256 * 1024, writer);
+        // Whatever the file holds when read is what gets recorded: the
+        // digest and the copy come from the same bytes.
+        let hashed = copy_hashing(&mut reader, Some(&mut writer), u64::MAX - 1, &|n| progress.advance(n)).ctx("copy", &from)?;
+        let writer = writer.into_inner().map_err(|e| Error::io("write", to.clone(), e.into_error()))?;
+        drop(writer);
+        let file = FileEntry { size: hashed.size, digest: hashed.digest, executable: scanned.executable, index: scanned.index };
+        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(file);
+        Ok(())
+    });
+    if let Some(error) = errors.into_iter().next() {
+        return Err(error);
+    }
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(entries
+        .iter()
+        .zip(results)
+        .map(|(entry, file)| Entry {
+            path: entry.path.clone(),
+            kind: file.map_or(EntryKind::Dir, EntryKind::File),
+        })
+        .collect())
+}

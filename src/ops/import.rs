@@ -1,0 +1,272 @@
+//! `ferry import`: install a verified snapshot into an update source.
+//!
+//! Checks happen in this order, all before anything at the target changes
+//! (formats/threat-model.md): signature by a trusted key, expiry, then under
+//! the target lock: repository, sequence (no rollback, no reuse of a
+//! sequence for other content). Payload bytes are verified while they
+//! stream into staging; the commit strategy comes from the target's
+//! capabilities.
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::media::{self, SnapshotDir};
+use crate::ops::verify::{check_expiry, SnapshotSummary};
+use crate::report::Progress;
+use crate::signing::{TrustStore, VerifiedSnapshot};
+use crate::target::ordered::{self, OrderedInstall};
+use crate::target::state::{InstalledState, SwitchKind};
+use crate::target::{Target, TreeInstall};
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How to commit the new snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SwitchChoice {
+    /// The whole-tree switch where the target allows it, else ordered.
+    #[default]
+    Auto,
+    /// Insist on the whole-tree switch.
+    Tree,
+    /// Use the ordered switch even where a whole-tree switch is possible.
+    Ordered,
+}
+
+/// Options of an import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Media: a snapshot folder or a folder above snapshot folders.
+    pub media: camino::Utf8PathBuf,
+    /// Only consider this repository on the media.
+    pub repository: Option<String>,
+    /// Commit strategy.
+    pub switch: SwitchChoice,
+    /// Wait for another import to finish instead of failing.
+    pub wait: bool,
+    /// Replace the contents of a non-empty target that ferry did not fill.
+    pub adopt: bool,
+    /// The current time (for expiry checks).
+    pub now: Timestamp,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// The target.
+    pub target: String,
+    /// The snapshot installed.
+    pub snapshot: SnapshotSummary,
+    /// Sequence installed before, if any.
+    pub previous_sequence: Option<u64>,
+    /// `tree`, `ordered`, or `none` when the snapshot was already installed.
+    pub switch: String,
+    /// Files added.
+    pub added: usize,
+    /// Files whose content or mode changed.
+    pub changed: usize,
+    /// Files removed.
+    pub removed: usize,
+    /// Bytes of the files added or changed.
+    pub bytes_transferred: u64,
+    /// What recovery of an earlier interrupted run did, if anything.
+    pub recovered: Vec<String>,
+}
+
+/// Installs the newest trusted snapshot from the media into `target`.
+pub fn import(target: &dyn Target, options: &ImportOptions, trust: &TrustStore, progress: &dyn Progress) -> Result<ImportReport> {
+    // Everything about the media is checked before the target is touched.
+    let installed_repository = crate::ops::installed(target).ok().flatten().map(|(state, _)| state.repository.to_string());
+    let wanted_repository = options.repository.clone().or(installed_repository);
+    let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), trust)?;
+    check_expiry(&dir, &snapshot, options.now)?;
+    let manifest = snapshot.manifest();
+
+    target.create()?;
+    let _lock = target.lock(options.wait)?;
+    let recovered = crate::ops::recover(target)?;
+    let installed = crate::ops::installed(target)?;
+    let summary = SnapshotSummary::new(&dir, &snapshot);
+    if let Some((state, _)) = &installed {
+        check_policy(&dir, &snapshot, state)?;
+        if state.snapshot == snapshot.id() {
+            return Ok(ImportReport {
+                target: target.location(),
+                snapshot: summary,
+                previous_sequence: Some(state.sequence),
+                switch: "none".into(),
+                added: 0,
+                changed: 0,
+                removed: 0,
+                bytes_transferred: 0,
+                recovered,
+            });
+        }
+    }
+    let adopted = match installed {
+        Some(_) => Vec::new(),
+        None => {
+            let found = target.list_tree()?;
+            if !found.is_empty() && !options.adopt {
+                return Err(Error::InvalidArgument(format!(
+                    "`{}` already holds {} entries that ferry did not install; refusing to replace them\nhint: check the path, then pass --adopt to replace its contents with the snapshot",
+                    target.location(),
+                    found.len()
+                )));
+            }
+            found
+        }
+    };
+    let installed_manifest = installed.as_ref().map(|(_, m)| m);
+    let (added, changed, removed, bytes_transferred) = count_changes(installed_manifest, manifest);
+
+    let switch = match (options.switch, target.whole_tree()) {
+        (SwitchChoice::Ordered, _) | (SwitchChoice::Auto, None) => SwitchKind::Ordered,
+        (_, Some(_)) => SwitchKind::Tree,
+        (SwitchChoice::Tree, None) => {
+            return Err(Error::InvalidArgument(format!(
+                "`{}` cannot be switched as a whole tree (a mount point, a network filesystem, or --state-dir outside it); use --switch ordered",
+                target.location()
+            )));
+        }
+    };
+    let now = options.now;
+    let state = InstalledState {
+        repository: manifest.repository.clone(),
+        sequence: manifest.sequence,
+        snapshot: snapshot.id(),
+        created: manifest.created,
+        expires: manifest.expires,
+        installed: now,
+        switch,
+        previous: installed.as_ref().map(|(s, _)| s.snapshot),
+        rolled_back_from: None,
+    };
+    let history_line = format!(
+        "{} import {} {} signed-by {} from {}",
+        crate::clock::format(now),
+        manifest.sequence,
+        snapshot.id().short(),
+        snapshot.signer(),
+        dir.root()
+    );
+    match (switch, target.whole_tree()) {
+        (SwitchKind::Tree, Some(tree)) => tree.install_tree(&TreeInstall {
+            snapshot: &snapshot,
+            media: &dir,
+            installed: installed_manifest,
+            state: &state,
+            history_line: &history_line,
+            progress,
+        })?,
+        _ => ordered::install(
+            target,
+            &OrderedInstall {
+                snapshot: &snapshot,
+                media: &dir,
+                installed: installed_manifest,
+                adopted: &adopted,
+                state: &state,
+                history_line: &history_line,
+                progress,
+            },
+        )?,
+    }
+    Ok(ImportReport {
+        target: target.location(),
+        snapshot: summary,
+        previous_sequence: installed.as_ref().map(|(s, _)| s.sequence),
+        switch: match switch {
+            SwitchKind::Tree => "tree".into(),
+            SwitchKind::Ordered => "ordered".into(),
+        },
+        added,
+        changed,
+        removed,
+        bytes_transferred,
+        recovered,
+    })
+}
+
+/// Refuses another repository, an older sequence, or a reused sequence.
+fn check_policy(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, installed: &InstalledState) -> Result<()> {
+    let manifest = snapshot.manifest();
+    if manifest.repository != installed.repository {
+        return Err(Error::WrongRepository {
+            manifest: dir.manifest_path(),
+            offered: manifest.repository.to_string(),
+            installed: installed.repository.to_string(),
+        });
+    }
+    if manifest.sequence < installed.sequence {
+        return Err(Error::Rollback {
+            manifest: dir.manifest_path(),
+            repository: manifest.repository.to_string(),
+            offered: manifest.sequence,
+            installed: installed.sequence,
+        });
+    }
+    if manifest.sequence == installed.sequence && snapshot.id() != installed.snapshot {
+        return Err(Error::SequenceReuse {
+            manifest: dir.manifest_path(),
+            sequence: manifest.sequence,
+            installed_id: installed.snapshot.short(),
+            offered_id: snapshot.id().short(),
+        });
+    }
+    Ok(())
+}
+
+/// Picks the snapshot to install: the only one, or the newest trusted one
+/// of the wanted repository. A bad single snapshot reports its own error.
+fn choose_snapshot(media_path: &camino::Utf8Path, repository: Option<&str>, trust: &TrustStore) -> Result<(SnapshotDir, VerifiedSnapshot)> {
+    let dirs = media::locate(media_path)?;
+    if let [only] = dirs.as_slice() {
+        let snapshot = only.open(trust)?;
+        return Ok((only.clone(), snapshot));
+    }
+    let mut first_error = None;
+    let mut best: Option<(SnapshotDir, VerifiedSnapshot)> = None;
+    let mut repositories = Vec::new();
+    for dir in dirs {
+        match dir.open(trust) {
+            Ok(snapshot) => {
+                let id = snapshot.manifest().repository.to_string();
+                if repository.is_some_and(|wanted| wanted != id) {
+                    continue;
+                }
+                if !repositories.contains(&id) {
+                    repositories.push(id);
+                }
+                if best.as_ref().is_none_or(|(_, b)| b.manifest().sequence < snapshot.manifest().sequence) {
+                    best = Some((dir, snapshot));
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if repositories.len() > 1 {
+        return Err(Error::InvalidArgument(format!(
+            "`{media_path}` holds snapshots of several repositories ({}); choose one with --repository",
+            repositories.join(", ")
+        )));
+    }
+    best.ok_or_else(|| first_error.unwrap_or_else(|| Error::NoSnapshot(media_path.to_owned())))
+}
+
+fn count_changes(installed: Option<&Manifest>, new: &Manifest) -> (usize, usize, usize, u64) {
+    let old: HashMap<_, _> = installed.map(|m| m.files().collect()).unwrap_or_default();
+    let (mut added, mut changed, mut bytes) = (0, 0, 0);
+    for (path, file) in new.files() {
+        match old.get(path) {
+            None => added += 1,
+            Some(before) if *before != file => changed += 1,
+            Some(_) => continue,
+        }
+        bytes += file.size;
+    }
+    let new_paths: std::collections::HashSet<_> = new.files().map(|(p, _)| p).collect();
+    let removed = old.keys().filter(|p| !new_paths.contains(*p)).count();
+    (added, changed, removed, bytes)
+}

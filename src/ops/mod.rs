@@ -1,0 +1,49 @@
+//! One use case per module: what each `ferry` command does, as library
+//! calls that take an options struct and return a report. The CLI only
+//! parses arguments into options and prints reports.
+
+pub mod export;
+pub mod import;
+pub mod keygen;
+pub mod rollback;
+pub mod status;
+pub mod verify;
+
+use crate::error::{Error, Result};
+use crate::target::state::{InstalledState, MANIFEST_FILE, MAX_STATE_BYTES, STATE_FILE};
+use crate::target::{ordered, Target};
+use crate::manifest::Manifest;
+use camino::Utf8Path;
+
+/// Finishes whatever an interrupted import or rollback left at `target`.
+/// Call with the target lock held.
+pub(crate) fn recover(target: &dyn Target) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    if let Some(tree) = target.whole_tree() {
+        done.extend(tree.recover_tree()?);
+    }
+    done.extend(ordered::recover(target)?);
+    for line in &done {
+        target.append_history(&format!("{} recover {line}", crate::clock::format(crate::clock::now())))?;
+    }
+    Ok(done)
+}
+
+/// Reads the installed state marker and manifest, if a snapshot is installed.
+pub(crate) fn installed(target: &dyn Target) -> Result<Option<(InstalledState, Manifest)>> {
+    let Some(state_bytes) = target.read_state(STATE_FILE)? else { return Ok(None) };
+    let state_origin = format!("{}/.ferry/{STATE_FILE}", target.location());
+    if state_bytes.len() as u64 > MAX_STATE_BYTES {
+        return Err(Error::format(state_origin, "larger than the state file limit"));
+    }
+    let state = InstalledState::decode(&state_bytes, Utf8Path::new(&state_origin))?;
+    let manifest_origin = format!("{}/.ferry/{MANIFEST_FILE}", target.location());
+    let manifest_bytes = target
+        .read_state(MANIFEST_FILE)?
+        .ok_or_else(|| Error::format(manifest_origin.clone(), "missing although .ferry/state exists"))?;
+    if crate::digest::Digest::of(&manifest_bytes) != state.snapshot {
+        return Err(Error::format(manifest_origin, "does not match the snapshot id in .ferry/state (state folder damaged)"));
+    }
+    let manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&manifest_origin))?;
+    Ok(Some((state, manifest)))
+}

@@ -1,0 +1,74 @@
+//! `ferry rollback`: switch back to the previous snapshot, the one
+//! deliberate way to lower the installed sequence. The new state marker
+//! records `rolled-back-from`, and the history log says so.
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::target::state::{InstalledState, SwitchKind};
+use crate::target::{ordered, Target};
+use camino::Utf8Path;
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    /// The target.
+    pub target: String,
+    /// The repository.
+    pub repository: String,
+    /// Sequence before the rollback.
+    pub from_sequence: u64,
+    /// Sequence now installed.
+    pub to_sequence: u64,
+    /// Snapshot id now installed.
+    pub snapshot_id: String,
+    /// What recovery of an earlier interrupted run did, if anything.
+    pub recovered: Vec<String>,
+}
+
+/// Switches `target` back to its previous snapshot.
+pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<RollbackReport> {
+    let _lock = target.lock(wait)?;
+    let recovered = crate::ops::recover(target)?;
+    let Some((current, current_manifest)) = crate::ops::installed(target)? else {
+        return Err(Error::NotInstalled(target.location().into()));
+    };
+    let history = |to: &InstalledState| {
+        format!("{} rollback {} {} from {}", crate::clock::format(now), to.sequence, to.snapshot.short(), current.sequence)
+    };
+    let rolled_back = |previous: InstalledState, switch: SwitchKind| InstalledState {
+        installed: now,
+        previous: None,
+        rolled_back_from: Some(current.sequence),
+        switch,
+        ..previous
+    };
+    let to = match target.whole_tree() {
+        Some(tree) if current.switch == SwitchKind::Tree => {
+            let previous = tree.previous_tree_state().ok_or_else(|| Error::NoPrevious(target.location().into()))?;
+            let state = rolled_back(previous, SwitchKind::Tree);
+            tree.rollback_tree(&state, &history(&state))?;
+            state
+        }
+        _ => {
+            if !ordered::has_previous(target)? {
+                return Err(Error::NoPrevious(target.location().into()));
+            }
+            let (previous, manifest_bytes, signature_bytes) = ordered::previous_snapshot(target)?;
+            let origin = format!("{}/.ferry/previous/manifest", target.location());
+            let previous_manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&origin))?;
+            let state = rolled_back(previous, SwitchKind::Ordered);
+            ordered::rollback(target, &current_manifest, &previous_manifest, (&manifest_bytes, &signature_bytes), &state, &history(&state))?;
+            state
+        }
+    };
+    Ok(RollbackReport {
+        target: target.location(),
+        repository: to.repository.to_string(),
+        from_sequence: current.sequence,
+        to_sequence: to.sequence,
+        snapshot_id: to.snapshot.to_hex(),
+        recovered,
+    })
+}

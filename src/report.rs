@@ -1,0 +1,25 @@
+//! Progress and notices as events: the library never prints.
+//!
+//! Operations call a [`Progress`] that the CLI turns into a progress bar on
+//! a terminal, log lines under `-v`, or nothing. Calls come from worker
+//! threads, hence `Sync`.
+
+/// Receives progress from long-running operations.
+pub trait Progress: Sync {
+    /// A new phase starts ("hashing", "copying", ...), covering `total_bytes`.
+    fn phase(&self, name: &str, total_bytes: u64);
+    /// `bytes` more of the current phase are done.
+    fn advance(&self, bytes: u64);
+    /// Something the operator may want to know (shown with `-v`).
+    fn notice(&self, message: &str);
+}
+
+/// A [`Progress`] that discards everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn phase(&self, _name: &str, _total_bytes: u64) {}
+    fn advance(&self, _bytes: u64) {}
+    fn notice(&self, _message: &str) {}
+}

@@ -1,0 +1,115 @@
+//! The sorted walk of a source repository.
+//!
+//! Everything that cannot be carried safely (symlinks, devices, sockets,
+//! non-UTF-8 names, names Windows or FAT refuse, names that collide when case
+//! is ignored) is collected and refused in one error listing *every*
+//! offender, so the operator fixes the tree once instead of once per run.
+
+use crate::error::{Error, Result};
+use crate::rel_path::{self, RelPath};
+use camino::Utf8Path;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+
+/// Index-file patterns used when the operator names none: update indexes are
+/// XML or `.idx` files, or live in an `index` folder.
+pub const DEFAULT_INDEX_PATTERNS: &[&str] = &["*.xml", "*.idx", "index/**", "**/index/**"];
+
+/// One entry of the source tree, before its content is hashed.
+#[derive(Debug, Clone)]
+pub struct SourceEntry {
+    /// Path relative to the source root.
+    pub path: RelPath,
+    /// `None` for a directory, `Some` for a regular file.
+    pub file: Option<SourceFile>,
+}
+
+/// What the walk knows about a regular file.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceFile {
+    /// Size when walked.
+    pub size: u64,
+    /// Executable bit (any of the three x bits).
+    pub executable: bool,
+    /// Matches an index pattern.
+    pub index: bool,
+}
+
+/// Compiles index-file glob patterns.
+pub fn index_matcher(patterns: &[String]) -> Result<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("index pattern `{pattern}`: {e}")))?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| Error::InvalidArgument(format!("index patterns: {e}")))
+}
+
+/// Walks `root` and returns its entries sorted by path bytes, or an error
+/// listing every entry that cannot be exported.
+pub fn scan(root: &Utf8Path, index: &GlobSet) -> Result<Vec<SourceEntry>> {
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    let mut folded: HashMap<String, RelPath> = HashMap::new();
+    let walker = walkdir::WalkDir::new(root).min_depth(1).follow_links(false).follow_root_links(true);
+    for item in walker {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                let path = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| root.to_string());
+                problems.push(format!("{path}: cannot read ({})", e.io_error().map_or(e.to_string(), |io| io.to_string())));
+                continue;
+            }
+        };
+        let relative = item.path().strip_prefix(root).unwrap_or(item.path());
+        let Some(text) = relative.to_str() else {
+            problems.push(format!("{}: name is not valid UTF-8", relative.display()));
+            continue;
+        };
+        let path = match RelPath::new(text) {
+            Ok(path) => path,
+            Err(why) => {
+                problems.push(why);
+                continue;
+            }
+        };
+        let kind = item.file_type();
+        let file = if kind.is_dir() {
+            None
+        } else if kind.is_file() {
+            let metadata = match item.metadata() {
+                Ok(metadata) => metadata,
+                Err(e) => {
+                    problems.push(format!("{path}: cannot read metadata ({e})"));
+                    continue;
+                }
+            };
+            Some(SourceFile {
+                size: metadata.len(),
+                executable: metadata.permissions().mode() & 0o111 != 0,
+                index: index.is_match(path.as_str()),
+            })
+        } else {
+            let what = if kind.is_symlink() { "a symbolic link" } else { "not a regular file or folder (device, socket or pipe)" };
+            problems.push(format!("{path}: {what}"));
+            continue;
+        };
+        if let Some(other) = folded.insert(path.as_str().to_lowercase(), path.clone()) {
+            problems.push(format!("{path}: differs from `{other}` only in case (they collide on FAT, exFAT and NTFS)"));
+        }
+        entries.push(SourceEntry { path, file });
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(Error::UnexportableSource {
+            source_dir: root.to_owned(),
+            problems: problems.into_iter().map(|p| rel_path::escape(&p)).collect(),
+        });
+    }
+    entries.sort_by(|a, b| a.path.as_str().as_bytes().cmp(b.path.as_str().as_bytes()));
+    Ok(entries)
+}
