@@ -283,7 +283,7 @@ pub(crate) fn read_capped(path: &Utf8Path, cap: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = std::fs::File::open(path).ctx("open", path)?;
     let mut bytes = Vec::new();
-    file.take(cap + 1).read_to_end(&mut bytes).ctx("read", path)?;
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes).ctx("read", path)?;
     if bytes.len() as u64 > cap {
         return Err(Error::format(path, format!("larger than the {cap}-byte limit")));
     }
