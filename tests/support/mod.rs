@@ -1,0 +1,127 @@
+//! Shared helpers for the integration tests: a scratch folder per test, the
+//! real `ferry` binary, and a hash of a whole tree (state folder included)
+//! to prove that a refused command changed nothing.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use camino::{Utf8Path, Utf8PathBuf};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+
+/// A scratch folder removed when the test ends.
+pub struct Scratch {
+    _dir: tempfile::TempDir,
+    pub root: Utf8PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("create scratch folder");
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_owned()).expect("UTF-8 temp path");
+        Scratch { _dir: dir, root }
+    }
+
+    pub fn path(&self, name: &str) -> Utf8PathBuf {
+        self.root.join(name)
+    }
+}
+
+/// The `ferry` binary built for this test run.
+pub fn ferry() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    command.env_remove("FERRY_TRUST").env_remove("FERRY_PASSPHRASE").env_remove("SOURCE_DATE_EPOCH");
+    command
+}
+
+/// What a finished command returned, with readable accessors.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "exit code {} (expected {code})\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr);
+        self
+    }
+
+    pub fn ok(self) -> Self {
+        self.expect_code(0)
+    }
+}
+
+/// Runs `ferry ARGS...`.
+pub fn run(args: &[&str]) -> Run {
+    Run::from(ferry().args(args).output().expect("run ferry"))
+}
+
+/// Makes an unencrypted key pair at `prefix`.
+pub fn keygen(prefix: &Utf8Path) {
+    run(&["keygen", prefix.as_str(), "--no-passphrase", "-q"]).ok();
+}
+
+/// Exports `source` to `media` with a fixed sequence; returns the snapshot folder.
+pub fn export(source: &Utf8Path, media: &Utf8Path, key: &Utf8Path, repository: &str, sequence: u64) -> Utf8PathBuf {
+    let sequence_text = sequence.to_string();
+    run(&["export", source.as_str(), media.as_str(), "--key", key.as_str(), "--repository", repository, "--sequence", &sequence_text, "-q"]).ok();
+    media.join("ferry").join(repository).join(&sequence_text)
+}
+
+/// Every entry below `root` (nothing skipped) mapped to a description of
+/// its type, mode and content hash: equal maps mean equal trees.
+pub fn tree_state(root: &Utf8Path) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    if !root.exists() {
+        return map;
+    }
+    for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let entry = entry.expect("walk");
+        let relative = entry.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let meta = entry.path().symlink_metadata().expect("stat");
+        let description = if meta.is_dir() {
+            "dir".to_owned()
+        } else if meta.file_type().is_symlink() {
+            format!("link {}", std::fs::read_link(entry.path()).unwrap().display())
+        } else {
+            let bytes = std::fs::read(entry.path()).expect("read");
+            format!("file {:o} {}", meta.permissions().mode() & 0o777, hex::encode(Sha256::digest(&bytes)))
+        };
+        map.insert(relative, description);
+    }
+    map
+}
+
+/// `tree_state` without ferry's state folder: what devices see.
+pub fn served_tree(root: &Utf8Path) -> BTreeMap<String, String> {
+    tree_state(root).into_iter().filter(|(path, _)| path != ".ferry" && !path.starts_with(".ferry/")).collect()
+}
+
+/// Writes a file, creating parent folders.
+pub fn write(path: &Utf8Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A small repository: nested folders, an empty file, a non-ASCII name,
+/// an executable, an index file.
+pub fn small_repository(root: &Utf8Path) {
+    write(&root.join("bases/av-1.dat"), b"antivirus database one\n");
+    write(&root.join("bases/av-2.dat"), &vec![0xA5; 70_000]);
+    write(&root.join("bases/empty.dat"), b"");
+    write(&root.join("bases/sub/ünïcødé naïve.bin"), "ü".as_bytes());
+    write(&root.join("index/master.xml"), b"<index><file name=\"bases/av-1.dat\"/></index>\n");
+    write(&root.join("modules/tool.sh"), b"#!/bin/sh\necho tool\n");
+    std::fs::set_permissions(root.join("modules/tool.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(root.join("empty-folder")).unwrap();
+}
