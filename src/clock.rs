@@ -34,9 +34,7 @@ pub fn parse_flexible(text: &str) -> Result<Timestamp, String> {
         let seconds: i64 = seconds.parse().map_err(|_| format!("`{text}` is not @UNIX-SECONDS"))?;
         return Timestamp::from_second(seconds).map_err(|e| format!("`{text}`: {e}"));
     }
-    text.parse::<Timestamp>()
-        .map(truncate)
-        .map_err(|_| format!("`{text}` is not a time like 2026-11-24T13:00:00Z"))
+    text.parse::<Timestamp>().map(truncate).map_err(|_| format!("`{text}` is not a time like 2026-11-24T13:00:00Z"))
 }
 
 /// Parses `N` followed by one of `s m h d w`.

@@ -84,7 +84,9 @@ pub enum Error {
         trusted: String,
     },
     /// A signature by a trusted key does not verify.
-    #[error("`{path}`: signature by trusted key {key_id} does not match the manifest (manifest or signature damaged or forged)")]
+    #[error(
+        "`{path}`: signature by trusted key {key_id} does not match the manifest (manifest or signature damaged or forged)"
+    )]
     BadSignature {
         /// The signature file.
         path: Utf8PathBuf,
@@ -95,7 +97,9 @@ pub enum Error {
     #[error("no trusted public key given: pass --trust KEY.pub (or a directory of them) or set FERRY_TRUST")]
     NoTrust,
     /// The snapshot is older than the one installed.
-    #[error("refusing rollback: `{manifest}` has sequence {offered} but the target already has sequence {installed} of repository `{repository}`")]
+    #[error(
+        "refusing rollback: `{manifest}` has sequence {offered} but the target already has sequence {installed} of repository `{repository}`"
+    )]
     Rollback {
         /// The manifest offered.
         manifest: Utf8PathBuf,
@@ -107,7 +111,9 @@ pub enum Error {
         installed: u64,
     },
     /// Same sequence, different content: a signer reused a sequence number.
-    #[error("refusing `{manifest}`: sequence {sequence} is installed with different content (snapshot {installed_id} vs {offered_id})")]
+    #[error(
+        "refusing `{manifest}`: sequence {sequence} is installed with different content (snapshot {installed_id} vs {offered_id})"
+    )]
     SequenceReuse {
         /// The manifest offered.
         manifest: Utf8PathBuf,

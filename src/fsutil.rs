@@ -14,7 +14,8 @@ pub fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Utf8Path::new("."));
     let name = path.file_name().unwrap_or("file");
     let temporary = dir.join(format!(".{name}.ferry-tmp"));
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&temporary).ctx("create", &temporary)?;
+    let mut file =
+        OpenOptions::new().write(true).create(true).truncate(true).open(&temporary).ctx("create", &temporary)?;
     file.write_all(bytes).ctx("write", &temporary)?;
     file.sync_all().ctx("flush", &temporary)?;
     drop(file);

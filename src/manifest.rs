@@ -6,10 +6,10 @@
 //! only ever done on bytes whose signature has already been verified
 //! ([`crate::signing::verify`]); this module does not know about keys.
 
+use crate::clock;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::rel_path::RelPath;
-use crate::clock;
 use camino::Utf8Path;
 use jiff::Timestamp;
 use std::collections::HashSet;
@@ -31,7 +31,10 @@ impl RepositoryId {
         if (1..=64).contains(&text.len()) && valid_chars && starts_well {
             Ok(RepositoryId(text.to_owned()))
         } else {
-            Err(format!("`{}` is not a repository id (1-64 of a-z 0-9 . _ -, starting with a letter or digit)", crate::rel_path::escape(text)))
+            Err(format!(
+                "`{}` is not a repository id (1-64 of a-z 0-9 . _ -, starting with a letter or digit)",
+                crate::rel_path::escape(text)
+            ))
         }
     }
 
@@ -156,7 +159,10 @@ impl Manifest {
         let (n, magic) = next_line(MAGIC)?;
         if magic != MAGIC {
             let shown = crate::rel_path::escape(&magic.chars().take(60).collect::<String>());
-            return Err(fail(n, format!("expected `{MAGIC}`, found `{shown}` (not a ferry manifest, or an unsupported version)")));
+            return Err(fail(
+                n,
+                format!("expected `{MAGIC}`, found `{shown}` (not a ferry manifest, or an unsupported version)"),
+            ));
         }
         let mut header = |key: &str| -> Result<(usize, &str)> {
             let (n, line) = next_line(key)?;
@@ -169,9 +175,11 @@ impl Manifest {
         let (n, repository) = header("repository")?;
         let repository = RepositoryId::new(repository).map_err(|e| fail(n, e))?;
         let (n, sequence) = header("sequence")?;
-        let sequence = parse_decimal(sequence).ok_or_else(|| fail(n, format!("`{sequence}` is not a sequence number")))?;
+        let sequence =
+            parse_decimal(sequence).ok_or_else(|| fail(n, format!("`{sequence}` is not a sequence number")))?;
         let (n, created) = header("created")?;
-        let created = clock::parse(created).ok_or_else(|| fail(n, format!("`{created}` is not a time like 2026-11-24T13:00:00Z")))?;
+        let created = clock::parse(created)
+            .ok_or_else(|| fail(n, format!("`{created}` is not a time like 2026-11-24T13:00:00Z")))?;
         let (n, expires) = header("expires")?;
         let expires = match expires {
             "never" => None,
@@ -198,10 +206,13 @@ impl Manifest {
                 return Err(fail(n, format!("more entry lines than the {count} announced")));
             }
             let entry = parse_entry(line).map_err(|e| fail(n, e))?;
-            if let Some(previous) = entries.last() {
-                if entry.path.as_str().as_bytes() <= previous.path.as_str().as_bytes() {
-                    return Err(fail(n, format!("`{}` is out of order or duplicated (entries must be sorted by path)", entry.path)));
-                }
+            if let Some(previous) = entries.last()
+                && entry.path.as_str().as_bytes() <= previous.path.as_str().as_bytes()
+            {
+                return Err(fail(
+                    n,
+                    format!("`{}` is out of order or duplicated (entries must be sorted by path)", entry.path),
+                ));
             }
             if let Some(parent) = entry.path.parent() {
                 let parent = parent.as_str();
@@ -238,7 +249,8 @@ impl Manifest {
 }
 
 fn parse_decimal(text: &str) -> Option<u64> {
-    let canonical = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+    let canonical =
+        !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
     canonical.then(|| text.parse().ok()).flatten()
 }
 
@@ -251,7 +263,9 @@ fn parse_entry(line: &str) -> Result<Entry, String> {
         return Err(format!("expected a `dir` or `file` entry, found `{shown}`"));
     };
     let mut fields = rest.splitn(4, ' ');
-    let (Some(size), Some(digest), Some(flags), Some(path)) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
+    let (Some(size), Some(digest), Some(flags), Some(path)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
         return Err("a `file` entry needs SIZE SHA256 FLAGS PATH".into());
     };
     let size = parse_decimal(size).ok_or_else(|| format!("`{size}` is not a file size"))?;
@@ -324,7 +338,8 @@ mod tests {
 
     #[test]
     fn refuses_missing_parent() {
-        let text = String::from_utf8(sample().encode()).unwrap().replace("dir a\n", "").replace("entries: 3", "entries: 2");
+        let text =
+            String::from_utf8(sample().encode()).unwrap().replace("dir a\n", "").replace("entries: 3", "entries: 2");
         assert!(decode(text.as_bytes()).unwrap_err().to_string().contains("is not listed before it"));
     }
 }

@@ -9,14 +9,14 @@ use crate::digest::copy_hashing;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::manifest::{EntryKind, FileEntry, MAX_MANIFEST_BYTES};
-use crate::rel_path::RelPath;
-use std::io::Write;
 use crate::parallel;
+use crate::rel_path::RelPath;
 use crate::report::Progress;
-use crate::signing::{self, TrustStore, VerifiedSnapshot, MAX_SIGNATURE_BYTES};
+use crate::signing::{self, MAX_SIGNATURE_BYTES, TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::HashSet;
 use std::fs::File;
+use std::io::Write;
 
 /// File name of the manifest in a snapshot folder.
 pub const MANIFEST_FILE: &str = "manifest";
@@ -66,7 +66,10 @@ impl SnapshotDir {
         let manifest_path = self.manifest_path();
         let signature_path = self.signature_path();
         let Some(manifest) = fsutil::read_optional(&manifest_path, MAX_MANIFEST_BYTES)? else {
-            return Err(Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {MANIFEST_FILE}")] });
+            return Err(Error::Damaged {
+                media: self.root.clone(),
+                problems: vec![format!("missing: {MANIFEST_FILE}")],
+            });
         };
         let Some(signature) = fsutil::read_optional(&signature_path, MAX_SIGNATURE_BYTES)? else {
             return Err(Error::MissingSignature(self.root.clone()));
@@ -98,10 +101,10 @@ impl SnapshotDir {
             }
         }
         for entry in &manifest.entries {
-            if let EntryKind::Dir = entry.kind {
-                if !entry.path.under(&payload).is_dir() {
-                    problems.push(format!("missing: {}/", entry.path));
-                }
+            if let EntryKind::Dir = entry.kind
+                && !entry.path.under(&payload).is_dir()
+            {
+                problems.push(format!("missing: {}/", entry.path));
             }
         }
 
@@ -124,7 +127,11 @@ impl SnapshotDir {
                 return Err(format!("damaged: {path} (size {actual}, expected {})", expected.size));
             }
             if seen.digest != expected.digest {
-                return Err(format!("damaged: {path} (sha256 {}, expected {})", seen.digest.short(), expected.digest.short()));
+                return Err(format!(
+                    "damaged: {path} (sha256 {}, expected {})",
+                    seen.digest.short(),
+                    expected.digest.short()
+                ));
             }
             Ok(())
         });
@@ -141,19 +148,34 @@ impl SnapshotDir {
 impl SnapshotDir {
     /// Copies the payload file `path` into `writer`, checking it against
     /// `expected` on the way; the error names the media file and what differs.
-    pub fn copy_verified(&self, path: &RelPath, expected: &FileEntry, writer: &mut dyn Write, progress: &dyn Progress) -> Result<()> {
+    pub fn copy_verified(
+        &self,
+        path: &RelPath,
+        expected: &FileEntry,
+        writer: &mut dyn Write,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let source = path.under(&self.payload());
         let mut file = File::open(&source).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] },
+            std::io::ErrorKind::NotFound => {
+                Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] }
+            }
             _ => Error::io("open", source.clone(), e),
         })?;
-        let seen = copy_hashing(&mut file, Some(writer), expected.size, &|n| progress.advance(n)).ctx("copy", &source)?;
+        let seen =
+            copy_hashing(&mut file, Some(writer), expected.size, &|n| progress.advance(n)).ctx("copy", &source)?;
         if seen.size != expected.size {
             let actual = if seen.size > expected.size { "larger".to_owned() } else { format!("{} bytes", seen.size) };
-            return Err(Error::Mismatch { path: source, problem: format!("size is {actual}, the signed manifest says {} bytes", expected.size) });
+            return Err(Error::Mismatch {
+                path: source,
+                problem: format!("size is {actual}, the signed manifest says {} bytes", expected.size),
+            });
         }
         if seen.digest != expected.digest {
-            return Err(Error::Mismatch { path: source, problem: format!("sha256 is {}, the signed manifest says {}", seen.digest, expected.digest) });
+            return Err(Error::Mismatch {
+                path: source,
+                problem: format!("sha256 is {}, the signed manifest says {}", seen.digest, expected.digest),
+            });
         }
         Ok(())
     }

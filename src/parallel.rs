@@ -4,8 +4,8 @@
 //! keep both cores and the disk busy. Jobs are taken in order from a shared
 //! index, so the largest files should come first for good balance.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// How many workers to run: the available cores, at least 2 (one can wait
 /// on I/O while the other hashes), at most 8.

@@ -110,9 +110,7 @@ fn is_windows_device(stem: &str) -> bool {
         "CON" | "PRN" | "AUX" | "NUL" => true,
         _ => {
             let bytes = upper.as_bytes();
-            bytes.len() == 4
-                && (upper.starts_with("COM") || upper.starts_with("LPT"))
-                && bytes[3].is_ascii_digit()
+            bytes.len() == 4 && (upper.starts_with("COM") || upper.starts_with("LPT")) && bytes[3].is_ascii_digit()
         }
     }
 }
@@ -137,8 +135,26 @@ mod tests {
     #[test]
     fn refuses_unsafe_paths() {
         for bad in [
-            "", "/etc/passwd", "a/../b", "..", "./a", "a//b", "a/", "a\\b", "a:b", "q?", "x*", "trail.",
-            "trail ", "CON", "con.txt", "Lpt1.log", "a/AUX/b", "nl\nx", ".ferry", ".ferry/state",
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "..",
+            "./a",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a:b",
+            "q?",
+            "x*",
+            "trail.",
+            "trail ",
+            "CON",
+            "con.txt",
+            "Lpt1.log",
+            "a/AUX/b",
+            "nl\nx",
+            ".ferry",
+            ".ferry/state",
         ] {
             assert!(RelPath::new(bad).is_err(), "{bad:?} accepted");
         }

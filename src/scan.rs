@@ -61,7 +61,8 @@ pub fn scan(root: &Utf8Path, index: &GlobSet) -> Result<Vec<SourceEntry>> {
             Ok(item) => item,
             Err(e) => {
                 let path = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| root.to_string());
-                problems.push(format!("{path}: cannot read ({})", e.io_error().map_or(e.to_string(), |io| io.to_string())));
+                problems
+                    .push(format!("{path}: cannot read ({})", e.io_error().map_or(e.to_string(), |io| io.to_string())));
                 continue;
             }
         };
@@ -94,7 +95,11 @@ pub fn scan(root: &Utf8Path, index: &GlobSet) -> Result<Vec<SourceEntry>> {
                 index: index.is_match(path.as_str()),
             })
         } else {
-            let what = if kind.is_symlink() { "a symbolic link" } else { "not a regular file or folder (device, socket or pipe)" };
+            let what = if kind.is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a regular file or folder (device, socket or pipe)"
+            };
             problems.push(format!("{path}: {what}"));
             continue;
         };

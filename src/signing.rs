@@ -10,8 +10,8 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::Manifest;
 use camino::{Utf8Path, Utf8PathBuf};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -87,7 +87,8 @@ impl SecretKey {
     /// Makes a new key from the operating system's random source.
     pub fn generate() -> Result<Self> {
         let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(|e| Error::io("read random bytes for", "the new key", std::io::Error::other(e.to_string())))?;
+        getrandom::fill(seed.as_mut())
+            .map_err(|e| Error::io("read random bytes for", "the new key", std::io::Error::other(e.to_string())))?;
         let key = SigningKey::from_bytes(&seed);
         let id = KeyId::of(&key.verifying_key());
         Ok(SecretKey { key, id })
@@ -106,14 +107,17 @@ impl SecretKey {
     /// Encodes the secret key file, encrypted with `passphrase` unless it is `None`.
     pub fn secret_file(&self, passphrase: Option<&[u8]>) -> Result<Zeroizing<String>> {
         let public = self.key.verifying_key();
-        let mut text = Zeroizing::new(format!("{SECRET_MAGIC}\nid: {}\npublic: {}\n", self.id, hex::encode(public.as_bytes())));
+        let mut text =
+            Zeroizing::new(format!("{SECRET_MAGIC}\nid: {}\npublic: {}\n", self.id, hex::encode(public.as_bytes())));
         let Some(passphrase) = passphrase else {
             text.push_str(&format!("protection: none\nsecret: {}\n", hex::encode(self.key.to_bytes())));
             return Ok(text);
         };
         let mut salt = [0u8; 16];
         let mut nonce = [0u8; 24];
-        let random_error = |e: getrandom::Error| Error::io("read random bytes for", "the key file", std::io::Error::other(e.to_string()));
+        let random_error = |e: getrandom::Error| {
+            Error::io("read random bytes for", "the key file", std::io::Error::other(e.to_string()))
+        };
         getrandom::fill(&mut salt).map_err(random_error)?;
         getrandom::fill(&mut nonce).map_err(random_error)?;
         let cipher = cipher_for(passphrase, &salt)?;
@@ -212,10 +216,10 @@ impl TrustStore {
                 let mut files = Vec::new();
                 for entry in std::fs::read_dir(path).ctx("list trusted keys in", path)? {
                     let entry = entry.ctx("list trusted keys in", path)?;
-                    if let Some(name) = entry.file_name().to_str() {
-                        if name.ends_with(".pub") {
-                            files.push(path.join(name));
-                        }
+                    if let Some(name) = entry.file_name().to_str()
+                        && name.ends_with(".pub")
+                    {
+                        files.push(path.join(name));
                     }
                 }
                 files.sort();
@@ -260,7 +264,10 @@ pub fn load_public(path: &Utf8Path) -> Result<PublicKey> {
     let key = parse_public(reader.value("key")?, path)?;
     reader.end()?;
     if KeyId::of(&key) != id {
-        return Err(Error::format(path, format!("key id {id_text} does not match the key (expected {})", KeyId::of(&key))));
+        return Err(Error::format(
+            path,
+            format!("key id {id_text} does not match the key (expected {})", KeyId::of(&key)),
+        ));
     }
     Ok(PublicKey { key, id, origin: path.to_owned() })
 }
@@ -272,7 +279,10 @@ fn parse_public(text: &str, path: &Utf8Path) -> Result<VerifyingKey> {
 
 fn hex_array<const N: usize>(text: &str, path: &Utf8Path, what: &str) -> Result<[u8; N]> {
     let mut bytes = [0u8; N];
-    if text.len() != 2 * N || text.bytes().any(|b| b.is_ascii_uppercase()) || hex::decode_to_slice(text, &mut bytes).is_err() {
+    if text.len() != 2 * N
+        || text.bytes().any(|b| b.is_ascii_uppercase())
+        || hex::decode_to_slice(text, &mut bytes).is_err()
+    {
         return Err(Error::format(path, format!("{what}: expected {} lowercase hex digits", 2 * N)));
     }
     Ok(bytes)
@@ -299,17 +309,22 @@ pub(crate) struct KeyValueLines<'a> {
 impl<'a> KeyValueLines<'a> {
     /// Checks the first line is `magic` and the text ends with a newline.
     pub(crate) fn new(text: &'a str, path: &'a Utf8Path, magic: &str) -> Result<Self> {
-        let body = text.strip_suffix('\n').ok_or_else(|| Error::format(path, "does not end with a newline (truncated?)"))?;
+        let body =
+            text.strip_suffix('\n').ok_or_else(|| Error::format(path, "does not end with a newline (truncated?)"))?;
         let mut lines = body.split('\n').enumerate();
         match lines.next() {
             Some((_, first)) if first == magic => Ok(KeyValueLines { lines, path }),
-            _ => Err(Error::format(path, format!("line 1: expected `{magic}` (wrong kind of file or unsupported version)"))),
+            _ => Err(Error::format(
+                path,
+                format!("line 1: expected `{magic}` (wrong kind of file or unsupported version)"),
+            )),
         }
     }
 
     /// The value of the next line, which must be `key: value`.
     pub(crate) fn value(&mut self, key: &str) -> Result<&'a str> {
-        let (index, line) = self.lines.next().ok_or_else(|| Error::format(self.path, format!("missing `{key}:` line")))?;
+        let (index, line) =
+            self.lines.next().ok_or_else(|| Error::format(self.path, format!("missing `{key}:` line")))?;
         line.strip_prefix(key)
             .and_then(|rest| rest.strip_prefix(": "))
             .ok_or_else(|| Error::format(self.path, format!("line {}: expected `{key}: ...`", index + 1)))
@@ -388,14 +403,16 @@ pub fn verify(
         let (id_text, signature_text) = value
             .split_once(' ')
             .ok_or_else(|| Error::format(signature_path, format!("line {line}: expected `signature: KEYID HEX`")))?;
-        let id = KeyId::from_hex(id_text).ok_or_else(|| Error::format(signature_path, format!("line {line}: `{id_text}` is not a key id")))?;
+        let id = KeyId::from_hex(id_text)
+            .ok_or_else(|| Error::format(signature_path, format!("line {line}: `{id_text}` is not a key id")))?;
         let signature: [u8; 64] = hex_array(signature_text, signature_path, "signature")?;
         signatures.push((id, Signature::from_bytes(&signature)));
     }
     if signatures.is_empty() {
         return Err(Error::format(signature_path, "contains no signature"));
     }
-    let Some((id, signature, key)) = signatures.iter().find_map(|(id, sig)| trust.find(*id).map(|key| (*id, sig, key))) else {
+    let Some((id, signature, key)) = signatures.iter().find_map(|(id, sig)| trust.find(*id).map(|key| (*id, sig, key)))
+    else {
         return Err(Error::UntrustedKey {
             path: signature_path.to_owned(),
             signed_by: signatures.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(", "),
@@ -445,6 +462,9 @@ mod tests {
         tampered[40] ^= 1;
         assert!(matches!(verify(tampered, path, signature, path, &trust), Err(Error::BadSignature { .. })));
         let other = SecretKey::generate().unwrap();
-        assert!(matches!(verify(manifest.clone(), path, other.sign_manifest(&manifest), path, &trust), Err(Error::UntrustedKey { .. })));
+        assert!(matches!(
+            verify(manifest.clone(), path, other.sign_manifest(&manifest), path, &trust),
+            Err(Error::UntrustedKey { .. })
+        ));
     }
 }

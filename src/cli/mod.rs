@@ -198,7 +198,8 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
         }
         Command::Status(a) => {
             let target = open_target(&a.target, a.state_dir.as_deref());
-            let thresholds = status::Thresholds { out_of_date: a.out_of_date.0, extremely_out_of_date: a.extremely_out_of_date.0 };
+            let thresholds =
+                status::Thresholds { out_of_date: a.out_of_date.0, extremely_out_of_date: a.extremely_out_of_date.0 };
             let report = status::status(&target, thresholds, now(cli))?;
             out.report(&report, || {
                 format!(
@@ -232,10 +233,10 @@ fn open_target(target: &Utf8Path, state_dir: Option<&Utf8Path>) -> DirTarget {
 
 fn load_trust(given: &[Utf8PathBuf]) -> ferry::Result<TrustStore> {
     let mut paths = given.to_vec();
-    if paths.is_empty() {
-        if let Ok(list) = std::env::var("FERRY_TRUST") {
-            paths.extend(list.split(':').filter(|p| !p.is_empty()).map(Utf8PathBuf::from));
-        }
+    if paths.is_empty()
+        && let Ok(list) = std::env::var("FERRY_TRUST")
+    {
+        paths.extend(list.split(':').filter(|p| !p.is_empty()).map(Utf8PathBuf::from));
     }
     if paths.is_empty() {
         return Err(Error::NoTrust);
@@ -285,12 +286,18 @@ fn new_passphrase(file: Option<&Utf8Path>) -> ferry::Result<Zeroizing<Vec<u8>>> 
         }
     };
     if passphrase.is_empty() {
-        return Err(Error::Passphrase("empty passphrase; use --no-passphrase to store the key unencrypted on purpose".into()));
+        return Err(Error::Passphrase(
+            "empty passphrase; use --no-passphrase to store the key unencrypted on purpose".into(),
+        ));
     }
     Ok(passphrase)
 }
 
-fn existing_passphrase(file: Option<&Utf8Path>, key: &Utf8Path, id: ferry::signing::KeyId) -> ferry::Result<Zeroizing<Vec<u8>>> {
+fn existing_passphrase(
+    file: Option<&Utf8Path>,
+    key: &Utf8Path,
+    id: ferry::signing::KeyId,
+) -> ferry::Result<Zeroizing<Vec<u8>>> {
     match (file, passphrase_from_env()) {
         (Some(file), _) => passphrase_from_file(file),
         (None, Some(env)) => Ok(env),

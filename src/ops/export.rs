@@ -75,11 +75,21 @@ pub struct ExportReport {
 pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress) -> Result<ExportReport> {
     let repository_text = match &options.repository {
         Some(id) => id.clone(),
-        None => options.source.canonicalize_utf8().ctx("open source folder", &options.source)?.file_name().unwrap_or("repository").to_lowercase(),
+        None => options
+            .source
+            .canonicalize_utf8()
+            .ctx("open source folder", &options.source)?
+            .file_name()
+            .unwrap_or("repository")
+            .to_lowercase(),
     };
     let repository = RepositoryId::new(&repository_text).map_err(Error::InvalidArgument)?;
     if !options.source.is_dir() {
-        return Err(Error::io("open source folder", &options.source, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        return Err(Error::io(
+            "open source folder",
+            &options.source,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
     }
     let created = options.created.unwrap_or_else(crate::clock::now);
     let expires = match options.expires_after {
@@ -143,7 +153,8 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
 /// The trust store holding only the exporting key, for read-back.
 fn own_trust(key: &SecretKey, scratch_hint: &Utf8Path) -> Result<TrustStore> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("create a temporary folder for", scratch_hint, e))?;
-    let path = Utf8PathBuf::from_path_buf(dir.path().join("own.pub")).map_err(|_| Error::InvalidArgument("temporary folder path is not UTF-8".into()))?;
+    let path = Utf8PathBuf::from_path_buf(dir.path().join("own.pub"))
+        .map_err(|_| Error::InvalidArgument("temporary folder path is not UTF-8".into()))?;
     std::fs::write(&path, key.public_file()).ctx("write", &path)?;
     TrustStore::load(&[path])
 }
@@ -159,7 +170,12 @@ fn next_sequence(media: &Utf8Path, repository: &str, created: Timestamp) -> u64 
     newest_on_media.map_or(from_clock, |newest| from_clock.max(newest + 1))
 }
 
-fn copy_payload(source: &Utf8Path, payload: &Utf8Path, entries: &[SourceEntry], progress: &dyn Progress) -> Result<Vec<Entry>> {
+fn copy_payload(
+    source: &Utf8Path,
+    payload: &Utf8Path,
+    entries: &[SourceEntry],
+    progress: &dyn Progress,
+) -> Result<Vec<Entry>> {
     let mut jobs: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].file.is_some()).collect();
     jobs.sort_by_key(|&i| std::cmp::Reverse(entries[i].file.map_or(0, |f| f.size)));
     progress.phase("exporting", jobs.iter().map(|&i| entries[i].file.map_or(0, |f| f.size)).sum());
@@ -174,10 +190,16 @@ fn copy_payload(source: &Utf8Path, payload: &Utf8Path, entries: &[SourceEntry], 
         let mut writer = BufWriter::with_capacity(256 * 1024, writer);
         // Whatever the file holds when read is what gets recorded: the
         // digest and the copy come from the same bytes.
-        let hashed = copy_hashing(&mut reader, Some(&mut writer), u64::MAX - 1, &|n| progress.advance(n)).ctx("copy", &from)?;
+        let hashed =
+            copy_hashing(&mut reader, Some(&mut writer), u64::MAX - 1, &|n| progress.advance(n)).ctx("copy", &from)?;
         let writer = writer.into_inner().map_err(|e| Error::io("write", to.clone(), e.into_error()))?;
         drop(writer);
-        let file = FileEntry { size: hashed.size, digest: hashed.digest, executable: scanned.executable, index: scanned.index };
+        let file = FileEntry {
+            size: hashed.size,
+            digest: hashed.digest,
+            executable: scanned.executable,
+            index: scanned.index,
+        };
         results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(file);
         Ok(())
     });
@@ -188,9 +210,6 @@ fn copy_payload(source: &Utf8Path, payload: &Utf8Path, entries: &[SourceEntry], 
     Ok(entries
         .iter()
         .zip(results)
-        .map(|(entry, file)| Entry {
-            path: entry.path.clone(),
-            kind: file.map_or(EntryKind::Dir, EntryKind::File),
-        })
+        .map(|(entry, file)| Entry { path: entry.path.clone(), kind: file.map_or(EntryKind::Dir, EntryKind::File) })
         .collect())
 }

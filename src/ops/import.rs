@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::media::{self, SnapshotDir};
-use crate::ops::verify::{check_expiry, SnapshotSummary};
+use crate::ops::verify::{SnapshotSummary, check_expiry};
 use crate::report::Progress;
 use crate::signing::{TrustStore, VerifiedSnapshot};
 use crate::target::ordered::{self, OrderedInstall};
@@ -73,9 +73,15 @@ pub struct ImportReport {
 }
 
 /// Installs the newest trusted snapshot from the media into `target`.
-pub fn import(target: &dyn Target, options: &ImportOptions, trust: &TrustStore, progress: &dyn Progress) -> Result<ImportReport> {
+pub fn import(
+    target: &dyn Target,
+    options: &ImportOptions,
+    trust: &TrustStore,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
     // Everything about the media is checked before the target is touched.
-    let installed_repository = crate::ops::installed(target).ok().flatten().map(|(state, _)| state.repository.to_string());
+    let installed_repository =
+        crate::ops::installed(target).ok().flatten().map(|(state, _)| state.repository.to_string());
     let wanted_repository = options.repository.clone().or(installed_repository);
     let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), trust)?;
     check_expiry(&dir, &snapshot, options.now)?;
@@ -218,7 +224,11 @@ fn check_policy(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, installed: &Inst
 
 /// Picks the snapshot to install: the only one, or the newest trusted one
 /// of the wanted repository. A bad single snapshot reports its own error.
-fn choose_snapshot(media_path: &camino::Utf8Path, repository: Option<&str>, trust: &TrustStore) -> Result<(SnapshotDir, VerifiedSnapshot)> {
+fn choose_snapshot(
+    media_path: &camino::Utf8Path,
+    repository: Option<&str>,
+    trust: &TrustStore,
+) -> Result<(SnapshotDir, VerifiedSnapshot)> {
     let dirs = media::locate(media_path)?;
     if let [only] = dirs.as_slice() {
         let snapshot = only.open(trust)?;

@@ -33,16 +33,22 @@ pub fn keygen(prefix: &Utf8Path, passphrase: Option<&[u8]>) -> Result<KeygenRepo
     let secret = key.secret_file(passphrase)?;
     write_new(&secret_path, secret.as_bytes(), 0o600)?;
     write_new(&public_path, key.public_file().as_bytes(), 0o644)?;
-    Ok(KeygenReport { key_id: key.id().to_string(), secret_key: secret_path, public_key: public_path, protected: passphrase.is_some() })
+    Ok(KeygenReport {
+        key_id: key.id().to_string(),
+        secret_key: secret_path,
+        public_key: public_path,
+        protected: passphrase.is_some(),
+    })
 }
 
 fn write_new(path: &Utf8Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Error::AlreadyExists(path.to_owned()) } else { Error::io("create", path, e) })?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::AlreadyExists(path.to_owned())
+        } else {
+            Error::io("create", path, e)
+        }
+    })?;
     file.write_all(bytes).ctx("write", path)?;
     file.sync_all().ctx("flush", path)
 }

@@ -10,9 +10,9 @@ pub mod status;
 pub mod verify;
 
 use crate::error::{Error, Result};
-use crate::target::state::{InstalledState, MANIFEST_FILE, MAX_STATE_BYTES, STATE_FILE};
-use crate::target::{ordered, Target};
 use crate::manifest::Manifest;
+use crate::target::state::{InstalledState, MANIFEST_FILE, MAX_STATE_BYTES, STATE_FILE};
+use crate::target::{Target, ordered};
 use camino::Utf8Path;
 
 /// Finishes whatever an interrupted import or rollback left at `target`.
@@ -42,7 +42,10 @@ pub(crate) fn installed(target: &dyn Target) -> Result<Option<(InstalledState, M
         .read_state(MANIFEST_FILE)?
         .ok_or_else(|| Error::format(manifest_origin.clone(), "missing although .ferry/state exists"))?;
     if crate::digest::Digest::of(&manifest_bytes) != state.snapshot {
-        return Err(Error::format(manifest_origin, "does not match the snapshot id in .ferry/state (state folder damaged)"));
+        return Err(Error::format(
+            manifest_origin,
+            "does not match the snapshot id in .ferry/state (state folder damaged)",
+        ));
     }
     let manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&manifest_origin))?;
     Ok(Some((state, manifest)))

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::target::state::{InstalledState, SwitchKind};
-use crate::target::{ordered, Target};
+use crate::target::{Target, ordered};
 use camino::Utf8Path;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -35,7 +35,13 @@ pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<Rollb
         return Err(Error::NotInstalled(target.location().into()));
     };
     let history = |to: &InstalledState| {
-        format!("{} rollback {} {} from {}", crate::clock::format(now), to.sequence, to.snapshot.short(), current.sequence)
+        format!(
+            "{} rollback {} {} from {}",
+            crate::clock::format(now),
+            to.sequence,
+            to.snapshot.short(),
+            current.sequence
+        )
     };
     let rolled_back = |previous: InstalledState, switch: SwitchKind| InstalledState {
         installed: now,
@@ -59,7 +65,14 @@ pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<Rollb
             let origin = format!("{}/.ferry/previous/manifest", target.location());
             let previous_manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&origin))?;
             let state = rolled_back(previous, SwitchKind::Ordered);
-            ordered::rollback(target, &current_manifest, &previous_manifest, (&manifest_bytes, &signature_bytes), &state, &history(&state))?;
+            ordered::rollback(
+                target,
+                &current_manifest,
+                &previous_manifest,
+                (&manifest_bytes, &signature_bytes),
+                &state,
+                &history(&state),
+            )?;
             state
         }
     };

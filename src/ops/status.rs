@@ -43,7 +43,10 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { out_of_date: SignedDuration::from_hours(24), extremely_out_of_date: SignedDuration::from_hours(7 * 24) }
+        Thresholds {
+            out_of_date: SignedDuration::from_hours(24),
+            extremely_out_of_date: SignedDuration::from_hours(7 * 24),
+        }
     }
 }
 

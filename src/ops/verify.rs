@@ -70,7 +70,12 @@ pub fn check_expiry(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, now: Timesta
 
 /// Verifies every snapshot at or below `media`: signature by a trusted key,
 /// not expired, and every payload byte. Stops at the first bad snapshot.
-pub fn verify(media_path: &Utf8PathBuf, trust: &TrustStore, now: Timestamp, progress: &dyn Progress) -> Result<VerifyReport> {
+pub fn verify(
+    media_path: &Utf8PathBuf,
+    trust: &TrustStore,
+    now: Timestamp,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     let mut snapshots = Vec::new();
     for dir in media::locate(media_path)? {
         let snapshot = dir.open(trust)?;
