@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Regenerates docs/reference/cli.md from the binary's own --help text, so
+# the reference can never drift from the program (tests/docs.rs checks it).
+set -euo pipefail
+ferry="${1:-target/debug/ferry}"
+out="${2:-docs/reference/cli.md}"
+{
+  echo "# Command-line reference"
+  echo
+  echo "Generated from \`ferry --help\` by \`docs/reference/generate-cli.sh\`; do not edit by hand."
+  for command in "" keygen export verify import rollback status; do
+    echo
+    echo "## ferry${command:+ $command}"
+    echo
+    echo '```text'
+    COLUMNS=100 "$ferry" $command --help
+    echo '```'
+  done
+} > "$out"
