@@ -35,7 +35,7 @@ impl RelPath {
         }
         for (index, component) in text.split('/').enumerate() {
             check_component(component).map_err(|why| format!("path `{}`: {why}", escape(text)))?;
-            if index == 0 && component == RESERVED_ROOT {
+            if index == 0 && component.eq_ignore_ascii_case(RESERVED_ROOT) {
                 return Err(format!("path `{}`: `{RESERVED_ROOT}` is reserved for ferry's state", escape(text)));
             }
         }
@@ -107,10 +107,12 @@ fn check_component(component: &str) -> Result<(), String> {
 fn is_windows_device(stem: &str) -> bool {
     let upper = stem.to_ascii_uppercase();
     match upper.as_str() {
-        "CON" | "PRN" | "AUX" | "NUL" => true,
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
         _ => {
-            let bytes = upper.as_bytes();
-            bytes.len() == 4 && (upper.starts_with("COM") || upper.starts_with("LPT")) && bytes[3].is_ascii_digit()
+            // COM0-9 and LPT0-9, and the superscript digits Windows also maps.
+            let Some(digit) = upper.strip_prefix("COM").or_else(|| upper.strip_prefix("LPT")) else { return false };
+            let mut chars = digit.chars();
+            matches!((chars.next(), chars.next()), (Some('0'..='9' | '¹' | '²' | '³'), None))
         }
     }
 }
@@ -155,6 +157,9 @@ mod tests {
             "nl\nx",
             ".ferry",
             ".ferry/state",
+            ".FERRY",
+            "COM²",
+            "conin$.x",
         ] {
             assert!(RelPath::new(bad).is_err(), "{bad:?} accepted");
         }

@@ -229,8 +229,14 @@ impl TrustStore {
             };
             for file in files {
                 let key = load_public(&file)?;
-                if !keys.iter().any(|known| known.id == key.id) {
-                    keys.push(key);
+                match keys.iter().find(|known| known.id == key.id) {
+                    None => keys.push(key),
+                    Some(known) if known.key == key.key => {}
+                    Some(known) => {
+                        let problem =
+                            format!("key id {} is also the id of a different key in `{}`", key.id, known.origin);
+                        return Err(Error::format(&file, problem));
+                    }
                 }
             }
         }

@@ -113,26 +113,31 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         progress.notice(&format!("removing unfinished export {}", snapshot.root()));
         fsutil::remove_tree(snapshot.root())?;
     }
-    let payload = snapshot.payload();
-    fsutil::create_dir_all(&payload)?;
-    for entry in entries.iter().filter(|e| e.file.is_none()) {
-        fsutil::create_dir_all(&entry.path.under(&payload))?;
-    }
-
-    let hashed = copy_payload(&options.source, &payload, &entries, progress)?;
-    let manifest = Manifest { repository: repository.clone(), sequence, created, expires, entries: hashed };
-    let manifest_bytes = manifest.encode();
-    fsutil::sync_filesystem(snapshot.root())?;
-    fsutil::write_atomic(&snapshot.manifest_path(), &manifest_bytes)?;
-    fsutil::sync_filesystem(snapshot.root())?;
-    fsutil::write_atomic(&snapshot.signature_path(), &key.sign_manifest(&manifest_bytes))?;
-    fsutil::sync_filesystem(snapshot.root())?;
-
+    // A failed export removes what it wrote: half a snapshot helps nobody,
+    // and without a signature it could never be imported anyway.
+    let written = write_snapshot(&snapshot, &entries, options, key, progress, |hashed| Manifest {
+        repository: repository.clone(),
+        sequence,
+        created,
+        expires,
+        entries: hashed,
+    });
+    let (manifest, manifest_bytes) = match written {
+        Ok(written) => written,
+        Err(error) => {
+            let _ = fsutil::remove_tree(snapshot.root());
+            return Err(error);
+        }
+    };
     if options.read_back {
         progress.notice("reading the media back");
-        let own_key = own_trust(key, snapshot.root())?;
-        let verified = snapshot.open(&own_key)?;
-        snapshot.check_payload(&verified, progress, true)?;
+        let verified = own_trust(key, snapshot.root()).and_then(|own_key| snapshot.open(&own_key));
+        if let Err(error) = verified.and_then(|verified| snapshot.check_payload(&verified, progress, true)) {
+            // The drive does not hold what was written: make sure nobody
+            // mistakes it for a complete snapshot.
+            let _ = fsutil::remove_file(&snapshot.signature_path());
+            return Err(error);
+        }
     }
     let files = manifest.files().count();
     Ok(ExportReport {
@@ -148,6 +153,31 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         expires: expires.map_or("never".into(), crate::clock::format),
         read_back_verified: options.read_back,
     })
+}
+
+/// Writes payload, manifest and signature, in that order, each flushed
+/// before the next begins (formats/media-layout-v1.md).
+fn write_snapshot(
+    snapshot: &SnapshotDir,
+    entries: &[SourceEntry],
+    options: &ExportOptions,
+    key: &SecretKey,
+    progress: &dyn Progress,
+    manifest_for: impl FnOnce(Vec<Entry>) -> Manifest,
+) -> Result<(Manifest, Vec<u8>)> {
+    let payload = snapshot.payload();
+    fsutil::create_dir_all(&payload)?;
+    for entry in entries.iter().filter(|e| e.file.is_none()) {
+        fsutil::create_dir_all(&entry.path.under(&payload))?;
+    }
+    let manifest = manifest_for(copy_payload(&options.source, &payload, entries, progress)?);
+    let manifest_bytes = manifest.encode();
+    fsutil::sync_filesystem(snapshot.root())?;
+    fsutil::write_atomic(&snapshot.manifest_path(), &manifest_bytes)?;
+    fsutil::sync_filesystem(snapshot.root())?;
+    fsutil::write_atomic(&snapshot.signature_path(), &key.sign_manifest(&manifest_bytes))?;
+    fsutil::sync_filesystem(snapshot.root())?;
+    Ok((manifest, manifest_bytes))
 }
 
 /// The trust store holding only the exporting key, for read-back.
