@@ -1,0 +1,333 @@
+//! The ordered switch: for targets that cannot exchange whole trees
+//! (shared folders, FTP servers), `formats/target-state-v1.md` §5.
+//!
+//! Changed files are first staged and verified in the state folder. A
+//! journal listing every remaining step is then written and flushed, and
+//! only after that does anything visible change: folders are created, data
+//! files renamed into place, then index files (so an index never names data
+//! that is not there yet), then deletions. The state marker is written
+//! last. Every step can be repeated, so after a crash [`recover`] simply runs
+//! the journal again from the start.
+
+use super::Target;
+use super::state::{
+    HISTORY_FILE, InstalledState, JOURNAL_FILE, Journal, JournalKind, MANIFEST_FILE, MAX_STATE_BYTES, SIGNATURE_FILE,
+    STATE_FILE, Step,
+};
+use crate::crash;
+use crate::error::{Error, Result};
+use crate::manifest::{EntryKind, FileEntry, Manifest};
+use crate::media::SnapshotDir;
+use crate::parallel;
+use crate::rel_path::RelPath;
+use crate::report::Progress;
+use crate::signing::VerifiedSnapshot;
+use camino::Utf8Path;
+use std::collections::{HashMap, HashSet};
+
+const STAGING: &str = "staging";
+const INCOMING: &str = "incoming";
+const PREVIOUS: &str = "previous";
+
+/// What the tree held before, as far as ferry knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known<'a> {
+    Dir,
+    /// A file; `None` when ferry did not install it (adopted folder).
+    File(Option<&'a FileEntry>),
+}
+
+/// Everything needed to install a snapshot with the ordered switch.
+pub struct OrderedInstall<'a> {
+    /// The verified snapshot being installed.
+    pub snapshot: &'a VerifiedSnapshot,
+    /// Where its payload is read from.
+    pub media: &'a SnapshotDir,
+    /// The installed manifest, if any.
+    pub installed: Option<&'a Manifest>,
+    /// The tree found at a target without state that is being adopted.
+    pub adopted: &'a [(RelPath, bool)],
+    /// The new state marker.
+    pub state: &'a InstalledState,
+    /// The history line to append.
+    pub history_line: &'a str,
+    /// Progress sink.
+    pub progress: &'a dyn Progress,
+}
+
+fn kept_name(path: &RelPath) -> String {
+    format!("{PREVIOUS}/tree/{path}")
+}
+
+fn known_entries<'a>(
+    installed: Option<&'a Manifest>,
+    adopted: &'a [(RelPath, bool)],
+) -> HashMap<&'a RelPath, Known<'a>> {
+    match installed {
+        Some(manifest) => {
+            manifest.entries.iter().map(|e| (&e.path, e.file().map_or(Known::Dir, |f| Known::File(Some(f))))).collect()
+        }
+        None => {
+            adopted.iter().map(|(path, is_dir)| (path, if *is_dir { Known::Dir } else { Known::File(None) })).collect()
+        }
+    }
+}
+
+/// Plans the steps that turn the `old` tree into `new`. `source_of` names
+/// the state file each changed file comes from; files it returns `None` for
+/// are unchanged. `save` keeps replaced and deleted files for rollback.
+fn plan(
+    old: &HashMap<&RelPath, Known<'_>>,
+    new: &Manifest,
+    puts: &[(&RelPath, String, bool)],
+    save: bool,
+) -> Vec<Step> {
+    let new_kinds: HashMap<&RelPath, bool> =
+        new.entries.iter().map(|e| (&e.path, matches!(e.kind, EntryKind::Dir))).collect();
+    let put_paths: HashSet<&RelPath> = puts.iter().map(|(path, _, _)| *path).collect();
+    let mut steps = Vec::new();
+    if save {
+        let mut saved: Vec<&RelPath> = old
+            .iter()
+            .filter(|(path, known)| {
+                matches!(known, Known::File(_)) && (put_paths.contains(*path) || new_kinds.get(*path) != Some(&false))
+            })
+            .map(|(path, _)| *path)
+            .collect();
+        saved.sort();
+        steps.extend(saved.into_iter().map(|p| Step::Save(p.clone())));
+    }
+    // Old entries in the way of a new entry of the other kind go first.
+    let mut removed: HashSet<&RelPath> = HashSet::new();
+    let mut in_the_way: Vec<(&RelPath, bool)> = Vec::new();
+    for (path, known) in old {
+        let old_is_dir = matches!(known, Known::Dir);
+        if let Some(&new_is_dir) = new_kinds.get(path)
+            && new_is_dir != old_is_dir
+        {
+            in_the_way.push((path, old_is_dir));
+        }
+    }
+    for (blocker, is_dir) in in_the_way {
+        if is_dir {
+            let mut inside: Vec<(&RelPath, bool)> = old
+                .iter()
+                .filter(|(p, _)| p.as_str().starts_with(&format!("{blocker}/")) || *p == &blocker)
+                .map(|(p, k)| (*p, matches!(k, Known::Dir)))
+                .collect();
+            inside.sort_by_key(|(p, is_dir)| (std::cmp::Reverse(p.depth()), *is_dir));
+            for (path, is_dir) in inside {
+                steps.push(if is_dir { Step::RemoveDir(path.clone()) } else { Step::Delete(path.clone()) });
+                removed.insert(path);
+            }
+        } else {
+            steps.push(Step::Delete(blocker.clone()));
+            removed.insert(blocker);
+        }
+    }
+    for entry in &new.entries {
+        if matches!(entry.kind, EntryKind::Dir) && old.get(&entry.path) != Some(&Known::Dir) {
+            steps.push(Step::MakeDir(entry.path.clone()));
+        }
+    }
+    for index_pass in [false, true] {
+        for (path, from, is_index) in puts {
+            if *is_index == index_pass {
+                steps.push(Step::Put { from: from.clone(), to: (*path).clone() });
+            }
+        }
+    }
+    let mut gone: Vec<(&RelPath, bool)> = old
+        .iter()
+        .filter(|(path, known)| !removed.contains(*path) && new_kinds.get(*path) != Some(&matches!(known, Known::Dir)))
+        .map(|(path, known)| (*path, matches!(known, Known::Dir)))
+        .collect();
+    gone.sort_by(|a, b| (a.1, std::cmp::Reverse(a.0.depth()), a.0).cmp(&(b.1, std::cmp::Reverse(b.0.depth()), b.0)));
+    for (path, is_dir) in gone {
+        steps.push(if is_dir { Step::RemoveDir(path.clone()) } else { Step::Delete(path.clone()) });
+    }
+    steps
+}
+
+/// Installs a snapshot with the ordered switch.
+pub fn install(target: &dyn Target, job: &OrderedInstall<'_>) -> Result<()> {
+    let manifest = job.snapshot.manifest();
+    let old = known_entries(job.installed, job.adopted);
+
+    // Stage every changed file, verified on the way in.
+    let mut changed = Vec::new();
+    for (path, file) in manifest.files() {
+        let same = matches!(old.get(path), Some(Known::File(Some(before))) if *before == file);
+        if !(same && target.file_size(path)? == Some(file.size)) {
+            changed.push((path, file));
+        }
+    }
+    let puts: Vec<(&RelPath, String, bool)> =
+        changed.iter().enumerate().map(|(n, (path, file))| (*path, format!("{STAGING}/{n:06}"), file.index)).collect();
+    job.progress.phase("staging", changed.iter().map(|(_, f)| f.size).sum());
+    let mut order: Vec<usize> = (0..changed.len()).collect();
+    order.sort_by_key(|&n| std::cmp::Reverse(changed[n].1.size));
+    let errors = parallel::for_each(&order, true, |&n| -> Result<()> {
+        let (path, file) = changed[n];
+        let mut staged = target.create_staged(&puts[n].1, file.executable)?;
+        job.media.copy_verified(path, file, &mut staged, job.progress)?;
+        staged.commit()
+    });
+    if let Some(error) = errors.into_iter().next() {
+        target.remove_state(STAGING)?;
+        return Err(error);
+    }
+    crash::point("staged");
+
+    // Keep the snapshot being replaced, for rollback.
+    let keep_previous = job.installed.is_some();
+    target.remove_state(PREVIOUS)?;
+    if keep_previous {
+        for name in [STATE_FILE, MANIFEST_FILE, SIGNATURE_FILE] {
+            if let Some(bytes) = target.read_state(name)? {
+                target.write_state(&format!("{PREVIOUS}/{name}"), &bytes)?;
+            }
+        }
+    }
+    write_incoming(target, job.snapshot.manifest_bytes(), job.snapshot.signature_bytes(), job.state, job.history_line)?;
+    let journal = Journal {
+        snapshot: job.snapshot.id(),
+        kind: JournalKind::Import,
+        steps: plan(&old, manifest, &puts, keep_previous),
+    };
+    // Staged data must be durable before a journal that points at it is.
+    target.flush()?;
+    crash::point("before-journal");
+    target.write_state(JOURNAL_FILE, &journal.encode())?;
+    crash::point("after-journal");
+    run_journal(target, &journal)
+}
+
+fn write_incoming(
+    target: &dyn Target,
+    manifest: &[u8],
+    signature: &[u8],
+    state: &InstalledState,
+    history_line: &str,
+) -> Result<()> {
+    target.write_state(&format!("{INCOMING}/{MANIFEST_FILE}"), manifest)?;
+    target.write_state(&format!("{INCOMING}/{SIGNATURE_FILE}"), signature)?;
+    target.write_state(&format!("{INCOMING}/{STATE_FILE}"), &state.encode())?;
+    target.write_state(&format!("{INCOMING}/{HISTORY_FILE}"), history_line.as_bytes())
+}
+
+/// Runs every step of a complete journal, then commits the incoming state.
+fn run_journal(target: &dyn Target, journal: &Journal) -> Result<()> {
+    for (n, step) in journal.steps.iter().enumerate() {
+        match step {
+            Step::MakeDir(path) => target.make_dir(path)?,
+            Step::Save(path) => target.save(path, &kept_name(path))?,
+            Step::Put { from, to } => target.put(from, to)?,
+            Step::Delete(path) => target.delete_file(path)?,
+            Step::RemoveDir(path) => target.delete_dir(path)?,
+        }
+        if n == journal.steps.len() / 2 {
+            crash::point("mid-journal");
+        }
+    }
+    target.flush()?;
+    crash::point("before-state");
+    let incoming = |name: &str| -> Result<Vec<u8>> {
+        target.read_state(&format!("{INCOMING}/{name}"))?.ok_or_else(|| Error::Recovery {
+            path: format!("{}/{INCOMING}/{name}", target.location()).into(),
+            problem: "missing while finishing a switch; the state folder was changed by hand".into(),
+        })
+    };
+    target.write_state(MANIFEST_FILE, &incoming(MANIFEST_FILE)?)?;
+    target.write_state(SIGNATURE_FILE, &incoming(SIGNATURE_FILE)?)?;
+    // The state marker is the commit: written after every file is in place.
+    target.write_state(STATE_FILE, &incoming(STATE_FILE)?)?;
+    crash::point("after-state");
+    let history = incoming(HISTORY_FILE)?;
+    target.append_history(&String::from_utf8_lossy(&history))?;
+    target.remove_state(JOURNAL_FILE)?;
+    if journal.kind == JournalKind::Rollback {
+        target.remove_state(PREVIOUS)?;
+    }
+    target.remove_state(INCOMING)?;
+    target.remove_state(STAGING)?;
+    target.flush()
+}
+
+/// Finishes a switch a crash interrupted, or clears what an import left
+/// before its journal was complete (nothing visible had changed then).
+/// Returns a description of what it did, if anything.
+pub fn recover(target: &dyn Target) -> Result<Option<String>> {
+    let Some(bytes) = target.read_state(JOURNAL_FILE)? else {
+        let leftovers = target.read_state(&format!("{INCOMING}/{STATE_FILE}"))?.is_some();
+        target.remove_state(INCOMING)?;
+        target.remove_state(STAGING)?;
+        return Ok(leftovers.then(|| "removed the staging area of an unfinished import".to_owned()));
+    };
+    let origin = format!("{}/.ferry/{JOURNAL_FILE}", target.location());
+    match Journal::decode(&bytes, Utf8Path::new(&origin))? {
+        None => {
+            target.remove_state(JOURNAL_FILE)?;
+            target.remove_state(INCOMING)?;
+            target.remove_state(STAGING)?;
+            Ok(Some("discarded an incomplete journal; the target was not changed".into()))
+        }
+        Some(journal) => {
+            run_journal(target, &journal)?;
+            Ok(Some(format!("finished an interrupted switch to snapshot {}", journal.snapshot.short())))
+        }
+    }
+}
+
+/// Whether a previous snapshot is kept for [`rollback`].
+pub fn has_previous(target: &dyn Target) -> Result<bool> {
+    Ok(target.read_state(&format!("{PREVIOUS}/{STATE_FILE}"))?.is_some())
+}
+
+/// Reads the kept previous snapshot: its state, manifest and signature bytes.
+pub fn previous_snapshot(target: &dyn Target) -> Result<(InstalledState, Vec<u8>, Vec<u8>)> {
+    let read = |name: &str| -> Result<Vec<u8>> {
+        target.read_state(&format!("{PREVIOUS}/{name}"))?.ok_or_else(|| Error::NoPrevious(target.location().into()))
+    };
+    let origin = format!("{}/.ferry/{PREVIOUS}/{STATE_FILE}", target.location());
+    let state_bytes = read(STATE_FILE)?;
+    if state_bytes.len() as u64 > MAX_STATE_BYTES {
+        return Err(Error::format(origin, "larger than the state file limit"));
+    }
+    let state = InstalledState::decode(&state_bytes, Utf8Path::new(&origin))?;
+    Ok((state, read(MANIFEST_FILE)?, read(SIGNATURE_FILE)?))
+}
+
+/// Switches back to the previous snapshot: files it had that the current
+/// one replaced or deleted come back from `previous/tree/`.
+pub fn rollback(
+    target: &dyn Target,
+    current: &Manifest,
+    previous: &Manifest,
+    previous_bytes: (&[u8], &[u8]),
+    state: &InstalledState,
+    history_line: &str,
+) -> Result<()> {
+    let old = known_entries(Some(current), &[]);
+    let mut puts = Vec::new();
+    for (path, file) in previous.files() {
+        let same = matches!(old.get(path), Some(Known::File(Some(now))) if *now == file);
+        if !same {
+            let kept = kept_name(path);
+            let size = target.state_file_size(&kept)?;
+            if size != Some(file.size) {
+                return Err(Error::Recovery {
+                    path: format!("{}/.ferry/{kept}", target.location()).into(),
+                    problem: "the kept copy needed for rollback is missing or damaged; nothing was changed".into(),
+                });
+            }
+            puts.push((path, kept, file.index));
+        }
+    }
+    write_incoming(target, previous_bytes.0, previous_bytes.1, state, history_line)?;
+    let snapshot = crate::digest::Digest::of(previous_bytes.0);
+    let journal = Journal { snapshot, kind: JournalKind::Rollback, steps: plan(&old, previous, &puts, false) };
+    target.flush()?;
+    target.write_state(JOURNAL_FILE, &journal.encode())?;
+    run_journal(target, &journal)
+}
