@@ -11,7 +11,8 @@ use support::*;
 #[test]
 fn small_repository_round_trip_is_byte_identical() {
     let scratch = Scratch::new();
-    let (source, media, target, key) = (scratch.path("source"), scratch.path("media"), scratch.path("target"), scratch.path("key"));
+    let (source, media, target, key) =
+        (scratch.path("source"), scratch.path("media"), scratch.path("target"), scratch.path("key"));
     small_repository(&source);
     keygen(&key);
     export(&source, &media, &key.with_extension("key"), "av", 1);
@@ -79,7 +80,7 @@ fn small_path(i: usize) -> String {
     let depth = 1 + i % 4;
     let mut parts = vec![format!("d{}", (i / 7) % 5), format!("e{}", (i / 11) % 4), format!("f{}", (i / 13) % 3)];
     parts.truncate(depth - 1);
-    let extension = if i % 50 == 0 { "xml" } else { "dat" };
+    let extension = if i.is_multiple_of(50) { "xml" } else { "dat" };
     parts.push(format!("file-{i:04}.{extension}"));
     parts.join("/")
 }
@@ -91,7 +92,7 @@ fn generate_repository(root: &Utf8Path) {
     let mut rng = Rng::new(1);
     for i in 0..SMALL_FILES {
         let size = if i % 100 == 1 { 0 } else { rng.below(2048) as usize };
-        put(&root.join(small_path(i)), &rng.bytes(size), i % 97 == 0);
+        put(&root.join(small_path(i)), &rng.bytes(size), i.is_multiple_of(97));
     }
     for k in 0..4 {
         put(&root.join(format!("medium/m{k}.bin")), &rng.bytes(300_000 + k * 123_457), false);
@@ -122,18 +123,18 @@ fn mutate_repository(root: &Utf8Path) {
             std::fs::remove_file(&path).unwrap();
         } else if i % 10 == 3 {
             let size = 1 + rng.below(3000) as usize;
-            put(&path, &rng.bytes(size), i % 97 == 0);
+            put(&path, &rng.bytes(size), i.is_multiple_of(97));
         } else if i % 53 == 7 {
             // Same size, different bytes.
             let mut bytes = std::fs::read(&path).unwrap();
             if let Some(first) = bytes.first_mut() {
                 *first ^= 0xFF;
             }
-            put(&path, &bytes, i % 97 == 0);
+            put(&path, &bytes, i.is_multiple_of(97));
         }
     }
     for j in 0..200 {
-        put(&root.join(format!("added/a{}/n{j:03}.dat", j % 10)), &rng.bytes(j * 13), j % 50 == 0);
+        put(&root.join(format!("added/a{}/n{j:03}.dat", j % 10)), &rng.bytes(j * 13), j.is_multiple_of(50));
     }
     put(&root.join("d0/added-into-existing.dat"), b"new in an old folder\n", false);
     std::fs::remove_file(root.join("medium/m2.bin")).unwrap();
@@ -168,7 +169,18 @@ fn make_keys(scratch: &Scratch) -> Keys {
 /// `ferry export` with the given sequence and extra arguments; returns the snapshot folder.
 fn export_seq(source: &Utf8Path, media: &Utf8Path, keys: &Keys, sequence: u64, extra: &[&str]) -> Utf8PathBuf {
     let sequence_text = sequence.to_string();
-    let mut args = vec!["export", source.as_str(), media.as_str(), "--key", keys.secret.as_str(), "--repository", "av", "--sequence", &sequence_text, "-q"];
+    let mut args = vec![
+        "export",
+        source.as_str(),
+        media.as_str(),
+        "--key",
+        keys.secret.as_str(),
+        "--repository",
+        "av",
+        "--sequence",
+        &sequence_text,
+        "-q",
+    ];
     args.extend_from_slice(extra);
     run(&args).ok();
     media.join("ferry/av").join(&sequence_text)
@@ -180,7 +192,8 @@ fn import(media: &Utf8Path, target: &Utf8Path, keys: &Keys, switch: &str) -> Run
 
 fn status_json(target: &Utf8Path) -> serde_json::Value {
     let status = run(&["status", target.as_str(), "--json"]).ok();
-    serde_json::from_str(&status.stdout).unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{}", status.stdout))
+    serde_json::from_str(&status.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{}", status.stdout))
 }
 
 /// Describes how two tree states differ, for readable failures.
@@ -258,7 +271,11 @@ fn large_repository_two_snapshots(switch: &str) {
     // The media now holds both snapshots; import takes the newest.
     export_seq(&source, &media, &keys, 2, &[]);
     let verified = run(&["verify", media.as_str(), "--trust", keys.public.as_str()]).ok();
-    assert!(verified.stdout.contains("OK av sequence 1") && verified.stdout.contains("OK av sequence 2"), "{}", verified.stdout);
+    assert!(
+        verified.stdout.contains("OK av sequence 1") && verified.stdout.contains("OK av sequence 2"),
+        "{}",
+        verified.stdout
+    );
     let imported = import(&media, &target, &keys, switch).ok();
     assert!(imported.stdout.contains("installed av sequence 2"), "{}", imported.stdout);
     assert_same_tree(&served_tree(&target), &second, "after the second import");
@@ -282,7 +299,10 @@ fn large_repository_two_snapshots(switch: &str) {
     assert_eq!(status["sequence"], 1);
     assert_eq!(status["rolled_back_from"], 2);
     let history = std::fs::read_to_string(target.join(".ferry/history")).unwrap();
-    assert!(history.lines().any(|line| line.contains(" rollback 1 ") && line.ends_with("from 2")), "history:\n{history}");
+    assert!(
+        history.lines().any(|line| line.contains(" rollback 1 ") && line.ends_with("from 2")),
+        "history:\n{history}"
+    );
 
     // Only one step back is kept.
     let before = tree_state(&site);
@@ -298,7 +318,10 @@ fn large_repository_two_snapshots(switch: &str) {
     assert_eq!(status["rolled_back_from"], serde_json::Value::Null);
 
     // status reports the previous snapshot kept for rollback, whichever switch kept it.
-    assert_eq!(previous_kept_after_second, true, "status --json previous_kept after the second import ({switch} switch)");
+    assert_eq!(
+        previous_kept_after_second, true,
+        "status --json previous_kept after the second import ({switch} switch)"
+    );
 }
 
 #[test]
@@ -322,7 +345,7 @@ fn same_source_sequence_and_time_export_byte_identical_media() {
     let source = scratch.path("source");
     small_repository(&source);
     for i in 0..300 {
-        put(&source.join(small_path(i)), format!("content {i}\n").as_bytes(), i % 7 == 0);
+        put(&source.join(small_path(i)), format!("content {i}\n").as_bytes(), i.is_multiple_of(7));
     }
     let created = "2026-03-01T12:00:00Z";
     let epoch = "1772366400"; // the same moment in Unix seconds
@@ -332,7 +355,18 @@ fn same_source_sequence_and_time_export_byte_identical_media() {
     export_seq(&source, &b, &keys, 7, &["--created", created]);
     let by_epoch = Run::from(
         ferry()
-            .args(["export", source.as_str(), c.as_str(), "--key", keys.secret.as_str(), "--repository", "av", "--sequence", "7", "-q"])
+            .args([
+                "export",
+                source.as_str(),
+                c.as_str(),
+                "--key",
+                keys.secret.as_str(),
+                "--repository",
+                "av",
+                "--sequence",
+                "7",
+                "-q",
+            ])
             .env("SOURCE_DATE_EPOCH", epoch)
             .output()
             .unwrap(),

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::target::Target;
+use crate::target::state::SwitchKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -74,7 +75,7 @@ pub struct StatusReport {
     /// Whether the expiry has passed (new imports of it would be refused).
     pub expired: bool,
     /// `tree` or `ordered`.
-    pub switch: super::super::target::state::SwitchKind,
+    pub switch: SwitchKind,
     /// The verdict.
     pub freshness: Freshness,
     /// Set when this state came from `ferry rollback`.
@@ -96,9 +97,9 @@ pub fn status(target: &dyn Target, thresholds: Thresholds, now: Timestamp) -> Re
     } else {
         Freshness::Fresh
     };
-    let previous_kept = match target.whole_tree() {
-        Some(tree) => tree.previous_tree_state().is_some(),
-        None => crate::target::ordered::has_previous(target)?,
+    let previous_kept = match (state.switch, target.whole_tree()) {
+        (SwitchKind::Tree, Some(tree)) => tree.previous_tree_state().is_some(),
+        _ => crate::target::ordered::has_previous(target)?,
     };
     Ok(StatusReport {
         target: target.location(),
