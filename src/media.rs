@@ -86,20 +86,7 @@ impl SnapshotDir {
         let payload = self.payload();
         let manifest = snapshot.manifest();
         progress.phase("verifying", manifest.payload_bytes());
-        let mut problems = Vec::new();
-
-        // Extra entries: anything on the media the manifest does not list.
-        let listed: HashSet<&str> = manifest.entries.iter().map(|e| e.path.as_str()).collect();
-        if payload.is_dir() {
-            for item in walkdir::WalkDir::new(&payload).min_depth(1).sort_by_file_name() {
-                let item = item.map_err(|e| Error::io("list", payload.clone(), e.into()))?;
-                let relative = item.path().strip_prefix(&payload).unwrap_or(item.path());
-                let known = relative.to_str().is_some_and(|text| listed.contains(text));
-                if !known {
-                    problems.push(format!("extra: {} (not in the manifest)", relative.display()));
-                }
-            }
-        }
+        let mut problems = self.unlisted_entries(snapshot)?;
         for entry in &manifest.entries {
             if let EntryKind::Dir = entry.kind
                 && !entry.path.under(&payload).is_dir()
@@ -146,6 +133,25 @@ impl SnapshotDir {
 }
 
 impl SnapshotDir {
+    /// Lists what `payload/` holds that the signed manifest does not list,
+    /// one `extra: PATH` line each. Import refuses such media like verify
+    /// does: a drive carrying unlisted files was not written by ferry alone.
+    pub fn unlisted_entries(&self, snapshot: &VerifiedSnapshot) -> Result<Vec<String>> {
+        let payload = self.payload();
+        let listed: HashSet<&str> = snapshot.manifest().entries.iter().map(|e| e.path.as_str()).collect();
+        let mut problems = Vec::new();
+        if payload.is_dir() {
+            for item in walkdir::WalkDir::new(&payload).min_depth(1).sort_by_file_name() {
+                let item = item.map_err(|e| Error::io("list", payload.clone(), e.into()))?;
+                let relative = item.path().strip_prefix(&payload).unwrap_or(item.path());
+                if !relative.to_str().is_some_and(|text| listed.contains(text)) {
+                    problems.push(format!("extra: {} (not in the manifest)", relative.display()));
+                }
+            }
+        }
+        Ok(problems)
+    }
+
     /// Copies the payload file `path` into `writer`, checking it against
     /// `expected` on the way; the error names the media file and what differs.
     pub fn copy_verified(

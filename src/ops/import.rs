@@ -85,6 +85,10 @@ pub fn import(
     let wanted_repository = options.repository.clone().or(installed_repository);
     let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), trust)?;
     check_expiry(&dir, &snapshot, options.now)?;
+    let unlisted = dir.unlisted_entries(&snapshot)?;
+    if !unlisted.is_empty() {
+        return Err(Error::Damaged { media: dir.root().to_owned(), problems: unlisted });
+    }
     let manifest = snapshot.manifest();
 
     target.create()?;
