@@ -417,8 +417,9 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(Error::format(signature_path, "contains no signature"));
     }
-    let Some((id, signature, key)) = signatures.iter().find_map(|(id, sig)| trust.find(*id).map(|key| (*id, sig, key)))
-    else {
+    let trusted: Vec<_> =
+        signatures.iter().filter_map(|(id, signature)| trust.find(*id).map(|key| (*id, signature, key))).collect();
+    let Some(&(signer, _, _)) = trusted.first() else {
         return Err(Error::UntrustedKey {
             path: signature_path.to_owned(),
             signed_by: signatures.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(", "),
@@ -428,12 +429,17 @@ pub fn verify(
     if manifest_bytes.len() as u64 > crate::manifest::MAX_MANIFEST_BYTES {
         return Err(Error::format(manifest_path, "larger than the manifest size limit"));
     }
-    key.key
-        .verify_strict(&signed_message(&manifest_bytes), signature)
-        .map_err(|_| Error::BadSignature { path: signature_path.to_owned(), key_id: id.to_string() })?;
+    // Every signature by a trusted key must hold: one that does not is
+    // evidence of damage or forgery, never something to skip over.
+    let message = signed_message(&manifest_bytes);
+    for (id, signature, key) in &trusted {
+        key.key
+            .verify_strict(&message, signature)
+            .map_err(|_| Error::BadSignature { path: signature_path.to_owned(), key_id: id.to_string() })?;
+    }
     let manifest = Manifest::decode(&manifest_bytes, manifest_path)?;
     let snapshot_id = Digest::of(&manifest_bytes);
-    Ok(VerifiedSnapshot { manifest, manifest_bytes, signature_bytes, id: snapshot_id, signer: id })
+    Ok(VerifiedSnapshot { manifest, manifest_bytes, signature_bytes, id: snapshot_id, signer })
 }
 
 #[cfg(test)]

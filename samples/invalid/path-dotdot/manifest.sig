@@ -1,0 +1,2 @@
+ferry signature v1
+signature: f6d0d56e4b3f069e a1d0f9a025a570333db3c9baebd878cfc7def78e6ef16a90cc2fa7cfa7090abf042f081edec2d8e072c1efcdefe595c3b511722a2fd3df20271c8159d7e3fd05
