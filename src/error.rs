@@ -169,6 +169,20 @@ pub enum Error {
     /// Rollback was asked for but no previous snapshot is kept.
     #[error("`{0}` keeps no previous snapshot to roll back to")]
     NoPrevious(Utf8PathBuf),
+    /// An FTP server refused a command or the connection failed.
+    #[error("`{target}`: cannot {action} `{path}`: {problem}")]
+    Ftp {
+        /// The server, as `ftp://user@host:port/path` (never with a password).
+        target: String,
+        /// What ferry was doing.
+        action: &'static str,
+        /// The server path involved.
+        path: String,
+        /// The server's reply or the connection error.
+        problem: String,
+        /// Whether trying again may succeed (lost connection, timeout, 4xx reply).
+        transient: bool,
+    },
     /// An interrupted switch was found and could not be completed safely.
     #[error("`{path}`: {problem}")]
     Recovery {
@@ -201,6 +215,23 @@ impl Error {
     /// Builds an [`Error::Format`] for `path`.
     pub fn format(path: impl Into<Utf8PathBuf>, problem: impl Into<String>) -> Self {
         Error::Format { path: path.into(), problem: problem.into() }
+    }
+
+    /// Whether trying again may succeed: a lost connection, a timeout, a
+    /// 4xx FTP reply.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Ftp { transient, .. } => *transient,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::Interrupted
+            ),
+            _ => false,
+        }
     }
 
     /// Which exit-code class this error belongs to.

@@ -21,11 +21,22 @@ pub fn for_each<T: Sync, E: Send>(
     stop_on_error: bool,
     job: impl Fn(&T) -> Result<(), E> + Sync,
 ) -> Vec<E> {
+    for_each_with(workers(), items, stop_on_error, job)
+}
+
+/// [`for_each`] with an explicit number of threads (for example one per
+/// network connection).
+pub fn for_each_with<T: Sync, E: Send>(
+    threads: usize,
+    items: &[T],
+    stop_on_error: bool,
+    job: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Vec<E> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let errors: Mutex<Vec<(usize, E)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..workers().min(items.len().max(1)) {
+        for _ in 0..threads.clamp(1, 64).min(items.len().max(1)) {
             scope.spawn(|| {
                 loop {
                     if stop_on_error && failed.load(Ordering::Relaxed) {

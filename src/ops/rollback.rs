@@ -52,7 +52,10 @@ pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<Rollb
     };
     let to = match target.whole_tree() {
         Some(tree) if current.switch == SwitchKind::Tree => {
-            let previous = tree.previous_tree_state().ok_or_else(|| Error::NoPrevious(target.location().into()))?;
+            let previous = tree
+                .previous_tree_state()
+                .filter(|kept| current.previous == Some(kept.snapshot))
+                .ok_or_else(|| Error::NoPrevious(target.location().into()))?;
             let state = rolled_back(previous, SwitchKind::Tree);
             tree.rollback_tree(&state, &history(&state))?;
             state
@@ -62,6 +65,9 @@ pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<Rollb
                 return Err(Error::NoPrevious(target.location().into()));
             }
             let (previous, manifest_bytes, signature_bytes) = ordered::previous_snapshot(target)?;
+            if current.previous != Some(previous.snapshot) {
+                return Err(Error::NoPrevious(target.location().into()));
+            }
             let origin = format!("{}/.ferry/previous/manifest", target.location());
             let previous_manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&origin))?;
             let state = rolled_back(previous, SwitchKind::Ordered);

@@ -122,6 +122,13 @@ fn remove_tree_state_first(tree: &Utf8Path) -> Result<()> {
     fsutil::remove_tree(tree)
 }
 
+/// Takes the import lock on a folder that is about to become TARGET.
+fn lock_folder(folder: &Utf8Path) -> Result<File> {
+    let handle = File::open(folder).ctx("open", folder)?;
+    handle.lock().ctx("lock", folder)?;
+    Ok(handle)
+}
+
 /// Swaps two directory entries in one atomic step.
 fn exchange(a: &Utf8Path, b: &Utf8Path) -> std::io::Result<()> {
     rustix::fs::renameat_with(
@@ -420,6 +427,9 @@ impl WholeTreeSwitch for DirTarget {
         self.copy_history(&state_dir, job.history_line)?;
         fsutil::write_atomic(&state_dir.join(STATE_FILE), &job.state.encode())?;
         fsutil::sync_filesystem(&next)?;
+        // Whoever opens TARGET after the exchange finds this folder: it must
+        // already be locked, or a newcomer could "recover" our last steps.
+        let _new_tree_lock = lock_folder(&next)?;
         crash::point("before-exchange");
         exchange(&self.root, &next).ctx("switch in the new tree at", &self.root)?;
         let parent = next.parent().unwrap_or(Utf8Path::new("/")).to_owned();
@@ -442,6 +452,7 @@ impl WholeTreeSwitch for DirTarget {
         fsutil::write_atomic(&state_dir.join(ROLLBACK_INTENT), b"")?;
         self.copy_history(&state_dir, history_line)?;
         fsutil::write_atomic(&state_dir.join(STATE_FILE), &state.encode())?;
+        let _returning_tree_lock = lock_folder(&previous)?;
         crash::point("rollback-prepared");
         exchange(&self.root, &previous).ctx("switch back to the previous tree at", &self.root)?;
         fsutil::sync_dir(previous.parent().unwrap_or(Utf8Path::new("/")))?;

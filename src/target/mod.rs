@@ -11,7 +11,9 @@
 //! `staging/000001` or `previous/tree/a/b`.
 
 pub mod dir;
+pub mod ftp;
 pub mod ordered;
+pub mod spec;
 pub mod state;
 
 use crate::error::Result;
@@ -50,6 +52,10 @@ pub trait Target: Sync {
     fn location(&self) -> String;
     /// What this target can guarantee.
     fn capabilities(&self) -> Capabilities;
+    /// How many files to transfer at once.
+    fn parallelism(&self) -> usize {
+        crate::parallel::workers()
+    }
     /// Creates the target's root folder if it does not exist yet.
     fn create(&self) -> Result<()>;
     /// Takes the exclusive import lock, waiting for it if `wait` is set.

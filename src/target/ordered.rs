@@ -26,6 +26,8 @@ use camino::Utf8Path;
 use std::collections::{HashMap, HashSet};
 
 const STAGING: &str = "staging";
+/// How often one staged upload is restarted after a transient failure.
+const STAGING_RETRIES: u32 = 4;
 const INCOMING: &str = "incoming";
 const PREVIOUS: &str = "previous";
 
@@ -55,6 +57,15 @@ pub struct OrderedInstall<'a> {
     pub progress: &'a dyn Progress,
 }
 
+/// Where a file that `plan` puts into place comes from.
+#[derive(Debug, Clone)]
+enum PutSource {
+    /// A verified file in `staging/`.
+    Staged(String),
+    /// The copy kept in `previous/tree/` (rollback).
+    Kept,
+}
+
 fn kept_name(path: &RelPath) -> String {
     format!("{PREVIOUS}/tree/{path}")
 }
@@ -79,7 +90,7 @@ fn known_entries<'a>(
 fn plan(
     old: &HashMap<&RelPath, Known<'_>>,
     new: &Manifest,
-    puts: &[(&RelPath, String, bool)],
+    puts: &[(&RelPath, PutSource, bool)],
     save: bool,
 ) -> Vec<Step> {
     let new_kinds: HashMap<&RelPath, bool> =
@@ -133,7 +144,10 @@ fn plan(
     for index_pass in [false, true] {
         for (path, from, is_index) in puts {
             if *is_index == index_pass {
-                steps.push(Step::Put { from: from.clone(), to: (*path).clone() });
+                steps.push(match from {
+                    PutSource::Staged(name) => Step::Put { from: name.clone(), to: (*path).clone() },
+                    PutSource::Kept => Step::Restore((*path).clone()),
+                });
             }
         }
     }
@@ -162,16 +176,32 @@ pub fn install(target: &dyn Target, job: &OrderedInstall<'_>) -> Result<()> {
             changed.push((path, file));
         }
     }
-    let puts: Vec<(&RelPath, String, bool)> =
-        changed.iter().enumerate().map(|(n, (path, file))| (*path, format!("{STAGING}/{n:06}"), file.index)).collect();
+    let staged_names: Vec<String> = (0..changed.len()).map(|n| format!("{STAGING}/{n:06}")).collect();
+    let puts: Vec<(&RelPath, PutSource, bool)> = changed
+        .iter()
+        .zip(&staged_names)
+        .map(|((path, file), name)| (*path, PutSource::Staged(name.clone()), file.index))
+        .collect();
     job.progress.phase("staging", changed.iter().map(|(_, f)| f.size).sum());
     let mut order: Vec<usize> = (0..changed.len()).collect();
     order.sort_by_key(|&n| std::cmp::Reverse(changed[n].1.size));
-    let errors = parallel::for_each(&order, true, |&n| -> Result<()> {
+    let errors = parallel::for_each_with(target.parallelism(), &order, true, |&n| -> Result<()> {
         let (path, file) = changed[n];
-        let mut staged = target.create_staged(&puts[n].1, file.executable)?;
-        job.media.copy_verified(path, file, &mut staged, job.progress)?;
-        staged.commit()
+        let mut attempt = 0;
+        loop {
+            let staged = target.create_staged(&staged_names[n], file.executable).and_then(|mut staged| {
+                job.media.copy_verified(path, file, &mut staged, job.progress)?;
+                staged.commit()
+            });
+            match staged {
+                // A dropped connection mid-upload: send the whole file again.
+                Err(error) if error.is_transient() && attempt < STAGING_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(250 << attempt));
+                }
+                other => return other,
+            }
+        }
     });
     if let Some(error) = errors.into_iter().next() {
         target.remove_state(STAGING)?;
@@ -223,6 +253,7 @@ fn run_journal(target: &dyn Target, journal: &Journal) -> Result<()> {
             Step::MakeDir(path) => target.make_dir(path)?,
             Step::Save(path) => target.save(path, &kept_name(path))?,
             Step::Put { from, to } => target.put(from, to)?,
+            Step::Restore(path) => target.put(&kept_name(path), path)?,
             Step::Delete(path) => target.delete_file(path)?,
             Step::RemoveDir(path) => target.delete_dir(path)?,
         }
@@ -321,7 +352,7 @@ pub fn rollback(
                     problem: "the kept copy needed for rollback is missing or damaged; nothing was changed".into(),
                 });
             }
-            puts.push((path, kept, file.index));
+            puts.push((path, PutSource::Kept, file.index));
         }
     }
     write_incoming(target, previous_bytes.0, previous_bytes.1, state, history_line)?;

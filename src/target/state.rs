@@ -161,6 +161,9 @@ pub enum Step {
         /// Destination in the tree.
         to: RelPath,
     },
+    /// Rename the kept copy `previous/tree/PATH` back to PATH (rollback), if
+    /// it is still there.
+    Restore(RelPath),
     /// Delete a file if present.
     Delete(RelPath),
     /// Delete an empty folder if present.
@@ -191,6 +194,7 @@ impl Journal {
                 Step::MakeDir(path) => format!("mkdir {path}"),
                 Step::Save(path) => format!("save {path}"),
                 Step::Put { from, to } => format!("put {from} {to}"),
+                Step::Restore(path) => format!("restore {path}"),
                 Step::Delete(path) => format!("delete {path}"),
                 Step::RemoveDir(path) => format!("rmdir {path}"),
             };
@@ -237,10 +241,13 @@ impl Journal {
                 let (from, to) = rest
                     .split_once(' ')
                     .ok_or_else(|| Error::format(origin, format!("line {number}: expected `put FROM TO`")))?;
-                if from.split('/').any(|c| c.is_empty() || c == "..") {
+                // Staged names never contain spaces; the destination may.
+                if from.split('/').any(|c| c.is_empty() || c == "..") || !from.starts_with("staging/") {
                     return Err(Error::format(origin, format!("line {number}: bad state path `{from}`")));
                 }
                 Step::Put { from: from.to_owned(), to: path(to)? }
+            } else if let Some(rest) = line.strip_prefix("restore ") {
+                Step::Restore(path(rest)?)
             } else if let Some(rest) = line.strip_prefix("delete ") {
                 Step::Delete(path(rest)?)
             } else if let Some(rest) = line.strip_prefix("rmdir ") {
@@ -283,6 +290,7 @@ mod tests {
                 Step::MakeDir(RelPath::new("a").unwrap()),
                 Step::Save(RelPath::new("a/b c").unwrap()),
                 Step::Put { from: "staging/1".into(), to: RelPath::new("a/b c").unwrap() },
+                Step::Restore(RelPath::new("d e/f g").unwrap()),
                 Step::Delete(RelPath::new("x").unwrap()),
                 Step::RemoveDir(RelPath::new("y").unwrap()),
             ],
