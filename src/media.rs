@@ -27,16 +27,29 @@ pub const PAYLOAD_DIR: &str = "payload";
 /// Folder on a drive under which snapshot folders live.
 pub const MEDIA_ROOT: &str = "ferry";
 
-/// One snapshot folder on a drive.
+/// Where a snapshot's tree, manifest and signature are: a snapshot folder
+/// on a drive, or an update source ferry installed (the tree at its root,
+/// manifest and signature in `.ferry/`), which `ferry publish` reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotDir {
     root: Utf8PathBuf,
+    installed: bool,
 }
 
 impl SnapshotDir {
     /// The snapshot folder for `repository` and `sequence` on the drive at `media`.
     pub fn on_media(media: &Utf8Path, repository: &str, sequence: u64) -> Self {
-        SnapshotDir { root: media.join(MEDIA_ROOT).join(repository).join(sequence.to_string()) }
+        SnapshotDir { root: media.join(MEDIA_ROOT).join(repository).join(sequence.to_string()), installed: false }
+    }
+
+    /// The snapshot served by an update source ferry installed at `root`.
+    pub fn installed_source(root: &Utf8Path) -> Self {
+        SnapshotDir { root: root.to_owned(), installed: true }
+    }
+
+    /// Whether `root` is an update source ferry installed.
+    pub fn is_installed_source(root: &Utf8Path) -> bool {
+        root.join(crate::target::STATE_DIR).join(crate::target::state::STATE_FILE).is_file()
     }
 
     /// The folder itself.
@@ -45,15 +58,19 @@ impl SnapshotDir {
     }
     /// `payload/`.
     pub fn payload(&self) -> Utf8PathBuf {
-        self.root.join(PAYLOAD_DIR)
+        if self.installed { self.root.clone() } else { self.root.join(PAYLOAD_DIR) }
+    }
+
+    fn metadata_dir(&self) -> Utf8PathBuf {
+        if self.installed { self.root.join(crate::target::STATE_DIR) } else { self.root.clone() }
     }
     /// `manifest`.
     pub fn manifest_path(&self) -> Utf8PathBuf {
-        self.root.join(MANIFEST_FILE)
+        self.metadata_dir().join(MANIFEST_FILE)
     }
     /// `manifest.sig`.
     pub fn signature_path(&self) -> Utf8PathBuf {
-        self.root.join(SIGNATURE_FILE)
+        self.metadata_dir().join(SIGNATURE_FILE)
     }
 
     /// Whether the export that wrote this folder finished (has a signature).
@@ -141,7 +158,9 @@ impl SnapshotDir {
         let listed: HashSet<&str> = snapshot.manifest().entries.iter().map(|e| e.path.as_str()).collect();
         let mut problems = Vec::new();
         if payload.is_dir() {
-            for item in walkdir::WalkDir::new(&payload).min_depth(1).sort_by_file_name() {
+            let walker = walkdir::WalkDir::new(&payload).min_depth(1).sort_by_file_name().into_iter();
+            let state_dir = self.installed.then_some(crate::target::STATE_DIR);
+            for item in walker.filter_entry(|e| !(e.depth() == 1 && Some(e.file_name()) == state_dir.map(std::ffi::OsStr::new))) {
                 let item = item.map_err(|e| Error::io("list", payload.clone(), e.into()))?;
                 let relative = item.path().strip_prefix(&payload).unwrap_or(item.path());
                 if !relative.to_str().is_some_and(|text| listed.contains(text)) {
@@ -194,7 +213,7 @@ pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
     if !media.is_dir() {
         return Err(Error::io("open media folder", media, std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
-    let direct = SnapshotDir { root: media.to_owned() };
+    let direct = SnapshotDir { root: media.to_owned(), installed: false };
     if direct.manifest_path().exists() || direct.signature_path().exists() {
         return Ok(vec![direct]);
     }
@@ -203,7 +222,7 @@ pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
     if root.is_dir() {
         for repository in sorted_dirs(&root)? {
             for sequence in sorted_dirs(&repository)? {
-                found.push(SnapshotDir { root: sequence });
+                found.push(SnapshotDir { root: sequence, installed: false });
             }
         }
     }

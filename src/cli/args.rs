@@ -120,6 +120,20 @@ the state marker and in .ferry/history. Only one step back is possible, and \
 the snapshot rolled back from is not kept: import it again from its drive \
 to return to it.")]
     Rollback(TargetArgs),
+    /// Push an installed update source on to distribution points (FTP servers or folders).
+    #[command(long_about = "\
+Push the snapshot an update source serves (a folder ferry imported into) or \
+a drive holds to one or more distribution points: FTP/FTPS servers or \
+folders, all at once. SOURCE is first verified against its signed manifest, \
+every byte; each TARGET then gets exactly what `ferry import` would do to \
+it: only changed files are sent, under temporary names, renamed into place \
+data first and index files last, with a journal and a lock on the target.
+
+One line per target says `updated`, `up to date`, `refused` or `failed` and \
+why. The exit code is 0 when every target succeeded, 3 when one refused the \
+snapshot, 1 when one failed; running the same command again finishes only \
+what failed.")]
+    Publish(PublishArgs),
     /// Show what an update source serves and whether it is up to date.
     #[command(long_about = "\
 Show the repository, sequence, creation time and age of the snapshot TARGET \
@@ -191,10 +205,48 @@ pub struct Trust {
 /// `ferry verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The drive, or one snapshot folder on it.
-    pub media: Utf8PathBuf,
+    /// The drive, one snapshot folder on it, or an installed update source
+    /// (a folder or an ftp:// URL) to check for drift.
+    pub media: String,
     #[command(flatten)]
     pub trust: Trust,
+    /// For an installed update source: hash every file, not just compare sizes.
+    #[arg(long)]
+    pub deep: bool,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
+}
+
+/// How to reach FTP/FTPS targets.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "FTP targets")]
+pub struct FtpArgs {
+    /// Read the FTP password from the first line of FILE (else
+    /// FERRY_FTP_PASSWORD, else ~/.netrc; never from the command line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<Utf8PathBuf>,
+    /// Parallel connections per FTP server.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub connections: u16,
+    /// Use active instead of passive data connections.
+    #[arg(long)]
+    pub active: bool,
+    /// ftps:// means implicit TLS (port 990 style) instead of AUTH TLS.
+    #[arg(long)]
+    pub implicit_tls: bool,
+    /// Trust this CA certificate file (PEM) for FTPS instead of the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<Utf8PathBuf>,
+    /// Accept exactly the FTPS server certificate with this SHA-256
+    /// fingerprint (64 hex digits, `sha256:` prefix and colons allowed).
+    #[arg(long, value_name = "SHA256")]
+    pub pin_sha256: Option<String>,
+    /// Offer only TLS 1.2 (for vsftpd, whose TLS 1.3 session reuse fails).
+    #[arg(long)]
+    pub tls12: bool,
+    /// Timeout for connecting and for every read or write on control and data connections.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_span)]
+    pub ftp_timeout: Span,
 }
 
 /// How to switch the new snapshot in.
@@ -213,8 +265,9 @@ pub enum Switch {
 pub struct ImportArgs {
     /// The drive, or one snapshot folder on it.
     pub media: Utf8PathBuf,
-    /// The update source folder devices read.
-    pub target: Utf8PathBuf,
+    /// The update source devices read: a folder, or ftp://[user@]host[:port]/path
+    /// or ftps://... (explicit TLS).
+    pub target: String,
     #[command(flatten)]
     pub trust: Trust,
     /// Keep ferry's state here instead of TARGET/.ferry (forces --switch ordered).
@@ -232,26 +285,56 @@ pub struct ImportArgs {
     /// Replace the contents of a non-empty TARGET ferry did not fill.
     #[arg(long)]
     pub adopt: bool,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
+}
+
+/// `ferry publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// An update source ferry installed, or a drive / snapshot folder.
+    pub source: Utf8PathBuf,
+    /// Distribution points: folders or ftp:// / ftps:// URLs.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub trust: Trust,
+    /// With a drive as SOURCE: publish only this repository.
+    #[arg(long, value_name = "ID")]
+    pub repository: Option<String>,
+    /// How to switch folder targets (FTP targets always use ordered).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub switch: Switch,
+    /// Wait for other ferry processes working on a target instead of failing it.
+    #[arg(long)]
+    pub wait: bool,
+    /// Replace the contents of non-empty targets ferry did not fill.
+    #[arg(long)]
+    pub adopt: bool,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
 }
 
 /// `ferry rollback`.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The update source folder.
-    pub target: Utf8PathBuf,
+    /// The update source: a folder or an ftp:// / ftps:// URL.
+    pub target: String,
     /// Where ferry's state is, if not TARGET/.ferry.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<Utf8PathBuf>,
     /// Wait for another ferry process working on TARGET instead of failing.
     #[arg(long)]
     pub wait: bool,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
 }
 
 /// `ferry status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The update source folder.
-    pub target: Utf8PathBuf,
+    /// The update source: a folder or an ftp:// / ftps:// URL.
+    pub target: String,
     /// Where ferry's state is, if not TARGET/.ferry.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<Utf8PathBuf>,
@@ -261,6 +344,8 @@ pub struct StatusArgs {
     /// Age after which the source is extremely out of date.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_span)]
     pub extremely_out_of_date: Span,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
 }
 
 /// A duration given on the command line.

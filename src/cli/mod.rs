@@ -5,12 +5,16 @@
 mod args;
 mod output;
 
-use args::{Cli, Command, Switch};
+use args::{Cli, Command, FtpArgs, Switch};
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::Parser;
-use ferry::ops::{export, import, keygen, rollback, status, verify};
+use ferry::media::SnapshotDir;
+use ferry::ops::{export, import, keygen, publish, rollback, status, verify};
 use ferry::signing::{SecretKey, TrustStore};
+use ferry::target::Target;
 use ferry::target::dir::DirTarget;
+use ferry::target::ftp::{FtpOptions, FtpTarget};
+use ferry::target::spec::{FtpUrl, TargetSpec};
 use ferry::{Error, ErrorClass};
 use output::Output;
 use zeroize::Zeroizing;
@@ -115,9 +119,35 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
             });
         }
         Command::Verify(a) => {
-            let trust = load_trust(&a.trust.trust)?;
             let progress = out.progress();
-            let report = verify::verify(&a.media, &trust, now(cli), &progress)?;
+            let installed = match ferry::target::spec::parse(&a.media, a.ftp.implicit_tls)? {
+                TargetSpec::Ftp(_) => true,
+                TargetSpec::Dir(path) => SnapshotDir::is_installed_source(&path),
+            };
+            if installed {
+                let target = open_target(&a.media, None, &a.ftp)?;
+                let trust = if a.trust.trust.is_empty() && std::env::var_os("FERRY_TRUST").is_none() {
+                    None
+                } else {
+                    Some(load_trust(&a.trust.trust)?)
+                };
+                let report = verify::verify_installed(target.as_ref(), trust.as_ref(), a.deep, &progress)?;
+                progress.finish();
+                out.report(&report, || {
+                    format!(
+                        "OK {}: {} sequence {}, {} files match the installed manifest ({}{})",
+                        report.target,
+                        report.repository,
+                        report.sequence,
+                        report.files,
+                        if report.deep { "contents hashed" } else { "sizes compared; --deep hashes contents" },
+                        if report.signature_checked { ", signature verified" } else { ", signature not checked: no --trust" }
+                    )
+                });
+                return Ok(exit::OK);
+            }
+            let trust = load_trust(&a.trust.trust)?;
+            let report = verify::verify(&Utf8PathBuf::from(&a.media), &trust, now(cli), &progress)?;
             progress.finish();
             out.report(&report, || {
                 report
@@ -142,21 +172,17 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
         }
         Command::Import(a) => {
             let trust = load_trust(&a.trust.trust)?;
-            let target = open_target(&a.target, a.state_dir.as_deref());
+            let target = open_target(&a.target, a.state_dir.as_deref(), &a.ftp)?;
             let options = import::ImportOptions {
                 media: a.media.clone(),
                 repository: a.repository.clone(),
-                switch: match a.switch {
-                    Switch::Auto => import::SwitchChoice::Auto,
-                    Switch::Tree => import::SwitchChoice::Tree,
-                    Switch::Ordered => import::SwitchChoice::Ordered,
-                },
+                switch: switch_choice(a.switch),
                 wait: a.wait,
                 adopt: a.adopt,
                 now: now(cli),
             };
             let progress = out.progress();
-            let report = import::import(&target, &options, &trust, &progress)?;
+            let report = import::import(target.as_ref(), &options, &trust, &progress)?;
             progress.finish();
             out.report(&report, || {
                 let mut text = String::new();
@@ -187,8 +213,8 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
             });
         }
         Command::Rollback(a) => {
-            let target = open_target(&a.target, a.state_dir.as_deref());
-            let report = rollback::rollback(&target, a.wait, now(cli))?;
+            let target = open_target(&a.target, a.state_dir.as_deref(), &a.ftp)?;
+            let report = rollback::rollback(target.as_ref(), a.wait, now(cli))?;
             out.report(&report, || {
                 format!(
                     "rolled {} at {} back from sequence {} to sequence {} (recorded in .ferry/history)",
@@ -196,11 +222,53 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                 )
             });
         }
+        Command::Publish(a) => {
+            let trust = load_trust(&a.trust.trust)?;
+            let (source, snapshot) = publish::open_source(&a.source, a.repository.as_deref(), &trust)?;
+            let targets = a.targets.iter().map(|t| open_target(t, None, &a.ftp)).collect::<ferry::Result<Vec<_>>>()?;
+            let options = import::ImportOptions {
+                media: a.source.clone(),
+                repository: a.repository.clone(),
+                switch: switch_choice(a.switch),
+                wait: a.wait,
+                adopt: a.adopt,
+                now: now(cli),
+            };
+            let progress = out.progress();
+            let report = publish::publish(&source, &snapshot, &targets, &options, &progress)?;
+            progress.finish();
+            out.report(&report, || {
+                let mut lines = vec![format!(
+                    "published {} sequence {} from {}",
+                    report.snapshot.repository, report.snapshot.sequence, report.snapshot.dir
+                )];
+                for outcome in &report.targets {
+                    let detail = match (&outcome.report, &outcome.error) {
+                        (Some(r), _) if r.switch != "none" => format!(
+                            ": {} added, {} changed, {} removed, {} sent",
+                            r.added,
+                            r.changed,
+                            r.removed,
+                            output::bytes(r.bytes_transferred)
+                        ),
+                        (_, Some(error)) => format!(": {error}"),
+                        _ => String::new(),
+                    };
+                    lines.push(format!("  {} {}{detail}", outcome.status, outcome.target));
+                }
+                lines.join("\n")
+            });
+            return Ok(match report.worst() {
+                None => exit::OK,
+                Some(ErrorClass::Refused) => exit::REFUSED,
+                Some(_) => exit::ERROR,
+            });
+        }
         Command::Status(a) => {
-            let target = open_target(&a.target, a.state_dir.as_deref());
+            let target = open_target(&a.target, a.state_dir.as_deref(), &a.ftp)?;
             let thresholds =
                 status::Thresholds { out_of_date: a.out_of_date.0, extremely_out_of_date: a.extremely_out_of_date.0 };
-            let report = status::status(&target, thresholds, now(cli))?;
+            let report = status::status(target.as_ref(), thresholds, now(cli))?;
             out.report(&report, || {
                 format!(
                     "{}: {} sequence {} (snapshot {})\n  created {} ({} ago), installed {}, expires {}{}\n  {}{}",
@@ -227,8 +295,93 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
     Ok(exit::OK)
 }
 
-fn open_target(target: &Utf8Path, state_dir: Option<&Utf8Path>) -> DirTarget {
-    DirTarget::new(target, state_dir)
+fn switch_choice(switch: Switch) -> import::SwitchChoice {
+    match switch {
+        Switch::Auto => import::SwitchChoice::Auto,
+        Switch::Tree => import::SwitchChoice::Tree,
+        Switch::Ordered => import::SwitchChoice::Ordered,
+    }
+}
+
+/// Opens a TARGET argument: a folder or an FTP/FTPS URL.
+fn open_target(text: &str, state_dir: Option<&Utf8Path>, ftp: &FtpArgs) -> ferry::Result<Box<dyn Target>> {
+    match ferry::target::spec::parse(text, ftp.implicit_tls)? {
+        TargetSpec::Dir(path) => Ok(Box::new(DirTarget::new(&path, state_dir))),
+        TargetSpec::Ftp(url) => {
+            if state_dir.is_some() {
+                return Err(Error::InvalidArgument("--state-dir applies to folder targets only".into()));
+            }
+            let pin_sha256 = match &ftp.pin_sha256 {
+                None => None,
+                Some(text) => {
+                    let hex_digits: String = text.trim_start_matches("sha256:").chars().filter(|c| *c != ':').collect();
+                    let mut pin = [0u8; 32];
+                    hex::decode_to_slice(hex_digits.to_ascii_lowercase(), &mut pin).map_err(|_| {
+                        Error::InvalidArgument(format!("--pin-sha256 `{text}` is not 64 hex digits"))
+                    })?;
+                    Some(pin)
+                }
+            };
+            let options = FtpOptions {
+                password: ftp_password(&url, ftp.password_file.as_deref())?,
+                connections: usize::from(ftp.connections),
+                active: ftp.active,
+                timeout: ftp.ftp_timeout.0.unsigned_abs(),
+                ca_file: ftp.ca_file.clone(),
+                pin_sha256,
+                tls12_only: ftp.tls12,
+            };
+            Ok(Box::new(FtpTarget::new(url, options)?))
+        }
+    }
+}
+
+/// The FTP password: `--password-file`, else `FERRY_FTP_PASSWORD`, else the
+/// matching `machine` entry of `~/.netrc`, else none (anonymous login).
+fn ftp_password(url: &FtpUrl, file: Option<&Utf8Path>) -> ferry::Result<Option<Zeroizing<String>>> {
+    if let Some(file) = file {
+        let bytes = passphrase_from_file(file)?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|_| Error::format(file, "the password is not UTF-8"))?;
+        return Ok(Some(Zeroizing::new(text)));
+    }
+    if let Ok(password) = std::env::var("FERRY_FTP_PASSWORD") {
+        return Ok(Some(Zeroizing::new(password)));
+    }
+    let Some(home) = std::env::var_os("HOME") else { return Ok(None) };
+    let netrc = std::path::Path::new(&home).join(".netrc");
+    let Ok(text) = std::fs::read_to_string(&netrc) else { return Ok(None) };
+    Ok(netrc_password(&text, &url.host, &url.user).map(Zeroizing::new))
+}
+
+/// Finds the password for `host` (and `user`, when the entry names a login)
+/// in the text of a `.netrc` file; `default` entries count for any host.
+fn netrc_password(text: &str, host: &str, user: &str) -> Option<String> {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut index = 0;
+    while index < tokens.len() {
+        let matches_host = match tokens[index] {
+            "machine" => tokens.get(index + 1) == Some(&host),
+            "default" => true,
+            _ => {
+                index += 1;
+                continue;
+            }
+        };
+        let (mut login, mut password) = (None, None);
+        index += if tokens[index] == "machine" { 2 } else { 1 };
+        while index < tokens.len() && !matches!(tokens[index], "machine" | "default") {
+            match (tokens[index], tokens.get(index + 1)) {
+                ("login", Some(value)) => login = Some(*value),
+                ("password", Some(value)) => password = Some(*value),
+                _ => {}
+            }
+            index += 2;
+        }
+        if matches_host && login.is_none_or(|login| login == user) && password.is_some() {
+            return password.map(str::to_owned);
+        }
+    }
+    None
 }
 
 fn load_trust(given: &[Utf8PathBuf]) -> ferry::Result<TrustStore> {
@@ -302,5 +455,18 @@ fn existing_passphrase(
         (Some(file), _) => passphrase_from_file(file),
         (None, Some(env)) => Ok(env),
         (None, None) => prompt(&format!("passphrase for {key} (key {id}): ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::netrc_password;
+
+    #[test]
+    fn netrc_lookup() {
+        let text = "machine other login a password x\nmachine ftp.site login upd password s3cret\ndefault login anonymous password guest\n";
+        assert_eq!(netrc_password(text, "ftp.site", "upd").as_deref(), Some("s3cret"));
+        assert_eq!(netrc_password(text, "ftp.site", "someone").as_deref(), None);
+        assert_eq!(netrc_password(text, "unknown", "anonymous").as_deref(), Some("guest"));
     }
 }

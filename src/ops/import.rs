@@ -84,8 +84,22 @@ pub fn import(
         crate::ops::installed(target).ok().flatten().map(|(state, _)| state.repository.to_string());
     let wanted_repository = options.repository.clone().or(installed_repository);
     let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), trust)?;
-    check_expiry(&dir, &snapshot, options.now)?;
-    let unlisted = dir.unlisted_entries(&snapshot)?;
+    install(target, &dir, &snapshot, options, progress)
+}
+
+/// Installs a snapshot whose signature is already verified: checks expiry
+/// and the media's file list, then, under the target lock, recovery,
+/// repository and sequence, and switches it in. `ferry publish` calls this
+/// once per distribution point.
+pub fn install(
+    target: &dyn Target,
+    dir: &SnapshotDir,
+    snapshot: &VerifiedSnapshot,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    check_expiry(dir, snapshot, options.now)?;
+    let unlisted = dir.unlisted_entries(snapshot)?;
     if !unlisted.is_empty() {
         return Err(Error::Damaged { media: dir.root().to_owned(), problems: unlisted });
     }
@@ -95,9 +109,9 @@ pub fn import(
     let _lock = target.lock(options.wait)?;
     let recovered = crate::ops::recover(target)?;
     let installed = crate::ops::installed(target)?;
-    let summary = SnapshotSummary::new(&dir, &snapshot);
+    let summary = SnapshotSummary::new(dir, snapshot);
     if let Some((state, _)) = &installed {
-        check_policy(&dir, &snapshot, state)?;
+        check_policy(dir, snapshot, state)?;
         if state.snapshot == snapshot.id() {
             return Ok(ImportReport {
                 target: target.location(),
@@ -161,8 +175,8 @@ pub fn import(
     );
     match (switch, target.whole_tree()) {
         (SwitchKind::Tree, Some(tree)) => tree.install_tree(&TreeInstall {
-            snapshot: &snapshot,
-            media: &dir,
+            snapshot,
+            media: dir,
             installed: installed_manifest,
             state: &state,
             history_line: &history_line,
@@ -171,8 +185,8 @@ pub fn import(
         _ => ordered::install(
             target,
             &OrderedInstall {
-                snapshot: &snapshot,
-                media: &dir,
+                snapshot,
+                media: dir,
                 installed: installed_manifest,
                 adopted: &adopted,
                 state: &state,
@@ -228,7 +242,7 @@ fn check_policy(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, installed: &Inst
 
 /// Picks the snapshot to install: the only one, or the newest trusted one
 /// of the wanted repository. A bad single snapshot reports its own error.
-fn choose_snapshot(
+pub(crate) fn choose_snapshot(
     media_path: &camino::Utf8Path,
     repository: Option<&str>,
     trust: &TrustStore,

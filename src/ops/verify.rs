@@ -85,3 +85,89 @@ pub fn verify(
     }
     Ok(VerifyReport { snapshots })
 }
+
+/// What `verify` found at an installed update source.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstalledReport {
+    /// The target.
+    pub target: String,
+    /// Repository installed.
+    pub repository: String,
+    /// Sequence installed.
+    pub sequence: u64,
+    /// Whether the installed signature was checked against trusted keys.
+    pub signature_checked: bool,
+    /// Whether file contents were hashed (`--deep`), not just sizes.
+    pub deep: bool,
+    /// Files checked.
+    pub files: usize,
+}
+
+/// Compares an installed update source with its installed signed manifest:
+/// every listed entry must be there with the right size (and, with `deep`,
+/// the right SHA-256), and nothing unlisted may be there. Reports drift as
+/// [`Error::Damaged`]. Writes nothing.
+pub fn verify_installed(
+    target: &dyn crate::target::Target,
+    trust: Option<&TrustStore>,
+    deep: bool,
+    progress: &dyn Progress,
+) -> Result<InstalledReport> {
+    use crate::target::state::{MANIFEST_FILE, SIGNATURE_FILE};
+    let Some((state, manifest)) = crate::ops::installed(target)? else {
+        return Err(Error::NotInstalled(target.location().into()));
+    };
+    if let Some(trust) = trust {
+        let origin = |name: &str| Utf8PathBuf::from(format!("{}/.ferry/{name}", target.location()));
+        let missing = |name: &str| Error::format(origin(name), "missing");
+        let manifest_bytes = target.read_state(MANIFEST_FILE)?.ok_or_else(|| missing(MANIFEST_FILE))?;
+        let signature_bytes = target.read_state(SIGNATURE_FILE)?.ok_or_else(|| missing(SIGNATURE_FILE))?;
+        crate::signing::verify(manifest_bytes, &origin(MANIFEST_FILE), signature_bytes, &origin(SIGNATURE_FILE), trust)?;
+    }
+    let present: std::collections::HashMap<_, _> = target.list_tree()?.into_iter().collect();
+    let mut problems = Vec::new();
+    let listed: std::collections::HashSet<_> = manifest.entries.iter().map(|e| &e.path).collect();
+    for (path, _) in present.iter().filter(|(path, _)| !listed.contains(path)) {
+        problems.push(format!("extra: {path} (not in the installed manifest)"));
+    }
+    progress.phase(if deep { "hashing" } else { "checking" }, if deep { manifest.payload_bytes() } else { 0 });
+    for entry in &manifest.entries {
+        match (entry.file(), present.get(&entry.path)) {
+            (_, None) => problems.push(format!("missing: {}", entry.path)),
+            (None, Some(false)) => problems.push(format!("changed: {} (a file where a folder should be)", entry.path)),
+            (Some(_), Some(true)) => problems.push(format!("changed: {} (a folder where a file should be)", entry.path)),
+            (None, Some(true)) => {}
+            (Some(file), Some(false)) => {
+                if deep {
+                    let seen = target.hash_file(&entry.path, file.size)?;
+                    progress.advance(file.size);
+                    match seen {
+                        None => problems.push(format!("missing: {}", entry.path)),
+                        Some(seen) if seen.size != file.size || seen.digest != file.digest => {
+                            problems.push(format!("changed: {} (content differs from the signed manifest)", entry.path))
+                        }
+                        Some(_) => {}
+                    }
+                } else {
+                    match target.file_size(&entry.path)? {
+                        Some(size) if size == file.size => {}
+                        Some(size) => problems.push(format!("changed: {} (size {size}, expected {})", entry.path, file.size)),
+                        None => problems.push(format!("missing: {}", entry.path)),
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(Error::Damaged { media: target.location().into(), problems });
+    }
+    Ok(InstalledReport {
+        target: target.location(),
+        repository: state.repository.to_string(),
+        sequence: state.sequence,
+        signature_checked: trust.is_some(),
+        deep,
+        files: manifest.files().count(),
+    })
+}

@@ -615,6 +615,20 @@ impl Target for FtpTarget {
         self.size_of(&self.tree_path(path))
     }
 
+    fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>> {
+        let path = self.tree_path(path);
+        self.run("download", &path, |c| {
+            let mut stream = match c.retr_as_stream(&path) {
+                Ok(stream) => stream,
+                Err(error) if is_missing(&error) => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            let hashed = crate::digest::copy_hashing(&mut stream, None, limit, &|_| {}).map_err(FtpError::ConnectionError)?;
+            stream.finish()?;
+            Ok(Some(hashed))
+        })
+    }
+
     fn make_dir(&self, path: &RelPath) -> Result<()> {
         self.make_dirs(&self.tree_path(path))
     }

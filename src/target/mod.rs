@@ -77,6 +77,9 @@ pub trait Target: Sync {
     fn create_staged(&self, name: &str, executable: bool) -> Result<Box<dyn StagedFile>>;
     /// Size of a file in the tree, `None` if absent or not a file.
     fn file_size(&self, path: &RelPath) -> Result<Option<u64>>;
+    /// Reads a tree file and hashes it (at most `limit + 1` bytes); `None`
+    /// if it is absent. Used by `verify` of an installed source.
+    fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>>;
     /// Creates a folder in the tree if missing.
     fn make_dir(&self, path: &RelPath) -> Result<()>;
     /// Keeps the tree file `path` as state file `kept` (hard link where
