@@ -160,7 +160,9 @@ impl SnapshotDir {
         if payload.is_dir() {
             let walker = walkdir::WalkDir::new(&payload).min_depth(1).sort_by_file_name().into_iter();
             let state_dir = self.installed.then_some(crate::target::STATE_DIR);
-            for item in walker.filter_entry(|e| !(e.depth() == 1 && Some(e.file_name()) == state_dir.map(std::ffi::OsStr::new))) {
+            for item in
+                walker.filter_entry(|e| !(e.depth() == 1 && Some(e.file_name()) == state_dir.map(std::ffi::OsStr::new)))
+            {
                 let item = item.map_err(|e| Error::io("list", payload.clone(), e.into()))?;
                 let relative = item.path().strip_prefix(&payload).unwrap_or(item.path());
                 if !relative.to_str().is_some_and(|text| listed.contains(text)) {

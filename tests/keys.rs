@@ -21,7 +21,13 @@ fn keygen_encrypts_with_the_passphrase_and_writes_the_secret_key_0600() {
     let export = |passphrase: &str| {
         Run::from(
             ferry()
-                .args(["export", source.as_str(), scratch.path("media").as_str(), "--key", scratch.path("site.key").as_str()])
+                .args([
+                    "export",
+                    source.as_str(),
+                    scratch.path("media").as_str(),
+                    "--key",
+                    scratch.path("site.key").as_str(),
+                ])
                 .args(["--repository", "av", "--sequence", "1"])
                 .env("FERRY_PASSPHRASE", passphrase)
                 .output()

@@ -141,7 +141,11 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                         report.sequence,
                         report.files,
                         if report.deep { "contents hashed" } else { "sizes compared; --deep hashes contents" },
-                        if report.signature_checked { ", signature verified" } else { ", signature not checked: no --trust" }
+                        if report.signature_checked {
+                            ", signature verified"
+                        } else {
+                            ", signature not checked: no --trust"
+                        }
                     )
                 });
                 return Ok(exit::OK);
@@ -316,9 +320,8 @@ fn open_target(text: &str, state_dir: Option<&Utf8Path>, ftp: &FtpArgs) -> ferry
                 Some(text) => {
                     let hex_digits: String = text.trim_start_matches("sha256:").chars().filter(|c| *c != ':').collect();
                     let mut pin = [0u8; 32];
-                    hex::decode_to_slice(hex_digits.to_ascii_lowercase(), &mut pin).map_err(|_| {
-                        Error::InvalidArgument(format!("--pin-sha256 `{text}` is not 64 hex digits"))
-                    })?;
+                    hex::decode_to_slice(hex_digits.to_ascii_lowercase(), &mut pin)
+                        .map_err(|_| Error::InvalidArgument(format!("--pin-sha256 `{text}` is not 64 hex digits")))?;
                     Some(pin)
                 }
             };

@@ -107,7 +107,7 @@ pub fn install(
 
     target.create()?;
     let _lock = target.lock(options.wait)?;
-    let recovered = crate::ops::recover(target)?;
+    let recovered: Vec<String> = crate::ops::recover(target)?.into_iter().map(|r| r.description).collect();
     let installed = crate::ops::installed(target)?;
     let summary = SnapshotSummary::new(dir, snapshot);
     if let Some((state, _)) = &installed {

@@ -13,19 +13,20 @@ pub mod verify;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::target::state::{InstalledState, MANIFEST_FILE, MAX_STATE_BYTES, STATE_FILE};
-use crate::target::{Target, ordered};
+use crate::target::{Recovery, Target, ordered};
 use camino::Utf8Path;
 
 /// Finishes whatever an interrupted import or rollback left at `target`.
 /// Call with the target lock held.
-pub(crate) fn recover(target: &dyn Target) -> Result<Vec<String>> {
+pub(crate) fn recover(target: &dyn Target) -> Result<Vec<Recovery>> {
     let mut done = Vec::new();
     if let Some(tree) = target.whole_tree() {
         done.extend(tree.recover_tree()?);
     }
     done.extend(ordered::recover(target)?);
-    for line in &done {
-        target.append_history(&format!("{} recover {line}", crate::clock::format(crate::clock::now())))?;
+    for recovery in &done {
+        let line = format!("{} recover {}", crate::clock::format(crate::clock::now()), recovery.description);
+        target.append_history(&line)?;
     }
     Ok(done)
 }

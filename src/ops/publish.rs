@@ -82,7 +82,11 @@ pub fn publish(
     let outcomes: Vec<TargetOutcome> = std::thread::scope(|scope| {
         let running: Vec<_> = targets
             .iter()
-            .map(|target| scope.spawn(move || (target.location(), import::install(target.as_ref(), source, snapshot, options, progress))))
+            .map(|target| {
+                scope.spawn(move || {
+                    (target.location(), import::install(target.as_ref(), source, snapshot, options, progress))
+                })
+            })
             .collect();
         running
             .into_iter()

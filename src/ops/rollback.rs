@@ -30,10 +30,24 @@ pub struct RollbackReport {
 /// Switches `target` back to its previous snapshot.
 pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<RollbackReport> {
     let _lock = target.lock(wait)?;
-    let recovered = crate::ops::recover(target)?;
+    let recoveries = crate::ops::recover(target)?;
+    let finished_rollback = recoveries.iter().any(|r| r.finished_rollback);
+    let recovered: Vec<String> = recoveries.into_iter().map(|r| r.description).collect();
     let Some((current, current_manifest)) = crate::ops::installed(target)? else {
         return Err(Error::NotInstalled(target.location().into()));
     };
+    if let (true, Some(from_sequence)) = (finished_rollback, current.rolled_back_from) {
+        // An earlier `ferry rollback` was interrupted and is now complete:
+        // that was what this one was asked to do.
+        return Ok(RollbackReport {
+            target: target.location(),
+            repository: current.repository.to_string(),
+            from_sequence,
+            to_sequence: current.sequence,
+            snapshot_id: current.snapshot.to_hex(),
+            recovered,
+        });
+    }
     let history = |to: &InstalledState| {
         format!(
             "{} rollback {} {} from {}",

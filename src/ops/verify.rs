@@ -122,7 +122,13 @@ pub fn verify_installed(
         let missing = |name: &str| Error::format(origin(name), "missing");
         let manifest_bytes = target.read_state(MANIFEST_FILE)?.ok_or_else(|| missing(MANIFEST_FILE))?;
         let signature_bytes = target.read_state(SIGNATURE_FILE)?.ok_or_else(|| missing(SIGNATURE_FILE))?;
-        crate::signing::verify(manifest_bytes, &origin(MANIFEST_FILE), signature_bytes, &origin(SIGNATURE_FILE), trust)?;
+        crate::signing::verify(
+            manifest_bytes,
+            &origin(MANIFEST_FILE),
+            signature_bytes,
+            &origin(SIGNATURE_FILE),
+            trust,
+        )?;
     }
     let present: std::collections::HashMap<_, _> = target.list_tree()?.into_iter().collect();
     let mut problems = Vec::new();
@@ -135,7 +141,9 @@ pub fn verify_installed(
         match (entry.file(), present.get(&entry.path)) {
             (_, None) => problems.push(format!("missing: {}", entry.path)),
             (None, Some(false)) => problems.push(format!("changed: {} (a file where a folder should be)", entry.path)),
-            (Some(_), Some(true)) => problems.push(format!("changed: {} (a folder where a file should be)", entry.path)),
+            (Some(_), Some(true)) => {
+                problems.push(format!("changed: {} (a folder where a file should be)", entry.path))
+            }
             (None, Some(true)) => {}
             (Some(file), Some(false)) => {
                 if deep {
@@ -151,7 +159,9 @@ pub fn verify_installed(
                 } else {
                     match target.file_size(&entry.path)? {
                         Some(size) if size == file.size => {}
-                        Some(size) => problems.push(format!("changed: {} (size {size}, expected {})", entry.path, file.size)),
+                        Some(size) => {
+                            problems.push(format!("changed: {} (size {size}, expected {})", entry.path, file.size))
+                        }
                         None => problems.push(format!("missing: {}", entry.path)),
                     }
                 }

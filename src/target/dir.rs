@@ -12,7 +12,7 @@
 use super::state::{
     HISTORY_FILE, HISTORY_MAGIC, InstalledState, MANIFEST_FILE, MAX_STATE_BYTES, SIGNATURE_FILE, STATE_FILE,
 };
-use super::{Capabilities, STATE_DIR, StagedFile, Target, TargetLock, TreeInstall, WholeTreeSwitch};
+use super::{Capabilities, Recovery, STATE_DIR, StagedFile, Target, TargetLock, TreeInstall, WholeTreeSwitch};
 use crate::crash;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -330,7 +330,20 @@ impl Target for DirTarget {
     }
 
     fn delete_file(&self, path: &RelPath) -> Result<()> {
-        fsutil::remove_file(&path.under(&self.root))
+        let full = path.under(&self.root);
+        match std::fs::remove_file(&full) {
+            // Gone, or already replaced by the folder (or under the file) the
+            // new snapshot puts there: a journal step being run again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(())
+            }
+            other => other.ctx("remove", &full),
+        }
     }
 
     fn delete_dir(&self, path: &RelPath) -> Result<()> {
@@ -340,6 +353,9 @@ impl Target for DirTarget {
             // Files ferry never installed (left by someone else) keep the
             // folder alive; they are not ours to delete.
             Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+            // Already replaced by the file the new snapshot puts there (a
+            // journal step being run again).
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(()),
             other => other.ctx("remove folder", &full),
         }
     }
@@ -358,7 +374,7 @@ impl Target for DirTarget {
 }
 
 impl WholeTreeSwitch for DirTarget {
-    fn recover_tree(&self) -> Result<Option<String>> {
+    fn recover_tree(&self) -> Result<Option<Recovery>> {
         let next = self.next_tree()?;
         let previous = self.previous_tree()?;
         let current = self.read_tree_state(&self.root);
@@ -371,10 +387,13 @@ impl WholeTreeSwitch for DirTarget {
             if exchanged {
                 remove_tree_state_first(&previous)?;
                 std::fs::rename(&next, &previous).ctx("rename", &next)?;
-                done = Some(format!("finished an interrupted switch: kept the old tree as {previous}"));
+                done = Some(Recovery::new(
+                    format!("finished an interrupted switch: kept the old tree as {previous}"),
+                    false,
+                ));
             } else {
                 remove_tree_state_first(&next)?;
-                done = Some(format!("removed an unfinished new tree {next}"));
+                done = Some(Recovery::new(format!("removed an unfinished new tree {next}"), false));
             }
             fsutil::sync_dir(next.parent().unwrap_or(Utf8Path::new("/")))?;
         }
@@ -383,12 +402,12 @@ impl WholeTreeSwitch for DirTarget {
         if previous.join(STATE_DIR).join(ROLLBACK_INTENT).exists() {
             exchange(&self.root, &previous).ctx("switch back to", &self.root)?;
             fsutil::sync_dir(previous.parent().unwrap_or(Utf8Path::new("/")))?;
-            done = Some("finished an interrupted rollback".into());
+            done = Some(Recovery::new("finished an interrupted rollback", true));
         }
         if self.state_path(ROLLBACK_INTENT).exists() {
             remove_tree_state_first(&previous)?;
             fsutil::remove_file(&self.state_path(ROLLBACK_INTENT))?;
-            done.get_or_insert_with(|| "finished an interrupted rollback".into());
+            done = Some(Recovery::new("finished an interrupted rollback", true));
         }
         Ok(done)
     }

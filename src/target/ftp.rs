@@ -623,7 +623,8 @@ impl Target for FtpTarget {
                 Err(error) if is_missing(&error) => return Ok(None),
                 Err(error) => return Err(error),
             };
-            let hashed = crate::digest::copy_hashing(&mut stream, None, limit, &|_| {}).map_err(FtpError::ConnectionError)?;
+            let hashed =
+                crate::digest::copy_hashing(&mut stream, None, limit, &|_| {}).map_err(FtpError::ConnectionError)?;
             stream.finish()?;
             Ok(Some(hashed))
         })
@@ -693,13 +694,14 @@ fn lock_is_stale(owner: &str) -> bool {
         return true;
     };
     if host == this_host()
-        && let Ok(pid) = pid.parse::<i32>() {
-            let alive =
-                rustix::process::Pid::from_raw(pid).is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
-            if !alive {
-                return true;
-            }
+        && let Ok(pid) = pid.parse::<i32>()
+    {
+        let alive =
+            rustix::process::Pid::from_raw(pid).is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
+        if !alive {
+            return true;
         }
+    }
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     started.parse::<u64>().is_ok_and(|started| now.saturating_sub(started) > LOCK_STALE_AFTER.as_secs())
 }

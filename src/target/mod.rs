@@ -116,10 +116,25 @@ pub struct TreeInstall<'a> {
     pub progress: &'a dyn Progress,
 }
 
+/// What finishing an interrupted run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// For people and the history log.
+    pub description: String,
+    /// The interrupted run was a rollback, now complete.
+    pub finished_rollback: bool,
+}
+
+impl Recovery {
+    fn new(description: impl Into<String>, finished_rollback: bool) -> Self {
+        Recovery { description: description.into(), finished_rollback }
+    }
+}
+
 /// A target that can exchange its whole tree for a new one in one step.
 pub trait WholeTreeSwitch {
     /// Finishes or discards what an interrupted switch left; returns what it did.
-    fn recover_tree(&self) -> Result<Option<String>>;
+    fn recover_tree(&self) -> Result<Option<Recovery>>;
     /// Builds the new tree beside the old one and exchanges them.
     fn install_tree(&self, job: &TreeInstall<'_>) -> Result<()>;
     /// The state of the kept previous tree, if there is one.

@@ -9,11 +9,11 @@
 //! last. Every step can be repeated, so after a crash [`recover`] simply runs
 //! the journal again from the start.
 
-use super::Target;
 use super::state::{
     HISTORY_FILE, InstalledState, JOURNAL_FILE, Journal, JournalKind, MANIFEST_FILE, MAX_STATE_BYTES, SIGNATURE_FILE,
     STATE_FILE, Step,
 };
+use super::{Recovery, Target};
 use crate::crash;
 use crate::error::{Error, Result};
 use crate::manifest::{EntryKind, FileEntry, Manifest};
@@ -288,12 +288,12 @@ fn run_journal(target: &dyn Target, journal: &Journal) -> Result<()> {
 /// Finishes a switch a crash interrupted, or clears what an import left
 /// before its journal was complete (nothing visible had changed then).
 /// Returns a description of what it did, if anything.
-pub fn recover(target: &dyn Target) -> Result<Option<String>> {
+pub fn recover(target: &dyn Target) -> Result<Option<Recovery>> {
     let Some(bytes) = target.read_state(JOURNAL_FILE)? else {
         let leftovers = target.read_state(&format!("{INCOMING}/{STATE_FILE}"))?.is_some();
         target.remove_state(INCOMING)?;
         target.remove_state(STAGING)?;
-        return Ok(leftovers.then(|| "removed the staging area of an unfinished import".to_owned()));
+        return Ok(leftovers.then(|| Recovery::new("removed the staging area of an unfinished import", false)));
     };
     let origin = format!("{}/.ferry/{JOURNAL_FILE}", target.location());
     match Journal::decode(&bytes, Utf8Path::new(&origin))? {
@@ -301,11 +301,16 @@ pub fn recover(target: &dyn Target) -> Result<Option<String>> {
             target.remove_state(JOURNAL_FILE)?;
             target.remove_state(INCOMING)?;
             target.remove_state(STAGING)?;
-            Ok(Some("discarded an incomplete journal; the target was not changed".into()))
+            Ok(Some(Recovery::new("discarded an incomplete journal; the target was not changed", false)))
         }
         Some(journal) => {
             run_journal(target, &journal)?;
-            Ok(Some(format!("finished an interrupted switch to snapshot {}", journal.snapshot.short())))
+            let finished_rollback = journal.kind == JournalKind::Rollback;
+            let what = if finished_rollback { "rollback" } else { "switch" };
+            Ok(Some(Recovery::new(
+                format!("finished an interrupted {what} to snapshot {}", journal.snapshot.short()),
+                finished_rollback,
+            )))
         }
     }
 }

@@ -52,7 +52,11 @@ impl Run {
 
     /// Panics with both streams unless the exit code is `code`.
     pub fn expect_code(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "exit code {} (expected {code})\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code {} (expected {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
         self
     }
 
@@ -74,7 +78,19 @@ pub fn keygen(prefix: &Utf8Path) {
 /// Exports `source` to `media` with a fixed sequence; returns the snapshot folder.
 pub fn export(source: &Utf8Path, media: &Utf8Path, key: &Utf8Path, repository: &str, sequence: u64) -> Utf8PathBuf {
     let sequence_text = sequence.to_string();
-    run(&["export", source.as_str(), media.as_str(), "--key", key.as_str(), "--repository", repository, "--sequence", &sequence_text, "-q"]).ok();
+    run(&[
+        "export",
+        source.as_str(),
+        media.as_str(),
+        "--key",
+        key.as_str(),
+        "--repository",
+        repository,
+        "--sequence",
+        &sequence_text,
+        "-q",
+    ])
+    .ok();
     media.join("ferry").join(repository).join(&sequence_text)
 }
 
