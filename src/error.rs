@@ -228,6 +228,8 @@ impl Error {
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::BrokenPipe
                     | io::ErrorKind::TimedOut
+                    | io::ErrorKind::WouldBlock
+                    | io::ErrorKind::UnexpectedEof
                     | io::ErrorKind::Interrupted
             ),
             _ => false,

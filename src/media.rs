@@ -189,8 +189,17 @@ impl SnapshotDir {
             }
             _ => Error::io("open", source.clone(), e),
         })?;
+        // A failed write is the target's fault, a failed read the drive's:
+        // the message must send the operator to the right one.
+        let mut tracked = TrackedWriter { inner: writer, failed: false };
         let seen =
-            copy_hashing(&mut file, Some(writer), expected.size, &|n| progress.advance(n)).ctx("copy", &source)?;
+            copy_hashing(&mut file, Some(&mut tracked), expected.size, &|n| progress.advance(n)).map_err(|e| {
+                if tracked.failed {
+                    Error::io("write to the target", path.as_path(), e)
+                } else {
+                    Error::io("read", source.clone(), e)
+                }
+            })?;
         if seen.size != expected.size {
             let actual = if seen.size > expected.size { "larger".to_owned() } else { format!("{} bytes", seen.size) };
             return Err(Error::Mismatch {
@@ -205,6 +214,21 @@ impl SnapshotDir {
             });
         }
         Ok(())
+    }
+}
+
+/// Remembers whether writing failed, to tell target errors from media errors.
+struct TrackedWriter<'a> {
+    inner: &'a mut dyn Write,
+    failed: bool,
+}
+
+impl Write for TrackedWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(bytes).inspect_err(|_| self.failed = true)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().inspect_err(|_| self.failed = true)
     }
 }
 

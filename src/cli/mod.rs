@@ -411,9 +411,9 @@ fn source_date_epoch() -> ferry::Result<Option<jiff::Timestamp>> {
 
 fn passphrase_from_file(path: &Utf8Path) -> ferry::Result<Zeroizing<Vec<u8>>> {
     let text = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io("read passphrase file", path, e))?);
-    let trimmed = text.strip_suffix(b"\n").unwrap_or(&text);
-    let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
-    Ok(Zeroizing::new(trimmed.to_vec()))
+    let first_line = text.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
+    Ok(Zeroizing::new(first_line.to_vec()))
 }
 
 fn passphrase_from_env() -> Option<Zeroizing<Vec<u8>>> {

@@ -36,6 +36,9 @@ use zeroize::Zeroizing;
 
 /// Attempts per command before a transient failure is reported.
 const ATTEMPTS: u32 = 5;
+/// How many one-second looks at a lock folder without an owner file before
+/// it is judged left behind.
+const OWNERLESS_CHECKS: u32 = 10;
 /// Age after which a lock whose owner cannot be checked is considered stale.
 const LOCK_STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 
@@ -158,9 +161,10 @@ fn is_transient(error: &FtpError) -> bool {
     }
 }
 
-/// `550`-class replies: the file or folder is not there (or not accessible).
+/// `550`: the file or folder is not there (or not accessible). Only this
+/// permanent reply counts; a transient `450` must never be read as "absent".
 fn is_missing(error: &FtpError) -> bool {
-    matches!(reply_code(error), Some(550 | 450 | 553 | 501))
+    reply_code(error) == Some(550)
 }
 
 fn describe(error: &FtpError) -> String {
@@ -454,19 +458,24 @@ impl StagedFile for FtpStagedFile {
     }
 }
 
-/// The lock folder, removed when dropped.
+/// The lock folder, removed when dropped if it is still ours.
 struct FtpLock {
     target: Arc<Pool>,
     folder: String,
+    owner: String,
 }
 
 impl Drop for FtpLock {
     fn drop(&mut self) {
-        if let Ok(mut connection) = self.target.take() {
-            let _ = connection.rm(format!("{}/owner", self.folder));
+        let Ok(mut connection) = self.target.take() else { return };
+        let owner_path = format!("{}/owner", self.folder);
+        let ours =
+            connection.retr_as_buffer(&owner_path).is_ok_and(|bytes| bytes.into_inner() == self.owner.as_bytes());
+        if ours {
+            let _ = connection.rm(&owner_path);
             let _ = connection.rmdir(&self.folder);
-            self.target.give(connection);
         }
+        self.target.give(connection);
     }
 }
 
@@ -500,6 +509,7 @@ impl Target for FtpTarget {
         self.make_dirs(&self.state_root())?;
         let folder = self.state_path("lock");
         let owner_path = format!("{folder}/owner");
+        let mut ownerless_checks = 0;
         loop {
             let created = self.run("create lock", &folder, |c| match c.mkdir(&folder) {
                 Ok(()) => Ok(true),
@@ -509,11 +519,26 @@ impl Target for FtpTarget {
             if created {
                 let started = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 let owner = format!("host: {}\npid: {}\nstarted: {started}\n", this_host(), std::process::id());
-                self.upload_small(&owner_path, owner.as_bytes())?;
-                return Ok(Box::new(FtpLock { target: self.pool.clone(), folder }));
+                // Straight into the lock folder, never creating it: if someone
+                // broke our lock meanwhile, this fails instead of re-taking it.
+                self.run("write lock owner", &owner_path, |c| {
+                    c.put_file(&owner_path, &mut owner.as_bytes()).map(drop)
+                })?;
+                return Ok(Box::new(FtpLock { target: self.pool.clone(), folder, owner }));
             }
-            let owner =
-                self.download(&owner_path, 4096)?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            let owner = self.download(&owner_path, 4096)?.map(|b| String::from_utf8_lossy(&b).into_owned());
+            // A lock folder without an owner is being taken right now, or was
+            // left by a process killed in that instant: wait before judging.
+            let owner = match owner {
+                Some(owner) => owner,
+                None if ownerless_checks < OWNERLESS_CHECKS => {
+                    ownerless_checks += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                None => String::new(),
+            };
+            ownerless_checks = 0;
             if lock_is_stale(&owner) {
                 self.delete_at(&owner_path)?;
                 self.run("remove stale lock", &folder, |c| match c.rmdir(&folder) {
@@ -655,6 +680,16 @@ impl Target for FtpTarget {
         sink.finish().map_err(|e| self.error("upload", &temporary, &e))?;
         self.pool.give(reader);
         self.pool.give(writer);
+        let (original, copy) = (self.size_of(&from)?, self.size_of(&temporary)?);
+        if original != copy {
+            return Err(Error::Ftp {
+                target: self.url().to_string(),
+                action: "keep a copy of",
+                path: from,
+                problem: format!("the copy holds {copy:?} bytes, the original {original:?}"),
+                transient: true,
+            });
+        }
         self.rename(&temporary, &to)
     }
 
@@ -696,8 +731,9 @@ fn lock_is_stale(owner: &str) -> bool {
     if host == this_host()
         && let Ok(pid) = pid.parse::<i32>()
     {
-        let alive =
-            rustix::process::Pid::from_raw(pid).is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
+        // EPERM means the process exists (as another user): alive.
+        let alive = rustix::process::Pid::from_raw(pid)
+            .is_some_and(|pid| !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH)));
         if !alive {
             return true;
         }

@@ -36,14 +36,9 @@ pub struct FtpUrl {
 impl fmt::Display for FtpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls == Tls::None { "ftp" } else { "ftps" };
-        write!(
-            f,
-            "{scheme}://{}@{}:{}{}",
-            self.user,
-            self.host,
-            self.port,
-            if self.path.is_empty() { "/" } else { &self.path }
-        )
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let path = if self.path.is_empty() { "/" } else { &self.path };
+        write!(f, "{scheme}://{}@{host}:{}{path}", self.user, self.port)
     }
 }
 
@@ -150,6 +145,7 @@ mod tests {
         assert_eq!((url.tls, url.port, url.user.as_str(), url.path.as_str()), (Tls::Implicit, 990, "anonymous", ""));
         let TargetSpec::Ftp(url) = parse("ftp://[::1]:21/x%20y", false).unwrap() else { panic!() };
         assert_eq!((url.host.as_str(), url.path.as_str()), ("::1", "/x y"));
+        assert_eq!(url.to_string(), "ftp://anonymous@[::1]:21/x y");
     }
 
     #[test]
