@@ -182,6 +182,7 @@ impl Target for DirTarget {
             atomic_tree_switch: *self.tree_switch.get_or_init(|| self.probe_tree_switch()),
             atomic_replace: true,
             hard_links: true,
+            cheap_metadata: true,
         }
     }
 

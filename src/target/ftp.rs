@@ -493,6 +493,7 @@ impl Target for FtpTarget {
             atomic_tree_switch: false,
             atomic_replace: self.rename_replaces.load(Ordering::Relaxed),
             hard_links: false,
+            cheap_metadata: false,
         }
     }
 

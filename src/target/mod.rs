@@ -34,6 +34,9 @@ pub struct Capabilities {
     pub atomic_replace: bool,
     /// Hard links work, so keeping the previous snapshot copies no data.
     pub hard_links: bool,
+    /// Asking a file's size costs no network round trip, so files the
+    /// installed manifest says are unchanged are checked before being skipped.
+    pub cheap_metadata: bool,
 }
 
 /// A file being written into the state folder's staging area.

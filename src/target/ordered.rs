@@ -107,6 +107,7 @@ fn plan(
             .collect();
         saved.sort();
         steps.extend(saved.into_iter().map(|p| Step::Save(p.clone())));
+        steps.push(Step::Barrier);
     }
     // Old entries in the way of a new entry of the other kind go first.
     let mut removed: HashSet<&RelPath> = HashSet::new();
@@ -136,11 +137,13 @@ fn plan(
             removed.insert(blocker);
         }
     }
+    steps.push(Step::Barrier);
     for entry in &new.entries {
         if matches!(entry.kind, EntryKind::Dir) && old.get(&entry.path) != Some(&Known::Dir) {
             steps.push(Step::MakeDir(entry.path.clone()));
         }
     }
+    steps.push(Step::Barrier);
     for index_pass in [false, true] {
         for (path, from, is_index) in puts {
             if *is_index == index_pass {
@@ -150,6 +153,8 @@ fn plan(
                 });
             }
         }
+        // Index files only after every data file they may list.
+        steps.push(Step::Barrier);
     }
     let mut gone: Vec<(&RelPath, bool)> = old
         .iter()
@@ -157,7 +162,12 @@ fn plan(
         .map(|(path, known)| (*path, matches!(known, Known::Dir)))
         .collect();
     gone.sort_by(|a, b| (a.1, std::cmp::Reverse(a.0.depth()), a.0).cmp(&(b.1, std::cmp::Reverse(b.0.depth()), b.0)));
+    let mut files_done = false;
     for (path, is_dir) in gone {
+        if is_dir && !files_done {
+            steps.push(Step::Barrier);
+            files_done = true;
+        }
         steps.push(if is_dir { Step::RemoveDir(path.clone()) } else { Step::Delete(path.clone()) });
     }
     steps
@@ -169,10 +179,13 @@ pub fn install(target: &dyn Target, job: &OrderedInstall<'_>) -> Result<()> {
     let old = known_entries(job.installed, job.adopted);
 
     // Stage every changed file, verified on the way in.
+    // Changes are known from the installed manifest; where it is cheap, a
+    // file someone truncated or removed since is sent again as well.
+    let check_sizes = target.capabilities().cheap_metadata;
     let mut changed = Vec::new();
     for (path, file) in manifest.files() {
         let same = matches!(old.get(path), Some(Known::File(Some(before))) if *before == file);
-        if !(same && target.file_size(path)? == Some(file.size)) {
+        if !(same && (!check_sizes || target.file_size(path)? == Some(file.size))) {
             changed.push((path, file));
         }
     }
@@ -248,16 +261,35 @@ fn write_incoming(
 
 /// Runs every step of a complete journal, then commits the incoming state.
 fn run_journal(target: &dyn Target, journal: &Journal) -> Result<()> {
-    for (n, step) in journal.steps.iter().enumerate() {
+    let run_step = |step: &Step| -> Result<()> {
         match step {
-            Step::MakeDir(path) => target.make_dir(path)?,
-            Step::Save(path) => target.save(path, &kept_name(path))?,
-            Step::Put { from, to } => target.put(from, to)?,
-            Step::Restore(path) => target.put(&kept_name(path), path)?,
-            Step::Delete(path) => target.delete_file(path)?,
-            Step::RemoveDir(path) => target.delete_dir(path)?,
+            Step::MakeDir(path) => target.make_dir(path),
+            Step::Save(path) => target.save(path, &kept_name(path)),
+            Step::Put { from, to } => target.put(from, to),
+            Step::Restore(path) => target.put(&kept_name(path), path),
+            Step::Delete(path) => target.delete_file(path),
+            Step::RemoveDir(path) => target.delete_dir(path),
+            Step::Barrier => Ok(()),
         }
-        if n == journal.steps.len() / 2 {
+    };
+    let mut done = 0;
+    let mut crashed_midway = false;
+    for segment in journal.steps.split(|step| *step == Step::Barrier) {
+        // Folders are created parents first and removed deepest first: those
+        // segments keep their order. Everything else is independent.
+        let independent = segment.iter().all(|s| !matches!(s, Step::MakeDir(_) | Step::RemoveDir(_)));
+        if independent && segment.len() > 1 {
+            if let Some(error) =
+                parallel::for_each_with(target.parallelism(), segment, true, run_step).into_iter().next()
+            {
+                return Err(error);
+            }
+        } else {
+            segment.iter().try_for_each(run_step)?;
+        }
+        done += segment.len() + 1;
+        if !crashed_midway && done > journal.steps.len() / 2 {
+            crashed_midway = true;
             crash::point("mid-journal");
         }
     }

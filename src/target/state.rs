@@ -168,6 +168,10 @@ pub enum Step {
     Delete(RelPath),
     /// Delete an empty folder if present.
     RemoveDir(RelPath),
+    /// Every step before this one completes before any step after it
+    /// starts; steps between two barriers may run in parallel when none of
+    /// them creates or removes a folder.
+    Barrier,
 }
 
 /// The content of `.ferry/journal`.
@@ -197,6 +201,7 @@ impl Journal {
                 Step::Restore(path) => format!("restore {path}"),
                 Step::Delete(path) => format!("delete {path}"),
                 Step::RemoveDir(path) => format!("rmdir {path}"),
+                Step::Barrier => "barrier".to_owned(),
             };
             text.push_str(&line);
             text.push('\n');
@@ -250,6 +255,8 @@ impl Journal {
                 Step::Restore(path(rest)?)
             } else if let Some(rest) = line.strip_prefix("delete ") {
                 Step::Delete(path(rest)?)
+            } else if line == "barrier" {
+                Step::Barrier
             } else if let Some(rest) = line.strip_prefix("rmdir ") {
                 Step::RemoveDir(path(rest)?)
             } else {
@@ -293,6 +300,7 @@ mod tests {
                 Step::Restore(RelPath::new("d e/f g").unwrap()),
                 Step::Delete(RelPath::new("x").unwrap()),
                 Step::RemoveDir(RelPath::new("y").unwrap()),
+                Step::Barrier,
             ],
         };
         let bytes = journal.encode();
