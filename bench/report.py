@@ -37,13 +37,14 @@ def main():
     with open(tsv) as f:
         for line in f:
             p = line.rstrip("\n").split("\t")
-            p += [""] * (11 - len(p))
-            (oid, label, blabel, target, status, fs, fss, rss, bs, bss, note) = p[:11]
+            p += [""] * (13 - len(p))
+            (oid, label, blabel, target, status, fs, fss, rss, bs, bss, note, fc, bc) = p[:13]
             r = {
                 "id": oid, "operation": label, "baseline": blabel or None,
                 "status": status,
                 "ferry_s": samples(fs), "ferry_sync_s": samples(fss),
                 "baseline_s": samples(bs), "baseline_sync_s": samples(bss),
+                "ferry_cpu_s": samples(fc), "baseline_cpu_s": samples(bc),
                 "ferry_peak_rss_mb": round(int(rss or 0) * 1024 / 1e6, 1) if rss and rss != "0" else None,
                 "note": note or None,
             }
@@ -51,6 +52,8 @@ def main():
             r["ferry_sync_best_s"] = best(r["ferry_sync_s"])
             r["baseline_best_s"] = best(r["baseline_s"])
             r["baseline_sync_best_s"] = best(r["baseline_sync_s"])
+            r["ferry_cpu_best_s"] = best(r["ferry_cpu_s"])
+            r["baseline_cpu_best_s"] = best(r["baseline_cpu_s"])
             r["ratio"] = None
             if r["ferry_best_s"] is not None and r["baseline_best_s"]:
                 r["ratio"] = round(r["ferry_best_s"] / r["baseline_best_s"], 3)
@@ -73,10 +76,12 @@ def main():
                     r["result"] = "PASS" if r["ratio"] <= lim else "MISS"
             if status == "fail" and r["result"] is None:
                 r["result"] = "FAIL"
+            r["ferry_output"] = _ferry_json(meta.get("outdir"), oid)
             rows.append(r)
 
     head = ["operation", "ferry s", "baseline", "base s", "ratio",
-            "ferry RSS MB", "target", "result", "ferry+sync s", "base+sync s"]
+            "ferry RSS MB", "target", "result", "ferry+sync s", "base+sync s",
+            "ferry CPU s", "base CPU s"]
     table = []
     for r in rows:
         table.append([
@@ -84,10 +89,11 @@ def main():
             fmt(r["baseline_best_s"]), fmt(r["ratio"], "%.2f"),
             fmt(r["ferry_peak_rss_mb"], "%.1f"), r["target"] or "-",
             r["result"] or "-", fmt(r["ferry_sync_best_s"]),
-            fmt(r["baseline_sync_best_s"]),
+            fmt(r["baseline_sync_best_s"]), fmt(r["ferry_cpu_best_s"]),
+            fmt(r["baseline_cpu_best_s"]),
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
-    right = {1, 3, 4, 5, 8, 9}
+    right = {1, 3, 4, 5, 8, 9, 10, 11}
 
     def line(cells):
         return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
@@ -102,8 +108,20 @@ def main():
           "< 1 means ferry is faster." % meta.get("reps", "?"))
     print("ferry+sync / base+sync: the same runs including a following `sync` "
           "(ferry fsyncs as it writes; cp -a and rsync do not).")
-    print("dataset: %s files, %s directories, %.1f MB" % (
-        meta.get("files"), meta.get("dirs"), int(meta.get("bytes", 0)) / 1e6))
+    print("CPU s: user+sys seconds of all processes (best run); less sensitive "
+          "than wall time to other load on the machine.")
+    print("dataset: %s files, %s directories, %.1f MB in %s; %s CPUs, "
+          "load average %s at the start, %s at the end" % (
+              meta.get("files"), meta.get("dirs"), int(meta.get("bytes", 0)) / 1e6,
+              meta.get("bench_dir"), os.cpu_count(), meta.get("load_start"),
+              meta.get("load_end")))
+    for r in rows:
+        fo = r["ferry_output"]
+        if r["id"] == "incr_import" and isinstance(fo, dict) and "added" in fo:
+            print("ferry import of sequence 2: %s added, %s changed, %s removed, "
+                  "%.1f MB transferred (switch: %s)" % (
+                      fo.get("added"), fo.get("changed"), fo.get("removed"),
+                      (fo.get("bytes_transferred") or 0) / 1e6, fo.get("switch")))
     for r in rows:
         if r["note"]:
             print("NOTE %s: %s" % (r["operation"], r["note"]))
@@ -114,6 +132,9 @@ def main():
             "cpus": os.cpu_count(),
             "kernel": platform.release(),
             "cpu": _cpu_model(),
+            "load_average_start": meta.get("load_start"),
+            "load_average_end": meta.get("load_end"),
+            "bench_dir": meta.get("bench_dir"),
         },
         "dataset": {
             "files": int(meta.get("files", 0)),
@@ -132,6 +153,21 @@ def main():
     with open(out, "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
+
+
+def _ferry_json(outdir, oid):
+    """The --json result of the last timed ferry run of this operation."""
+    if not outdir:
+        return None
+    try:
+        with open(os.path.join(outdir, "ferry-%s.json" % oid)) as f:
+            text = f.read()
+    except OSError:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip() or None
 
 
 def _cpu_model():
