@@ -156,7 +156,9 @@ fn reply_code(error: &FtpError) -> Option<u32> {
 fn is_transient(error: &FtpError) -> bool {
     match error {
         FtpError::ConnectionError(_) | FtpError::BadResponse | FtpError::DataConnectionAlreadyOpen => true,
-        FtpError::UnexpectedResponse(response) => (400..500).contains(&response.status.code()),
+        // A positive reply where another was expected means the control
+        // connection lost sync (a cut mid-reply): a fresh connection helps.
+        FtpError::UnexpectedResponse(response) => response.status.code() < 500,
         _ => false,
     }
 }
@@ -386,6 +388,31 @@ impl FtpTarget {
         Ok(())
     }
 
+    /// Copies `from` to `to` on the server through two connections of this
+    /// host, and checks the copy's size.
+    fn copy_through_client(&self, from: &str, to: &str) -> Result<()> {
+        let mut reader = self.pool.take().map_err(|e| self.error("download", from, &e))?;
+        let mut writer = self.pool.take().map_err(|e| self.error("upload", to, &e))?;
+        let mut source = reader.retr_as_stream(from).map_err(|e| self.error("download", from, &e))?;
+        let mut sink = writer.put_with_stream(to).map_err(|e| self.error("upload", to, &e))?;
+        std::io::copy(&mut source, &mut sink).map_err(|e| self.error("copy", from, &FtpError::ConnectionError(e)))?;
+        source.finish().map_err(|e| self.error("download", from, &e))?;
+        sink.finish().map_err(|e| self.error("upload", to, &e))?;
+        self.pool.give(reader);
+        self.pool.give(writer);
+        let (original, copy) = (self.size_of(from)?, self.size_of(to)?);
+        if original != copy {
+            return Err(Error::Ftp {
+                target: self.url().to_string(),
+                action: "keep a copy of",
+                path: from.to_owned(),
+                problem: format!("the copy holds {copy:?} bytes, the original {original:?}"),
+                transient: true,
+            });
+        }
+        Ok(())
+    }
+
     fn download(&self, path: &str, cap: u64) -> Result<Option<Vec<u8>>> {
         self.run("download", path, |c| {
             let stream = match c.retr_as_stream(path) {
@@ -396,8 +423,12 @@ impl FtpTarget {
             let mut bytes = Vec::new();
             let mut limited = stream.take(cap.saturating_add(1));
             limited.read_to_end(&mut bytes).map_err(FtpError::ConnectionError)?;
-            limited.into_inner().finish()?;
-            Ok(Some(bytes))
+            match limited.into_inner().finish() {
+                // Some servers (libunftp) say 150 first and 550 only after.
+                Err(error) if is_missing(&error) && bytes.is_empty() => Ok(None),
+                Err(error) => Err(error),
+                Ok(()) => Ok(Some(bytes)),
+            }
         })
     }
 }
@@ -601,10 +632,13 @@ impl Target for FtpTarget {
 
     fn remove_state(&self, name: &str) -> Result<()> {
         let path = self.state_path(name);
-        if self.size_of(&path)?.is_some() {
-            return self.delete_at(&path);
-        }
-        self.remove_recursively(&path)
+        // SIZE answers for folders on some servers: ask with CWD instead.
+        let is_folder = self.run("inspect", &path, |c| match c.cwd(&path) {
+            Ok(()) => Ok(true),
+            Err(error) if !is_transient(&error) => Ok(false),
+            Err(error) => Err(error),
+        })?;
+        if is_folder { self.remove_recursively(&path) } else { self.delete_at(&path) }
     }
 
     fn create_staged(&self, name: &str, _executable: bool) -> Result<Box<dyn StagedFile>> {
@@ -651,8 +685,12 @@ impl Target for FtpTarget {
             };
             let hashed =
                 crate::digest::copy_hashing(&mut stream, None, limit, &|_| {}).map_err(FtpError::ConnectionError)?;
-            stream.finish()?;
-            Ok(Some(hashed))
+            match stream.finish() {
+                // Some servers (libunftp) say 150 first and 550 only after.
+                Err(error) if is_missing(&error) && hashed.size == 0 => Ok(None),
+                Err(error) => Err(error),
+                Ok(()) => Ok(Some(hashed)),
+            }
         })
     }
 
@@ -672,24 +710,16 @@ impl Target for FtpTarget {
         // FTP has no server-side copy: stream it through this host, under a
         // temporary name so a cut copy never looks kept.
         let temporary = format!("{to}.ferry-tmp");
-        let mut reader = self.pool.take().map_err(|e| self.error("download", &from, &e))?;
-        let mut writer = self.pool.take().map_err(|e| self.error("upload", &temporary, &e))?;
-        let mut source = reader.retr_as_stream(&from).map_err(|e| self.error("download", &from, &e))?;
-        let mut sink = writer.put_with_stream(&temporary).map_err(|e| self.error("upload", &temporary, &e))?;
-        std::io::copy(&mut source, &mut sink).map_err(|e| self.error("copy", &from, &FtpError::ConnectionError(e)))?;
-        source.finish().map_err(|e| self.error("download", &from, &e))?;
-        sink.finish().map_err(|e| self.error("upload", &temporary, &e))?;
-        self.pool.give(reader);
-        self.pool.give(writer);
-        let (original, copy) = (self.size_of(&from)?, self.size_of(&temporary)?);
-        if original != copy {
-            return Err(Error::Ftp {
-                target: self.url().to_string(),
-                action: "keep a copy of",
-                path: from,
-                problem: format!("the copy holds {copy:?} bytes, the original {original:?}"),
-                transient: true,
-            });
+        let mut attempt = 0;
+        loop {
+            match self.copy_through_client(&from, &temporary) {
+                Ok(()) => break,
+                Err(error) if error.is_transient() && attempt + 1 < ATTEMPTS => {
+                    std::thread::sleep(Duration::from_millis(200 << attempt));
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
         }
         self.rename(&temporary, &to)
     }
