@@ -201,11 +201,18 @@ impl Manifest {
         let mut entries: Vec<Entry> = Vec::with_capacity((count as usize).min(bytes.len() / 6));
         let mut directories: HashSet<&str> = HashSet::new();
         let mut files: HashSet<&str> = HashSet::new();
+        let mut total_bytes = 0u64;
         for (n, line) in lines {
             if entries.len() as u64 == count {
                 return Err(fail(n, format!("more entry lines than the {count} announced")));
             }
             let entry = parse_entry(line).map_err(|e| fail(n, e))?;
+            // Every sum of sizes in ferry stays below 2^64 if the total does.
+            if let Some(file) = entry.file() {
+                total_bytes = total_bytes
+                    .checked_add(file.size)
+                    .ok_or_else(|| fail(n, "the files add up to more than 2^64 bytes".into()))?;
+            }
             if let Some(previous) = entries.last()
                 && entry.path.as_str().as_bytes() <= previous.path.as_str().as_bytes()
             {

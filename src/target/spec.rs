@@ -59,7 +59,8 @@ pub fn parse(text: &str, implicit_tls: bool) -> Result<TargetSpec> {
         (if implicit_tls { Tls::Implicit } else { Tls::Explicit }, rest)
     } else if text.contains("://") {
         return Err(Error::InvalidArgument(format!(
-            "`{text}`: only folders, ftp:// and ftps:// targets are supported"
+            "`{}`: only folders, ftp:// and ftps:// targets are supported",
+            redact(text)
         )));
     } else {
         return Ok(TargetSpec::Dir(Utf8PathBuf::from(text)));
