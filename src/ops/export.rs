@@ -172,11 +172,11 @@ fn write_snapshot(
     }
     let manifest = manifest_for(copy_payload(&options.source, &payload, entries, progress)?);
     let manifest_bytes = manifest.encode();
-    fsutil::sync_filesystem(snapshot.root())?;
     fsutil::write_atomic(&snapshot.manifest_path(), &manifest_bytes)?;
+    // One flush makes payload and manifest durable before the signature
+    // exists; the signature itself is flushed with its folder by write_atomic.
     fsutil::sync_filesystem(snapshot.root())?;
     fsutil::write_atomic(&snapshot.signature_path(), &key.sign_manifest(&manifest_bytes))?;
-    fsutil::sync_filesystem(snapshot.root())?;
     Ok((manifest, manifest_bytes))
 }
 
