@@ -218,9 +218,11 @@ impl SnapshotDir {
 }
 
 /// Remembers whether writing failed, to tell target errors from media errors.
-struct TrackedWriter<'a> {
-    inner: &'a mut dyn Write,
-    failed: bool,
+pub(crate) struct TrackedWriter<'a> {
+    /// Where the bytes go.
+    pub(crate) inner: &'a mut dyn Write,
+    /// Set when a write or flush failed.
+    pub(crate) failed: bool,
 }
 
 impl Write for TrackedWriter<'_> {

@@ -298,6 +298,11 @@ fn hex_array<const N: usize>(text: &str, path: &Utf8Path, what: &str) -> Result<
 pub(crate) fn read_capped(path: &Utf8Path, cap: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = std::fs::File::open(path).ctx("open", path)?;
+    // Refuse an oversized regular file before reading a byte of it; the
+    // capped read below still guards files whose size lies (pipes, /proc).
+    if file.metadata().ctx("inspect", path)?.len() > cap {
+        return Err(Error::format(path, format!("larger than the {cap}-byte limit")));
+    }
     let mut bytes = Vec::new();
     file.take(cap.saturating_add(1)).read_to_end(&mut bytes).ctx("read", path)?;
     if bytes.len() as u64 > cap {

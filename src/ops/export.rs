@@ -220,8 +220,12 @@ fn copy_payload(
         let mut writer = BufWriter::with_capacity(256 * 1024, writer);
         // Whatever the file holds when read is what gets recorded: the
         // digest and the copy come from the same bytes.
+        let mut tracked = crate::media::TrackedWriter { inner: &mut writer, failed: false };
         let hashed =
-            copy_hashing(&mut reader, Some(&mut writer), u64::MAX - 1, &|n| progress.advance(n)).ctx("copy", &from)?;
+            copy_hashing(&mut reader, Some(&mut tracked), u64::MAX - 1, &|n| progress.advance(n)).map_err(|e| {
+                // Tell a full drive from an unreadable source.
+                if tracked.failed { Error::io("write", to.clone(), e) } else { Error::io("read", from.clone(), e) }
+            })?;
         let writer = writer.into_inner().map_err(|e| Error::io("write", to.clone(), e.into_error()))?;
         drop(writer);
         let file = FileEntry {
