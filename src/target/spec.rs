@@ -86,12 +86,19 @@ pub fn parse(text: &str, implicit_tls: bool) -> Result<TargetSpec> {
     if host.is_empty() {
         return Err(bad("no host"));
     }
+    // These end up in FTP commands: a line break would inject another one.
+    if [host.as_str(), user.as_str()].iter().any(|part| part.chars().any(|c| c.is_control() || c == ' ')) {
+        return Err(bad("control characters or spaces in the user or host"));
+    }
     let default_port = if tls == Tls::Implicit { 990 } else { 21 };
     let port = match port {
         Some(port) => port.parse().map_err(|_| bad("the port is not a number"))?,
         None => default_port,
     };
     let path = percent_decode(path).map_err(|e| bad(&e))?;
+    if path.chars().any(char::is_control) {
+        return Err(bad("control characters in the path"));
+    }
     let path = path.trim_end_matches('/');
     if path.split('/').any(|c| c == "..") {
         return Err(bad("`..` in the path"));
@@ -157,5 +164,7 @@ mod tests {
         assert!(parse("ftp://host:port/x", false).is_err());
         assert!(parse("ftp:///x", false).is_err());
         assert!(parse("ftp://host/a/../b", false).is_err());
+        assert!(parse("ftp://host/a%0D%0ADELE%20x", false).is_err());
+        assert!(parse("ftp://us%0Aer@host/a", false).is_err());
     }
 }

@@ -99,7 +99,7 @@ impl InstalledState {
         let repository = lines.value("repository")?;
         let repository = RepositoryId::new(repository).map_err(|e| Error::format(origin, e))?;
         let sequence = lines.value("sequence")?;
-        let sequence = sequence.parse().map_err(|_| bad("sequence", sequence))?;
+        let sequence = parse_number(sequence).ok_or_else(|| bad("sequence", sequence))?;
         let snapshot = lines.value("snapshot")?;
         let snapshot = Digest::from_hex(snapshot).ok_or_else(|| bad("snapshot id", snapshot))?;
         let created = lines.value("created")?;
@@ -121,7 +121,7 @@ impl InstalledState {
         };
         let rolled_back_from = match lines.value("rolled-back-from")? {
             "none" => None,
-            text => Some(text.parse().map_err(|_| bad("sequence", text))?),
+            text => Some(parse_number(text).ok_or_else(|| bad("sequence", text))?),
         };
         lines.end()?;
         Ok(InstalledState {
@@ -136,6 +136,16 @@ impl InstalledState {
             rolled_back_from,
         })
     }
+}
+
+/// Whether `text` has anything after its line `number` (1-based).
+fn lines_left_after_end(text: &str, number: usize) -> bool {
+    text.lines().nth(number).is_some()
+}
+
+/// A decimal number as ferry writes it: digits only, no sign.
+fn parse_number(text: &str) -> Option<u64> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok()).flatten()
 }
 
 /// Why a journal was written.
@@ -237,6 +247,9 @@ impl Journal {
             let path =
                 |text: &str| RelPath::new(text).map_err(|e| Error::format(origin, format!("line {number}: {e}")));
             let step = if line == "end" {
+                if lines_left_after_end(&text, number) {
+                    return Err(Error::format(origin, format!("line {number}: lines after `end`")));
+                }
                 break;
             } else if let Some(rest) = line.strip_prefix("mkdir ") {
                 Step::MakeDir(path(rest)?)
