@@ -247,7 +247,7 @@ impl Journal {
             let path =
                 |text: &str| RelPath::new(text).map_err(|e| Error::format(origin, format!("line {number}: {e}")));
             let step = if line == "end" {
-                if lines_left_after_end(&text, number) {
+                if lines_left_after_end(text, number) {
                     return Err(Error::format(origin, format!("line {number}: lines after `end`")));
                 }
                 break;
