@@ -12,7 +12,7 @@ pub mod verify;
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::target::state::{InstalledState, MANIFEST_FILE, MAX_STATE_BYTES, STATE_FILE};
+use crate::target::state::{InstalledState, JOURNAL_FILE, MANIFEST_FILE, MAX_STATE_BYTES, STATE_FILE};
 use crate::target::{Recovery, Target, ordered};
 use camino::Utf8Path;
 
@@ -39,16 +39,32 @@ pub(crate) fn installed(target: &dyn Target) -> Result<Option<(InstalledState, M
         return Err(Error::format(state_origin, "larger than the state file limit"));
     }
     let state = InstalledState::decode(&state_bytes, Utf8Path::new(&state_origin))?;
-    let manifest_origin = format!("{}/.ferry/{MANIFEST_FILE}", target.location());
-    let manifest_bytes = target
-        .read_state(MANIFEST_FILE)?
-        .ok_or_else(|| Error::format(manifest_origin.clone(), "missing although .ferry/state exists"))?;
-    if crate::digest::Digest::of(&manifest_bytes) != state.snapshot {
+    // An ordered switch copies the new manifest into place just before it
+    // writes the new state marker; a crash between the two leaves the state
+    // naming the manifest that `previous/` (or `incoming/`) still holds.
+    let mut manifest_origin = format!("{}/.ferry/{MANIFEST_FILE}", target.location());
+    let mut found = None;
+    for name in [MANIFEST_FILE, "previous/manifest", "incoming/manifest"] {
+        if let Some(bytes) = target.read_state(name)?
+            && crate::digest::Digest::of(&bytes) == state.snapshot
+        {
+            manifest_origin = format!("{}/.ferry/{name}", target.location());
+            found = Some(bytes);
+            break;
+        }
+    }
+    let Some(manifest_bytes) = found else {
+        if target.read_state(JOURNAL_FILE)?.is_some() {
+            return Err(Error::Recovery {
+                path: format!("{}/.ferry/{JOURNAL_FILE}", target.location()).into(),
+                problem: "a switch was interrupted; run `ferry import` (or `ferry rollback`) again to finish it".into(),
+            });
+        }
         return Err(Error::format(
             manifest_origin,
-            "does not match the snapshot id in .ferry/state (state folder damaged)",
+            "missing or not matching the snapshot id in .ferry/state (state folder damaged)",
         ));
-    }
+    };
     let manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&manifest_origin))?;
     Ok(Some((state, manifest)))
 }
