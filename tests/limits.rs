@@ -397,7 +397,6 @@ fn full_disk_sweep_tree_switch() {
 /// disk is full, not that the target "cannot be switched as a whole tree (a
 /// mount point, a network filesystem...)": the probe's ENOSPC is swallowed.
 #[test]
-#[ignore = "needs: DirTarget::probe_tree_switch (src/target/dir.rs) to report an I/O error of its probe (ENOSPC, EDQUOT, EROFS) instead of treating it as 'no whole-tree switch'; with --switch auto the same error silently selects the ordered switch"]
 fn tree_switch_probe_reports_the_full_disk() {
     let f = Fixture::new(0, 0, 10);
     let site = f.scratch.path("site");

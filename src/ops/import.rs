@@ -143,6 +143,7 @@ pub fn install(
     let installed_manifest = installed.as_ref().map(|(_, m)| m);
     let (added, changed, removed, bytes_transferred) = count_changes(installed_manifest, manifest);
 
+    target.check_space()?;
     let switch = match (options.switch, target.whole_tree()) {
         (SwitchChoice::Ordered, _) | (SwitchChoice::Auto, None) => SwitchKind::Ordered,
         (_, Some(_)) => SwitchKind::Tree,

@@ -37,7 +37,17 @@ pub struct DirTarget {
     root: Utf8PathBuf,
     state_dir: Utf8PathBuf,
     state_inside: bool,
-    tree_switch: OnceLock<bool>,
+    tree_switch: OnceLock<Probe>,
+}
+
+/// What the whole-tree probe found.
+#[derive(Debug, Clone, Copy, Default)]
+struct Probe {
+    /// The exchange works here.
+    works: bool,
+    /// The probe could not even create its scratch folders because the
+    /// disk is full (ENOSPC, EDQUOT): an error to report, not a capability.
+    disk_full: Option<i32>,
 }
 
 impl DirTarget {
@@ -76,9 +86,9 @@ impl DirTarget {
     /// Whether `renameat2(RENAME_EXCHANGE)` can swap TARGET with a sibling:
     /// state inside the tree, TARGET not a mount point, and a probe exchange
     /// of two scratch folders in the parent succeeds.
-    fn probe_tree_switch(&self) -> bool {
+    fn probe_tree_switch(&self) -> Probe {
         if !self.state_inside {
-            return false;
+            return Probe::default();
         }
         let probe = || -> Result<bool> {
             let root_meta = std::fs::metadata(&self.root).ctx("inspect", &self.root)?;
@@ -97,7 +107,15 @@ impl DirTarget {
             fsutil::remove_tree(&b)?;
             Ok(works)
         };
-        probe().unwrap_or(false)
+        match probe() {
+            Ok(works) => Probe { works, disk_full: None },
+            Err(Error::Io { source, .. }) if matches!(source.raw_os_error(), Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error() || code == rustix::io::Errno::DQUOT.raw_os_error()) => {
+                Probe { works: false, disk_full: source.raw_os_error() }
+            }
+            // Anything else (no permission beside TARGET, an exotic
+            // filesystem): the ordered switch does not need the parent.
+            Err(_) => Probe::default(),
+        }
     }
 
     fn read_tree_state(&self, tree: &Utf8Path) -> Option<InstalledState> {
@@ -179,7 +197,7 @@ impl Target for DirTarget {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            atomic_tree_switch: *self.tree_switch.get_or_init(|| self.probe_tree_switch()),
+            atomic_tree_switch: self.tree_switch.get_or_init(|| self.probe_tree_switch()).works,
             atomic_replace: true,
             hard_links: true,
             cheap_metadata: true,
@@ -367,6 +385,15 @@ impl Target for DirTarget {
             fsutil::sync_filesystem(&self.state_dir)?;
         }
         Ok(())
+    }
+
+    fn check_space(&self) -> Result<()> {
+        match self.tree_switch.get_or_init(|| self.probe_tree_switch()).disk_full {
+            Some(code) => {
+                Err(Error::io("create a folder beside", self.root.clone(), std::io::Error::from_raw_os_error(code)))
+            }
+            None => Ok(()),
+        }
     }
 
     fn whole_tree(&self) -> Option<&dyn WholeTreeSwitch> {

@@ -97,6 +97,11 @@ pub trait Target: Sync {
     fn delete_dir(&self, path: &RelPath) -> Result<()>;
     /// Makes everything written so far durable.
     fn flush(&self) -> Result<()>;
+    /// Fails when finding out what the target can do already ran out of
+    /// space: better said at once than as "no whole-tree switch here".
+    fn check_space(&self) -> Result<()> {
+        Ok(())
+    }
     /// The whole-tree switch, for targets that can exchange trees atomically.
     fn whole_tree(&self) -> Option<&dyn WholeTreeSwitch> {
         None
