@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 
 /// Index-file patterns used when the operator names none: update indexes are
 /// XML or `.idx` files, or live in an `index` folder.
-pub const DEFAULT_INDEX_PATTERNS: &[&str] = &["*.xml", "*.idx", "index/**", "**/index/**"];
+pub const DEFAULT_INDEX_PATTERNS: &[&str] = &["**/*.xml", "**/*.idx", "**/index/**"];
 
 /// One entry of the source tree, before its content is hashed.
 #[derive(Debug, Clone)]
@@ -117,4 +117,21 @@ pub fn scan(root: &Utf8Path, index: &GlobSet) -> Result<Vec<SourceEntry>> {
     }
     entries.sort_by(|a, b| a.path.as_str().as_bytes().cmp(b.path.as_str().as_bytes()));
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_index_patterns_match_at_any_depth() {
+        let patterns: Vec<String> = DEFAULT_INDEX_PATTERNS.iter().map(|p| p.to_string()).collect();
+        let index = index_matcher(&patterns).unwrap();
+        for path in ["master.xml", "data/catalog.xml", "a/b/c.idx", "index/u1313g.dat", "bases/index/x/y.bin"] {
+            assert!(index.is_match(path), "{path} should be an index file");
+        }
+        for path in ["bases/av.dat", "xml", "indexes/a.dat", "a/b.xml.bak"] {
+            assert!(!index.is_match(path), "{path} should be a data file");
+        }
+    }
 }

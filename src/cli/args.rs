@@ -185,7 +185,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub created: Option<Timestamp>,
     /// Glob naming index files, installed after the data they list
-    /// (repeatable; default: *.xml, *.idx and index folders).
+    /// (repeatable; default: every *.xml and *.idx file and everything in a folder named index).
     #[arg(long, value_name = "GLOB")]
     pub index: Vec<String>,
     /// Skip reading the media back after writing.
