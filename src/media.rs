@@ -126,16 +126,8 @@ impl SnapshotDir {
             }
             let seen = copy_hashing(&mut file, None, expected.size, &|n| progress.advance(n))
                 .map_err(|e| format!("unreadable: {path} ({e})"))?;
-            if seen.size != expected.size {
-                let actual = if seen.size > expected.size { "more".to_owned() } else { seen.size.to_string() };
-                return Err(format!("damaged: {path} (size {actual}, expected {})", expected.size));
-            }
-            if seen.digest != expected.digest {
-                return Err(format!(
-                    "damaged: {path} (sha256 {}, expected {})",
-                    seen.digest.short(),
-                    expected.digest.short()
-                ));
+            if let Some(problem) = mismatch(&seen, expected) {
+                return Err(format!("damaged: {path} ({problem})"));
             }
             Ok(())
         });
@@ -200,21 +192,22 @@ impl SnapshotDir {
                     Error::io("read", source.clone(), e)
                 }
             })?;
-        if seen.size != expected.size {
-            let actual = if seen.size > expected.size { "larger".to_owned() } else { format!("{} bytes", seen.size) };
-            return Err(Error::Mismatch {
-                path: source,
-                problem: format!("size is {actual}, the signed manifest says {} bytes", expected.size),
-            });
+        match mismatch(&seen, expected) {
+            Some(problem) => Err(Error::Mismatch { path: source, problem }),
+            None => Ok(()),
         }
-        if seen.digest != expected.digest {
-            return Err(Error::Mismatch {
-                path: source,
-                problem: format!("sha256 is {}, the signed manifest says {}", seen.digest, expected.digest),
-            });
-        }
-        Ok(())
     }
+}
+
+/// How the bytes read differ from the manifest entry, if they do: the one
+/// wording verify, read-back and import share.
+fn mismatch(seen: &crate::digest::Hashed, expected: &FileEntry) -> Option<String> {
+    if seen.size != expected.size {
+        let actual = if seen.size > expected.size { "larger".to_owned() } else { format!("{} bytes", seen.size) };
+        return Some(format!("size is {actual}, the signed manifest says {} bytes", expected.size));
+    }
+    (seen.digest != expected.digest)
+        .then(|| format!("sha256 is {}, the signed manifest says {}", seen.digest.short(), expected.digest.short()))
 }
 
 /// Remembers whether writing failed, to tell target errors from media errors.

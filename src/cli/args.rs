@@ -276,17 +276,24 @@ pub struct ImportArgs {
     /// Import only snapshots of this repository.
     #[arg(long, value_name = "ID")]
     pub repository: Option<String>,
-    /// How to switch the new snapshot in.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub switch: Switch,
-    /// Wait for another ferry process working on TARGET instead of failing.
-    #[arg(long)]
-    pub wait: bool,
-    /// Replace the contents of a non-empty TARGET ferry did not fill.
-    #[arg(long)]
-    pub adopt: bool,
+    #[command(flatten)]
+    pub install: InstallArgs,
     #[command(flatten)]
     pub ftp: FtpArgs,
+}
+
+/// How `import` and `publish` switch a snapshot into each target.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// How to switch the new snapshot in (FTP targets always use ordered).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub switch: Switch,
+    /// Wait for another ferry process working on a target instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Replace the contents of a non-empty target ferry did not fill.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 /// `ferry publish`.
@@ -302,15 +309,8 @@ pub struct PublishArgs {
     /// With a drive as SOURCE: publish only this repository.
     #[arg(long, value_name = "ID")]
     pub repository: Option<String>,
-    /// How to switch folder targets (FTP targets always use ordered).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub switch: Switch,
-    /// Wait for other ferry processes working on a target instead of failing it.
-    #[arg(long)]
-    pub wait: bool,
-    /// Replace the contents of non-empty targets ferry did not fill.
-    #[arg(long)]
-    pub adopt: bool,
+    #[command(flatten)]
+    pub install: InstallArgs,
     #[command(flatten)]
     pub ftp: FtpArgs,
 }

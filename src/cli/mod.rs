@@ -180,9 +180,9 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
             let options = import::ImportOptions {
                 media: a.media.clone(),
                 repository: a.repository.clone(),
-                switch: switch_choice(a.switch),
-                wait: a.wait,
-                adopt: a.adopt,
+                switch: switch_choice(a.install.switch),
+                wait: a.install.wait,
+                adopt: a.install.adopt,
                 now: now(cli),
             };
             let progress = out.progress();
@@ -233,9 +233,9 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
             let options = import::ImportOptions {
                 media: a.source.clone(),
                 repository: a.repository.clone(),
-                switch: switch_choice(a.switch),
-                wait: a.wait,
-                adopt: a.adopt,
+                switch: switch_choice(a.install.switch),
+                wait: a.install.wait,
+                adopt: a.install.adopt,
                 now: now(cli),
             };
             let progress = out.progress();

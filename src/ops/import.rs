@@ -79,9 +79,10 @@ pub fn import(
     trust: &TrustStore,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
-    // Everything about the media is checked before the target is touched.
+    // Everything about the media is checked before the target is touched;
+    // only the state marker is read here, to know which repository to pick.
     let installed_repository =
-        crate::ops::installed(target).ok().flatten().map(|(state, _)| state.repository.to_string());
+        crate::ops::installed_state(target).ok().flatten().map(|state| state.repository.to_string());
     let wanted_repository = options.repository.clone().or(installed_repository);
     let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), trust)?;
     install(target, &dir, &snapshot, options, progress)

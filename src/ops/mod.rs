@@ -31,14 +31,20 @@ pub(crate) fn recover(target: &dyn Target) -> Result<Vec<Recovery>> {
     Ok(done)
 }
 
-/// Reads the installed state marker and manifest, if a snapshot is installed.
-pub(crate) fn installed(target: &dyn Target) -> Result<Option<(InstalledState, Manifest)>> {
+/// Reads only the installed state marker, if a snapshot is installed: the
+/// cheap question (one small file, not the whole manifest over the network).
+pub(crate) fn installed_state(target: &dyn Target) -> Result<Option<InstalledState>> {
     let Some(state_bytes) = target.read_state(STATE_FILE)? else { return Ok(None) };
     let state_origin = format!("{}/.ferry/{STATE_FILE}", target.location());
     if state_bytes.len() as u64 > MAX_STATE_BYTES {
         return Err(Error::format(state_origin, "larger than the state file limit"));
     }
-    let state = InstalledState::decode(&state_bytes, Utf8Path::new(&state_origin))?;
+    InstalledState::decode(&state_bytes, Utf8Path::new(&state_origin)).map(Some)
+}
+
+/// Reads the installed state marker and manifest, if a snapshot is installed.
+pub(crate) fn installed(target: &dyn Target) -> Result<Option<(InstalledState, Manifest)>> {
+    let Some(state) = installed_state(target)? else { return Ok(None) };
     // An ordered switch copies the new manifest into place just before it
     // writes the new state marker; a crash between the two leaves the state
     // naming the manifest that `previous/` (or `incoming/`) still holds.
