@@ -175,6 +175,13 @@ impl SecretKey {
         Ok(SecretKey { key, id })
     }
 
+    /// A trust store holding only this key's public half (read-back after
+    /// export checks the media against the key that signed it).
+    pub fn own_trust(&self) -> TrustStore {
+        let key = self.key.verifying_key();
+        TrustStore { keys: vec![PublicKey { key, id: self.id, origin: "the signing key".into() }] }
+    }
+
     /// Signs exact manifest bytes and returns the signature file.
     pub fn sign_manifest(&self, manifest_bytes: &[u8]) -> Vec<u8> {
         let signature = self.key.sign(&signed_message(manifest_bytes));

@@ -13,7 +13,7 @@ use crate::media::{self, SnapshotDir};
 use crate::parallel;
 use crate::report::Progress;
 use crate::scan::{self, SourceEntry};
-use crate::signing::{SecretKey, TrustStore};
+use crate::signing::SecretKey;
 use camino::{Utf8Path, Utf8PathBuf};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -131,7 +131,7 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     };
     if options.read_back {
         progress.notice("reading the media back");
-        let verified = own_trust(key, snapshot.root()).and_then(|own_key| snapshot.open(&own_key));
+        let verified = snapshot.open(&key.own_trust());
         if let Err(error) = verified.and_then(|verified| snapshot.check_payload(&verified, progress, true)) {
             // The drive does not hold what was written: make sure nobody
             // mistakes it for a complete snapshot.
@@ -178,15 +178,6 @@ fn write_snapshot(
     fsutil::sync_filesystem(snapshot.root())?;
     fsutil::write_atomic(&snapshot.signature_path(), &key.sign_manifest(&manifest_bytes))?;
     Ok((manifest, manifest_bytes))
-}
-
-/// The trust store holding only the exporting key, for read-back.
-fn own_trust(key: &SecretKey, scratch_hint: &Utf8Path) -> Result<TrustStore> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io("create a temporary folder for", scratch_hint, e))?;
-    let path = Utf8PathBuf::from_path_buf(dir.path().join("own.pub"))
-        .map_err(|_| Error::InvalidArgument("temporary folder path is not UTF-8".into()))?;
-    std::fs::write(&path, key.public_file()).ctx("write", &path)?;
-    TrustStore::load(&[path])
 }
 
 fn next_sequence(media: &Utf8Path, repository: &str, created: Timestamp) -> u64 {
