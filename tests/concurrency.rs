@@ -21,20 +21,6 @@ type Tree = BTreeMap<String, String>;
 /// takes a while, so the second process usually meets the lock.
 const LARGE: usize = 128 * 1024 * 1024;
 
-/// Fast deterministic filler (xorshift64*), different for each seed.
-fn large_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// A repository version: the small repository, a version file, an index,
 /// and (for versions 2 and 3) one large file.
 fn repository(root: &Utf8Path, version: u64) {
@@ -48,7 +34,7 @@ fn repository(root: &Utf8Path, version: u64) {
         );
     }
     if version >= 2 {
-        write(&root.join("large/big.bin"), &large_bytes(version, LARGE));
+        write(&root.join("large/big.bin"), &pseudo_random_bytes(version, LARGE));
     }
 }
 
@@ -387,7 +373,7 @@ fn lock_covers_the_target_after_a_whole_tree_exchange() {
             }
         }
         if n >= 2 {
-            write(&source.join("large/big.bin"), &large_bytes(n, 16 * 1024 * 1024));
+            write(&source.join("large/big.bin"), &pseudo_random_bytes(n, 16 * 1024 * 1024));
         }
         export(&source, &scratch.path(&format!("media{n}")), &key.with_extension("key"), "av", n);
         trees.push(tree_state(&source));

@@ -58,19 +58,6 @@ fn imports() -> usize {
 // Snapshots
 // ---------------------------------------------------------------------------
 
-fn filler(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 fn hex_digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -83,26 +70,26 @@ fn hex_digest(bytes: &[u8]) -> String {
 fn version(root: &Utf8Path, v: usize) {
     let v64 = v as u64;
     for i in 0..100u64 {
-        write(&root.join(format!("common/c{i:03}.dat")), &filler(i, 100 + 37 * i as usize));
+        write(&root.join(format!("common/c{i:03}.dat")), &pseudo_random_bytes(i, 100 + 37 * i as usize));
     }
     let mut master = String::new();
     for i in 0..150u64 {
         let path = format!("data/d{}/f{i:03}.dat", i % 5);
-        let bytes = filler(10_000 + i + 1000 * v64, 500 + 60 * i as usize + 16 * v);
+        let bytes = pseudo_random_bytes(10_000 + i + 1000 * v64, 500 + 60 * i as usize + 16 * v);
         master += &format!("<file name=\"{path}\" sha256=\"{}\"/>\n", hex_digest(&bytes));
         write(&root.join(&path), &bytes);
     }
     let mut gen_index = String::new();
     for i in 0..30u64 {
         let path = format!("gen{v}/g{i:02}.dat");
-        let bytes = filler(50_000 + i + 1000 * v64, 2000 + 100 * i as usize);
+        let bytes = pseudo_random_bytes(50_000 + i + 1000 * v64, 2000 + 100 * i as usize);
         gen_index += &format!("<file name=\"{path}\" sha256=\"{}\"/>\n", hex_digest(&bytes));
         write(&root.join(&path), &bytes);
     }
     let mut catalog = String::new();
     for i in 0..3u64 {
         let path = format!("big/large{i}.bin");
-        let bytes = filler(90_000 + i + 1000 * v64, LARGE);
+        let bytes = pseudo_random_bytes(90_000 + i + 1000 * v64, LARGE);
         catalog += &format!("<file name=\"{path}\" sha256=\"{}\"/>\n", hex_digest(&bytes));
         write(&root.join(&path), &bytes);
     }

@@ -39,20 +39,6 @@ type Tree = BTreeMap<String, String>;
 const LARGE_FILES: usize = 32;
 const LARGE_SIZE: usize = 4 * 1024 * 1024;
 
-/// Fast deterministic filler (xorshift64*), different for each seed.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// Version 1 is small; version 2 adds 128 MiB in 32 files and changes an
 /// index file, so its export and import take long enough to interrupt.
 fn repository(root: &Utf8Path, version: u64) {
@@ -66,7 +52,7 @@ fn repository(root: &Utf8Path, version: u64) {
     }
     if version >= 2 {
         for i in 0..LARGE_FILES {
-            write(&root.join(format!("large/l{i:02}.bin")), &bytes(i as u64 + 1, LARGE_SIZE));
+            write(&root.join(format!("large/l{i:02}.bin")), &pseudo_random_bytes(i as u64 + 1, LARGE_SIZE));
         }
     }
 }

@@ -141,3 +141,18 @@ pub fn small_repository(root: &Utf8Path) {
     std::fs::set_permissions(root.join("modules/tool.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(root.join("empty-folder")).unwrap();
 }
+
+/// `len` deterministic pseudo-random bytes, different for each seed
+/// (xorshift64*): fast filler for large test files.
+pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
