@@ -9,22 +9,13 @@
 
 mod support;
 use camino::{Utf8Path, Utf8PathBuf};
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use support::*;
 
-type Tree = BTreeMap<String, String>;
-
 // ---------------------------------------------------------------------------
 // Fixture: a repository of a few dozen files in two versions
 // ---------------------------------------------------------------------------
-
-fn put(path: &Utf8Path, bytes: &[u8], executable: bool) {
-    write(path, bytes);
-    let mode = if executable { 0o755 } else { 0o644 };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
 
 fn pattern(seed: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 31 + seed * 7919) % 251) as u8).collect()
@@ -212,57 +203,6 @@ fn expect_killed(command: &mut std::process::Command, point: &str) {
 // ---------------------------------------------------------------------------
 // Old, new, or a mix
 // ---------------------------------------------------------------------------
-
-#[derive(Debug, PartialEq, Eq)]
-enum Served {
-    Old,
-    New,
-    /// Neither: the description lists entries that match neither version
-    /// (`torn`) or mix old and new entries.
-    Mixed {
-        torn: Vec<String>,
-        old_only: usize,
-        new_only: usize,
-    },
-}
-
-/// Says whether `served` is exactly the old tree, exactly the new one, or
-/// something else. In a mix, `torn` lists entries equal to neither version
-/// (a partly written file, a file that exists in neither).
-fn classify(served: &Tree, old: &Tree, new: &Tree) -> Served {
-    if served == old {
-        return Served::Old;
-    }
-    if served == new {
-        return Served::New;
-    }
-    let mut torn = Vec::new();
-    let (mut old_only, mut new_only) = (0, 0);
-    let paths: std::collections::BTreeSet<&String> = served.keys().chain(old.keys()).chain(new.keys()).collect();
-    for path in paths {
-        let (s, o, n) = (served.get(path), old.get(path), new.get(path));
-        if s != o && s != n && !(s.is_none() && changes_kind(o, n)) {
-            torn.push(format!("{path}: served {s:?}, old {o:?}, new {n:?}"));
-        } else if o != n {
-            if s == o {
-                old_only += 1;
-            } else {
-                new_only += 1;
-            }
-        }
-    }
-    Served::Mixed { torn, old_only, new_only }
-}
-
-/// Whether an entry is a folder in one version and a file in the other:
-/// the ordered switch cannot replace one by the other in one step, so the
-/// path is briefly absent; `classify` does not call that torn.
-fn changes_kind(old: Option<&String>, new: Option<&String>) -> bool {
-    match (old, new) {
-        (Some(o), Some(n)) => (o == "dir") != (n == "dir"),
-        _ => false,
-    }
-}
 
 /// What the ordered switch promises during its rename phase from `from`
 /// to `to`: every entry is the one of either version (each file is replaced

@@ -32,14 +32,11 @@ mod support;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use ftp_support::{InProcess, PASSWORD, ServerConfig, content_tree};
-use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::PermissionsExt;
+use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
-
-type Tree = BTreeMap<String, String>;
 
 // ---------------------------------------------------------------------------
 // Seeded choices
@@ -90,24 +87,8 @@ fn base_seed() -> u64 {
 const VERSIONS: usize = 3;
 const LARGE: usize = 4 * 1024 * 1024;
 
-fn put(path: &Utf8Path, bytes: &[u8], executable: bool) {
-    write(path, bytes);
-    let mode = if executable { 0o755 } else { 0o644 };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
 fn pattern(seed: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 31 + seed * 7919 + i / 251) % 253) as u8).collect()
-}
-
-fn large_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = Rng::new(seed + 1000);
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        out.extend_from_slice(&rng.next().to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// Version `v` (0, 1 or 2) of the repository. Between any two versions:
@@ -138,7 +119,7 @@ fn version(root: &Utf8Path, v: usize) {
         put(&root.join(&path), &pattern(5000 + 10 * v + i, 900 + i * 10), false);
         listed.push(path);
     }
-    put(&root.join("big/large.bin"), &large_bytes(v as u64, LARGE), false);
+    put(&root.join("big/large.bin"), &pseudo_random_bytes(v as u64 + 1000, LARGE), false);
     std::fs::create_dir_all(root.join(format!("empty-v{v}/inner"))).unwrap();
     put(&root.join("modules/tool.sh"), b"#!/bin/sh\necho tool\n", v != 2);
 
@@ -167,47 +148,6 @@ fn is_index(path: &str) -> bool {
 // ---------------------------------------------------------------------------
 // Old, new, or a mix (after tests/crash.rs)
 // ---------------------------------------------------------------------------
-
-#[derive(Debug, PartialEq, Eq)]
-enum Served {
-    Old,
-    New,
-    Mixed { torn: Vec<String>, old_only: usize, new_only: usize },
-}
-
-fn classify(served: &Tree, old: &Tree, new: &Tree) -> Served {
-    if served == old {
-        return Served::Old;
-    }
-    if served == new {
-        return Served::New;
-    }
-    let mut torn = Vec::new();
-    let (mut old_only, mut new_only) = (0, 0);
-    let paths: BTreeSet<&String> = served.keys().chain(old.keys()).chain(new.keys()).collect();
-    for path in paths {
-        let (s, o, n) = (served.get(path), old.get(path), new.get(path));
-        if s != o && s != n && !(s.is_none() && changes_kind(o, n)) {
-            torn.push(format!("{path}: served {s:?}, old {o:?}, new {n:?}"));
-        } else if o != n {
-            if s == o {
-                old_only += 1;
-            } else {
-                new_only += 1;
-            }
-        }
-    }
-    Served::Mixed { torn, old_only, new_only }
-}
-
-/// A folder in one version, a file in the other: the ordered switch
-/// removes one before it creates the other, so the path may be absent.
-fn changes_kind(old: Option<&String>, new: Option<&String>) -> bool {
-    match (old, new) {
-        (Some(o), Some(n)) => (o == "dir") != (n == "dir"),
-        _ => false,
-    }
-}
 
 /// The promise of the ordered switch in its rename phase: each entry is
 /// the old or the new one, and once any new index file is served, every
