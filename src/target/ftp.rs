@@ -163,6 +163,17 @@ fn is_transient(error: &FtpError) -> bool {
     }
 }
 
+/// Fails (transiently, so the caller retries on a fresh connection) when
+/// the server's SIZE of `path` differs from the bytes received.
+fn check_length(connection: &mut Connection, path: &str, received: u64) -> std::result::Result<(), FtpError> {
+    let size = connection.size(path)? as u64;
+    if size == received {
+        return Ok(());
+    }
+    let problem = format!("received {received} of {size} bytes (data connection cut)");
+    Err(FtpError::ConnectionError(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, problem)))
+}
+
 /// `550`: the file or folder is not there (or not accessible). Only this
 /// permanent reply counts; a transient `450` must never be read as "absent".
 fn is_missing(error: &FtpError) -> bool {
@@ -427,7 +438,13 @@ impl FtpTarget {
                 // Some servers (libunftp) say 150 first and 550 only after.
                 Err(error) if is_missing(&error) && bytes.is_empty() => Ok(None),
                 Err(error) => Err(error),
-                Ok(()) => Ok(Some(bytes)),
+                Ok(()) if bytes.len() as u64 > cap => Ok(Some(bytes)),
+                Ok(()) => {
+                    // A cut data connection can look like a clean end, and a
+                    // 226 proves nothing: the length must match SIZE.
+                    check_length(c, path, bytes.len() as u64)?;
+                    Ok(Some(bytes))
+                }
             }
         })
     }
@@ -689,7 +706,11 @@ impl Target for FtpTarget {
                 // Some servers (libunftp) say 150 first and 550 only after.
                 Err(error) if is_missing(&error) && hashed.size == 0 => Ok(None),
                 Err(error) => Err(error),
-                Ok(()) => Ok(Some(hashed)),
+                Ok(()) if hashed.size > limit => Ok(Some(hashed)),
+                Ok(()) => {
+                    check_length(c, &path, hashed.size)?;
+                    Ok(Some(hashed))
+                }
             }
         })
     }
