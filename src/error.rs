@@ -42,6 +42,15 @@ pub enum Error {
         /// What is wrong, with the line number where there is one.
         problem: String,
     },
+    /// The snapshot would not fit on the drive, or the drive's filesystem
+    /// cannot hold some of its names or sizes; found before writing a byte.
+    #[error("`{media}` cannot take this snapshot: {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+    DriveUnfit {
+        /// The drive (or folder on it) being exported to.
+        media: Utf8PathBuf,
+        /// One line per problem, naming the file and the limit.
+        problems: Vec<String>,
+    },
     /// The source tree contains entries that cannot be exported.
     #[error("`{source_dir}` cannot be exported: {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
     UnexportableSource {
