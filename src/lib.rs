@@ -35,5 +35,6 @@ pub mod report;
 pub mod scan;
 pub mod signing;
 pub mod target;
+pub mod volume;
 
 pub use error::{Error, ErrorClass, Result};

@@ -14,8 +14,12 @@ use camino::Utf8Path;
 use jiff::Timestamp;
 use std::collections::HashSet;
 
-/// First line of every v1 manifest.
+/// First line of a v1 manifest: the payload is a plain tree on the media.
 pub const MAGIC: &str = "ferry manifest v1";
+/// First line of a v2 manifest: v1 plus the list of tar volumes.
+pub const MAGIC_V2: &str = "ferry manifest v2";
+/// Most tar volumes one manifest may list (formats/manifest-v2.md).
+pub const MAX_VOLUMES: u64 = 100_000;
 /// Largest manifest a reader accepts (formats/manifest-v1.md, reader rules).
 pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -91,7 +95,44 @@ impl Entry {
     }
 }
 
-/// The content of a manifest (formats/manifest-v1.md §2).
+/// One tar volume of a `layout: tar` snapshot; volume N (from 1) is stored
+/// as `volumes/NNNN.tar` (formats/media-layout-v1.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the whole volume file.
+    pub digest: Digest,
+}
+
+/// How the payload is stored on the media.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One plain file per entry under `payload/` (a v1 manifest).
+    #[default]
+    Tree,
+    /// Deterministic tar volumes under `volumes/` (a v2 manifest).
+    Tar(Vec<Volume>),
+}
+
+impl Layout {
+    /// The layout's name in the manifest.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Layout::Tree => "tree",
+            Layout::Tar(_) => "tar",
+        }
+    }
+    /// The tar volumes; empty for a tree.
+    pub fn volumes(&self) -> &[Volume] {
+        match self {
+            Layout::Tree => &[],
+            Layout::Tar(volumes) => volumes,
+        }
+    }
+}
+
+/// The content of a manifest (formats/manifest-v1.md §2, manifest-v2.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     /// Which repository this is a snapshot of.
@@ -102,6 +143,8 @@ pub struct Manifest {
     pub created: Timestamp,
     /// After this time the snapshot is refused (freeze protection); `None` = never.
     pub expires: Option<Timestamp>,
+    /// How the payload is stored on the media.
+    pub layout: Layout,
     /// Entries sorted by path bytes.
     pub entries: Vec<Entry>,
 }
@@ -109,17 +152,24 @@ pub struct Manifest {
 impl Manifest {
     /// Encodes the manifest; the same manifest always gives the same bytes.
     /// Entries must already be sorted and valid (as [`crate::scan`] produces them).
+    /// A tree is written as v1, so that readers of v1 still take it.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = String::with_capacity(128 + self.entries.len() * 100);
-        out.push_str(MAGIC);
+        out.push_str(if self.layout == Layout::Tree { MAGIC } else { MAGIC_V2 });
         out.push('\n');
         out.push_str(&format!("repository: {}\n", self.repository));
         out.push_str(&format!("sequence: {}\n", self.sequence));
         out.push_str(&format!("created: {}\n", clock::format(self.created)));
         out.push_str(&format!("expires: {}\n", self.expires.map_or("never".to_owned(), clock::format)));
-        out.push_str("layout: tree\n");
+        out.push_str(&format!("layout: {}\n", self.layout.name()));
         out.push_str("base: none\n");
+        if let Layout::Tar(volumes) = &self.layout {
+            out.push_str(&format!("volumes: {}\n", volumes.len()));
+        }
         out.push_str(&format!("entries: {}\n", self.entries.len()));
+        for volume in self.layout.volumes() {
+            out.push_str(&format!("volume {} {}\n", volume.size, volume.digest));
+        }
         for entry in &self.entries {
             match &entry.kind {
                 EntryKind::Dir => out.push_str(&format!("dir {}\n", entry.path)),
@@ -157,13 +207,19 @@ impl Manifest {
             lines.next().ok_or_else(|| Error::format(origin, format!("ends before the `{expected}` line")))
         };
         let (n, magic) = next_line(MAGIC)?;
-        if magic != MAGIC {
-            let shown = crate::rel_path::escape(&magic.chars().take(60).collect::<String>());
-            return Err(fail(
-                n,
-                format!("expected `{MAGIC}`, found `{shown}` (not a ferry manifest, or an unsupported version)"),
-            ));
-        }
+        let version2 = match magic {
+            MAGIC => false,
+            MAGIC_V2 => true,
+            _ => {
+                let shown = crate::rel_path::escape(&magic.chars().take(60).collect::<String>());
+                return Err(fail(
+                    n,
+                    format!(
+                        "expected `{MAGIC}` or `{MAGIC_V2}`, found `{shown}` (not a ferry manifest, or an unsupported version)"
+                    ),
+                ));
+            }
+        };
         let mut header = |key: &str| -> Result<(usize, &str)> {
             let (n, line) = next_line(key)?;
             let value = line
@@ -185,16 +241,45 @@ impl Manifest {
             "never" => None,
             text => Some(clock::parse(text).ok_or_else(|| fail(n, format!("`{text}` is not a time or `never`")))?),
         };
-        let (n, layout) = header("layout")?;
-        if layout != "tree" {
-            return Err(fail(n, format!("layout `{layout}` is not supported by this version of ferry (only `tree`)")));
-        }
+        let (n, layout_name) = header("layout")?;
+        let tar = match (layout_name, version2) {
+            ("tree", _) => false,
+            ("tar", true) => true,
+            ("tar", false) => return Err(fail(n, "layout `tar` needs a `ferry manifest v2`".into())),
+            _ => {
+                return Err(fail(
+                    n,
+                    format!("layout `{layout_name}` is not supported by this version of ferry (only `tree` and `tar`)"),
+                ));
+            }
+        };
         let (n, base) = header("base")?;
         if base != "none" {
             return Err(fail(n, format!("base `{base}`: delta snapshots are not supported by this version of ferry")));
         }
+        let volume_count = if version2 {
+            let (n, text) = header("volumes")?;
+            let count = parse_decimal(text).ok_or_else(|| fail(n, format!("`{text}` is not a volume count")))?;
+            if tar != (count > 0) || count > MAX_VOLUMES {
+                return Err(fail(
+                    n,
+                    format!(
+                        "{count} volumes: layout `{layout_name}` needs 1 to {MAX_VOLUMES} volumes, or 0 for a tree"
+                    ),
+                ));
+            }
+            count
+        } else {
+            0
+        };
         let (n, count) = header("entries")?;
         let count = parse_decimal(count).ok_or_else(|| fail(n, format!("`{count}` is not an entry count")))?;
+        let mut volumes = Vec::with_capacity(volume_count as usize);
+        for _ in 0..volume_count {
+            let (n, line) = next_line("volume")?;
+            volumes.push(parse_volume(line).map_err(|e| fail(n, e))?);
+        }
+        let layout = if tar { Layout::Tar(volumes) } else { Layout::Tree };
 
         // The count is untrusted only until the signature check, which has
         // passed by now; still, never reserve more than the bytes could hold.
@@ -241,7 +326,7 @@ impl Manifest {
         if entries.len() as u64 != count {
             return Err(Error::format(origin, format!("announces {count} entries but lists {}", entries.len())));
         }
-        Ok(Manifest { repository, sequence, created, expires, entries })
+        Ok(Manifest { repository, sequence, created, expires, layout, entries })
     }
 
     /// The file entries, in manifest order.
@@ -259,6 +344,18 @@ fn parse_decimal(text: &str) -> Option<u64> {
     let canonical =
         !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
     canonical.then(|| text.parse().ok()).flatten()
+}
+
+fn parse_volume(line: &str) -> Result<Volume, String> {
+    let mut fields = line.split(' ');
+    let (Some("volume"), Some(size), Some(digest), None) = (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        let shown = crate::rel_path::escape(&line.chars().take(60).collect::<String>());
+        return Err(format!("expected `volume SIZE SHA256`, found `{shown}`"));
+    };
+    let size = parse_decimal(size).ok_or_else(|| format!("`{size}` is not a volume size"))?;
+    let digest = Digest::from_hex(digest).ok_or_else(|| format!("`{digest}` is not a SHA-256 in lowercase hex"))?;
+    Ok(Volume { size, digest })
 }
 
 fn parse_entry(line: &str) -> Result<Entry, String> {
@@ -300,6 +397,7 @@ mod tests {
             sequence: 42,
             created: clock::parse("2026-11-24T13:00:00Z").unwrap(),
             expires: None,
+            layout: Layout::Tree,
             entries: vec![
                 Entry { path: RelPath::new("a").unwrap(), kind: EntryKind::Dir },
                 Entry { path: RelPath::new("a/x y.bin").unwrap(), kind: file(3, 1, true, false) },
@@ -324,9 +422,10 @@ mod tests {
     fn refuses_each_broken_rule() {
         let good = String::from_utf8(sample().encode()).unwrap();
         let cases: Vec<(String, &str)> = vec![
-            (good.replace("ferry manifest v1", "ferry manifest v2"), "unsupported version"),
+            (good.replace("ferry manifest v1", "ferry manifest v3"), "unsupported version"),
             (good.replace("sequence: 42", "sequence: 042"), "not a sequence"),
-            (good.replace("layout: tree", "layout: tar"), "layout `tar`"),
+            (good.replace("layout: tree", "layout: tar"), "layout `tar` needs"),
+            (good.replace("layout: tree", "layout: zip"), "layout `zip`"),
             (good.replace("base: none", "base: abc"), "delta"),
             (good.replace("entries: 3", "entries: 4"), "announces 4"),
             (good.replace("entries: 3", "entries: 2"), "more entry lines"),
@@ -335,6 +434,31 @@ mod tests {
             (good.replace("a/x y.bin", "/etc/x"), "absolute"),
             (good.replace(" x a/", " q a/"), "flags"),
             (good.trim_end().to_owned(), "newline"),
+        ];
+        for (text, expected) in cases {
+            let error = decode(text.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains(expected), "expected {expected:?} in {error:?}");
+        }
+    }
+
+    #[test]
+    fn tar_layout_round_trips_as_v2() {
+        let mut manifest = sample();
+        manifest.layout = Layout::Tar(vec![
+            Volume { size: 10240, digest: Digest([7; 32]) },
+            Volume { size: 512, digest: Digest([8; 32]) },
+        ]);
+        let bytes = manifest.encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with("ferry manifest v2\n"), "{text}");
+        assert!(text.contains("layout: tar\nbase: none\nvolumes: 2\nentries: 3\nvolume 10240 "), "{text}");
+        assert_eq!(decode(&bytes).unwrap(), manifest);
+
+        let cases: Vec<(String, &str)> = vec![
+            (text.replace("volumes: 2", "volumes: 0"), "needs 1 to"),
+            (text.replace("volumes: 2", "volumes: 3"), "expected `volume SIZE SHA256`"),
+            (text.replace("volume 512 ", "volume 0512 "), "not a volume size"),
+            (text.replace("layout: tar", "layout: tree"), "or 0 for a tree"),
         ];
         for (text, expected) in cases {
             let error = decode(text.as_bytes()).unwrap_err().to_string();

@@ -16,7 +16,7 @@ use crate::signing::{self, MAX_SIGNATURE_BYTES, TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 
 /// File name of the manifest in a snapshot folder.
 pub const MANIFEST_FILE: &str = "manifest";
@@ -26,6 +26,10 @@ pub const SIGNATURE_FILE: &str = "manifest.sig";
 pub const PAYLOAD_DIR: &str = "payload";
 /// Folder on a drive under which snapshot folders live.
 pub const MEDIA_ROOT: &str = "ferry";
+/// Checksums of the snapshot folder's files, in the format `sha256sum -c` reads.
+pub const CHECKSUMS_FILE: &str = "SHA256SUMS";
+/// Checksums of the repository's files after extracting tar volumes by hand.
+pub const CONTENT_CHECKSUMS_FILE: &str = "contents.SHA256SUMS";
 
 /// Where a snapshot's tree, manifest and signature are: a snapshot folder
 /// on a drive, or an update source ferry installed (the tree at its root,
@@ -94,15 +98,63 @@ impl SnapshotDir {
         signing::verify(manifest, &manifest_path, signature, &signature_path, trust)
     }
 
+    /// `volumes/`, where a `layout: tar` snapshot keeps its tar volumes.
+    pub fn volumes_dir(&self) -> Utf8PathBuf {
+        self.root.join(crate::volume::VOLUMES_DIR)
+    }
+
+    /// Prepares the payload of a verified snapshot for reading, checking
+    /// before anything is read that the media holds nothing the manifest
+    /// does not list: for a tree, no extra file under `payload/`; for tar
+    /// volumes, every header matches the manifest (`volume::index`).
+    pub fn open_payload(&self, snapshot: &VerifiedSnapshot) -> Result<Payload> {
+        let layout = snapshot.manifest().layout.volumes();
+        // An installed source is always a plain tree, whatever the media was.
+        let source = if self.installed || layout.is_empty() {
+            let extra = self.unlisted_entries(snapshot)?;
+            if !extra.is_empty() {
+                return Err(Error::Damaged { media: self.root.clone(), problems: extra });
+            }
+            PayloadSource::Tree(self.payload())
+        } else {
+            PayloadSource::Tar(crate::volume::index(&self.volumes_dir(), snapshot.manifest())?)
+        };
+        Ok(Payload { root: self.root.clone(), source })
+    }
+
     /// Checks every payload byte against the verified manifest and lists
     /// what is missing, damaged or extra. Writes nothing.
     ///
     /// With `from_device`, each file's cached pages are dropped first so the
     /// bytes come from the drive, not from memory (read-back after export).
     pub fn check_payload(&self, snapshot: &VerifiedSnapshot, progress: &dyn Progress, from_device: bool) -> Result<()> {
-        let payload = self.payload();
         let manifest = snapshot.manifest();
         progress.phase("verifying", manifest.payload_bytes());
+        let mut problems = Vec::new();
+        if !self.installed && !manifest.layout.volumes().is_empty() {
+            let payload = self.open_payload(snapshot)?;
+            if let PayloadSource::Tar(index) = &payload.source {
+                problems = crate::volume::check_all(index, manifest, from_device, &|n| progress.advance(n))?;
+            }
+        } else {
+            problems = self.check_tree(snapshot, progress, from_device)?;
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            problems.sort();
+            Err(Error::Damaged { media: self.root.clone(), problems })
+        }
+    }
+
+    fn check_tree(
+        &self,
+        snapshot: &VerifiedSnapshot,
+        progress: &dyn Progress,
+        from_device: bool,
+    ) -> Result<Vec<String>> {
+        let payload = self.payload();
+        let manifest = snapshot.manifest();
         let mut problems = self.unlisted_entries(snapshot)?;
         for entry in &manifest.entries {
             if let EntryKind::Dir = entry.kind
@@ -132,20 +184,13 @@ impl SnapshotDir {
             Ok(())
         });
         problems.extend(file_problems);
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            problems.sort();
-            Err(Error::Damaged { media: self.root.clone(), problems })
-        }
+        Ok(problems)
     }
-}
 
-impl SnapshotDir {
     /// Lists what `payload/` holds that the signed manifest does not list,
     /// one `extra: PATH` line each. Import refuses such media like verify
     /// does: a drive carrying unlisted files was not written by ferry alone.
-    pub fn unlisted_entries(&self, snapshot: &VerifiedSnapshot) -> Result<Vec<String>> {
+    fn unlisted_entries(&self, snapshot: &VerifiedSnapshot) -> Result<Vec<String>> {
         let payload = self.payload();
         let listed: HashSet<&str> = snapshot.manifest().entries.iter().map(|e| e.path.as_str()).collect();
         let mut problems = Vec::new();
@@ -164,6 +209,37 @@ impl SnapshotDir {
         }
         Ok(problems)
     }
+}
+
+/// Where an opened snapshot's file bytes are read from.
+#[derive(Debug)]
+enum PayloadSource {
+    /// Plain files under this folder.
+    Tree(Utf8PathBuf),
+    /// Stretches of tar volumes.
+    Tar(crate::volume::TarIndex),
+}
+
+/// The payload of a verified snapshot whose layout has been checked, ready
+/// for import to read files from, in any order and in parallel.
+#[derive(Debug)]
+pub struct Payload {
+    root: Utf8PathBuf,
+    source: PayloadSource,
+}
+
+impl Payload {
+    /// A key that orders files for reading: position in the volumes, so
+    /// reads from a tar snapshot go forward through each volume; a tree has
+    /// no useful order and every file gets the same key.
+    pub fn read_position(&self, path: &RelPath) -> (usize, u64) {
+        match &self.source {
+            PayloadSource::Tree(_) => (0, 0),
+            PayloadSource::Tar(index) => {
+                index.segments(path).and_then(|s| s.first()).map_or((0, 0), |s| (s.volume, s.offset))
+            }
+        }
+    }
 
     /// Copies the payload file `path` into `writer`, checking it against
     /// `expected` on the way; the error names the media file and what differs.
@@ -174,18 +250,27 @@ impl SnapshotDir {
         writer: &mut dyn Write,
         progress: &dyn Progress,
     ) -> Result<()> {
-        let source = path.under(&self.payload());
-        let mut file = File::open(&source).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] }
+        let (mut reader, source): (Box<dyn Read + '_>, Utf8PathBuf) = match &self.source {
+            PayloadSource::Tree(payload) => {
+                let source = path.under(payload);
+                let file = File::open(&source).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] }
+                    }
+                    _ => Error::io("open", source.clone(), e),
+                })?;
+                (Box::new(file), source)
             }
-            _ => Error::io("open", source.clone(), e),
-        })?;
+            PayloadSource::Tar(index) => {
+                let volume = index.segments(path).and_then(|s| s.first()).map_or(0, |s| s.volume);
+                (Box::new(index.open(path)?), index.volume_path(volume))
+            }
+        };
         // A failed write is the target's fault, a failed read the drive's:
         // the message must send the operator to the right one.
         let mut tracked = TrackedWriter { inner: writer, failed: false };
         let seen =
-            copy_hashing(&mut file, Some(&mut tracked), expected.size, &|n| progress.advance(n)).map_err(|e| {
+            copy_hashing(&mut reader, Some(&mut tracked), expected.size, &|n| progress.advance(n)).map_err(|e| {
                 if tracked.failed {
                     Error::io("write to the target", path.as_path(), e)
                 } else {
@@ -193,15 +278,56 @@ impl SnapshotDir {
                 }
             })?;
         match mismatch(&seen, expected) {
-            Some(problem) => Err(Error::Mismatch { path: source, problem }),
+            Some(problem) => {
+                let source = match &self.source {
+                    PayloadSource::Tree(_) => source,
+                    PayloadSource::Tar(_) => Utf8PathBuf::from(format!("{source}: {path}")),
+                };
+                Err(Error::Mismatch { path: source, problem })
+            }
             None => Ok(()),
         }
     }
 }
 
+/// The `SHA256SUMS` of a snapshot folder: one `DIGEST  PATH` line per file
+/// ferry wrote into it before the signature (payload files or volumes, then
+/// the manifest), so an auditor can check a drive with coreutils alone.
+/// Paths never need `sha256sum`'s escaping: the manifest forbids `\` and
+/// control characters.
+pub fn checksums(manifest: &crate::manifest::Manifest, manifest_bytes: &[u8]) -> Vec<u8> {
+    let mut out = String::new();
+    match manifest.layout.volumes() {
+        [] => {
+            for (path, file) in manifest.files() {
+                out.push_str(&format!("{}  {PAYLOAD_DIR}/{path}\n", file.digest));
+            }
+        }
+        volumes => {
+            for (i, volume) in volumes.iter().enumerate() {
+                let name = crate::volume::volume_name(i + 1);
+                out.push_str(&format!("{}  {}/{name}\n", volume.digest, crate::volume::VOLUMES_DIR));
+            }
+        }
+    }
+    out.push_str(&format!("{}  {MANIFEST_FILE}\n", crate::digest::Digest::of(manifest_bytes)));
+    out.into_bytes()
+}
+
+/// `contents.SHA256SUMS` of a tar snapshot: one line per repository file,
+/// relative to the folder the volumes were extracted into (split files
+/// joined first; `docs/guide/audit.md`).
+pub fn content_checksums(manifest: &crate::manifest::Manifest) -> Vec<u8> {
+    let mut out = String::new();
+    for (path, file) in manifest.files() {
+        out.push_str(&format!("{}  {path}\n", file.digest));
+    }
+    out.into_bytes()
+}
+
 /// How the bytes read differ from the manifest entry, if they do: the one
 /// wording verify, read-back and import share.
-fn mismatch(seen: &crate::digest::Hashed, expected: &FileEntry) -> Option<String> {
+pub(crate) fn mismatch(seen: &crate::digest::Hashed, expected: &FileEntry) -> Option<String> {
     if seen.size != expected.size {
         let actual = if seen.size > expected.size { "larger".to_owned() } else { format!("{} bytes", seen.size) };
         return Some(format!("size is {actual}, the signed manifest says {} bytes", expected.size));

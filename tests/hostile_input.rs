@@ -339,7 +339,7 @@ fn a_manifest() -> impl Strategy<Value = Manifest> {
                 }
             }
             entries.sort_by(|a, b| a.path.as_str().as_bytes().cmp(b.path.as_str().as_bytes()));
-            Manifest { repository, sequence, created, expires, entries }
+            Manifest { repository, sequence, created, expires, layout: ferry::manifest::Layout::Tree, entries }
         })
 }
 

@@ -191,6 +191,45 @@ pub struct ExportArgs {
     /// Skip reading the media back after writing.
     #[arg(long)]
     pub no_read_back: bool,
+    /// How to store the payload: tar volumes (the default, safe on FAT32 and
+    /// exFAT), or a plain folder tree to browse and copy by hand.
+    #[arg(long, value_enum, default_value = "tar")]
+    pub layout: LayoutArg,
+    /// Largest tar volume: bytes, or with K, M, G (powers of 1024); a file
+    /// larger than a volume is split across volumes.
+    #[arg(long, value_name = "SIZE", default_value = "4000000000", value_parser = parse_size)]
+    pub volume_size: u64,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// Tar volumes under `volumes/`.
+    Tar,
+    /// Plain files under `payload/`.
+    Tree,
+}
+
+/// Parses a size such as `4000000000`, `700M` or `2G` (K, M, G, T are powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim_end_matches("iB").trim_end_matches('B');
+    let (digits, unit) = match trimmed.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&trimmed[..at], Some(c.to_ascii_uppercase())),
+        _ => (trimmed, None),
+    };
+    let shift = match unit {
+        None => 0,
+        Some('K') => 10,
+        Some('M') => 20,
+        Some('G') => 30,
+        Some('T') => 40,
+        Some(_) => return Err(format!("`{text}`: unknown unit (use K, M, G or T)")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{text}` is not a size like 4000000000, 700M or 2G"))
 }
 
 /// Trusted keys.

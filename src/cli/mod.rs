@@ -5,7 +5,7 @@
 mod args;
 mod output;
 
-use args::{Cli, Command, FtpArgs, Switch};
+use args::{Cli, Command, FtpArgs, LayoutArg, Switch};
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::Parser;
 use ferry::media::SnapshotDir;
@@ -98,6 +98,10 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                     a.index.clone()
                 },
                 read_back: !a.no_read_back,
+                layout: match a.layout {
+                    LayoutArg::Tree => export::MediaLayout::Tree,
+                    LayoutArg::Tar => export::MediaLayout::Tar { volume_size: a.volume_size },
+                },
             };
             let progress = out.progress();
             let report = export::export(&options, &key, &progress)?;

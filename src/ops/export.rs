@@ -8,12 +8,13 @@
 use crate::digest::copy_hashing;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
-use crate::manifest::{Entry, EntryKind, FileEntry, Manifest, RepositoryId};
+use crate::manifest::{Entry, EntryKind, FileEntry, Layout, Manifest, RepositoryId};
 use crate::media::{self, SnapshotDir};
 use crate::parallel;
 use crate::report::Progress;
 use crate::scan::{self, SourceEntry};
 use crate::signing::SecretKey;
+use crate::volume::VolumeWriter;
 use camino::{Utf8Path, Utf8PathBuf};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -42,6 +43,26 @@ pub struct ExportOptions {
     pub index_patterns: Vec<String>,
     /// Read the media back after writing and verify it.
     pub read_back: bool,
+    /// How to store the payload on the media.
+    pub layout: MediaLayout,
+}
+
+/// How export stores the payload on the media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaLayout {
+    /// Plain files under `payload/`, to browse or copy by hand.
+    Tree,
+    /// Tar volumes of at most this many bytes under `volumes/`.
+    Tar {
+        /// Largest volume in bytes.
+        volume_size: u64,
+    },
+}
+
+impl Default for MediaLayout {
+    fn default() -> Self {
+        MediaLayout::Tar { volume_size: crate::volume::DEFAULT_VOLUME_SIZE }
+    }
 }
 
 /// What an export did.
@@ -115,11 +136,12 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     }
     // A failed export removes what it wrote: half a snapshot helps nobody,
     // and without a signature it could never be imported anyway.
-    let written = write_snapshot(&snapshot, &entries, options, key, progress, |hashed| Manifest {
+    let written = write_snapshot(&snapshot, &entries, options, key, progress, created, |layout, hashed| Manifest {
         repository: repository.clone(),
         sequence,
         created,
         expires,
+        layout,
         entries: hashed,
     });
     let (manifest, manifest_bytes) = match written {
@@ -163,21 +185,79 @@ fn write_snapshot(
     options: &ExportOptions,
     key: &SecretKey,
     progress: &dyn Progress,
-    manifest_for: impl FnOnce(Vec<Entry>) -> Manifest,
+    created: Timestamp,
+    manifest_for: impl FnOnce(Layout, Vec<Entry>) -> Manifest,
 ) -> Result<(Manifest, Vec<u8>)> {
-    let payload = snapshot.payload();
-    fsutil::create_dir_all(&payload)?;
-    for entry in entries.iter().filter(|e| e.file.is_none()) {
-        fsutil::create_dir_all(&entry.path.under(&payload))?;
-    }
-    let manifest = manifest_for(copy_payload(&options.source, &payload, entries, progress)?);
+    let manifest = match options.layout {
+        MediaLayout::Tree => {
+            let payload = snapshot.payload();
+            fsutil::create_dir_all(&payload)?;
+            for entry in entries.iter().filter(|e| e.file.is_none()) {
+                fsutil::create_dir_all(&entry.path.under(&payload))?;
+            }
+            manifest_for(Layout::Tree, copy_payload(&options.source, &payload, entries, progress)?)
+        }
+        MediaLayout::Tar { volume_size } => {
+            let dir = snapshot.volumes_dir();
+            fsutil::create_dir_all(&dir)?;
+            // Tar entries carry the snapshot's creation time, so the
+            // volumes depend on nothing but the snapshot.
+            let mtime = u64::try_from(created.as_second()).unwrap_or(0);
+            let (volumes, hashed) = write_volumes(&options.source, &dir, volume_size, mtime, entries, progress)?;
+            manifest_for(Layout::Tar(volumes), hashed)
+        }
+    };
     let manifest_bytes = manifest.encode();
     fsutil::write_atomic(&snapshot.manifest_path(), &manifest_bytes)?;
+    fsutil::write_atomic(&snapshot.root().join(media::CHECKSUMS_FILE), &media::checksums(&manifest, &manifest_bytes))?;
+    if !manifest.layout.volumes().is_empty() {
+        let contents = snapshot.root().join(media::CONTENT_CHECKSUMS_FILE);
+        fsutil::write_atomic(&contents, &media::content_checksums(&manifest))?;
+    }
     // One flush makes payload and manifest durable before the signature
     // exists; the signature itself is flushed with its folder by write_atomic.
     fsutil::sync_filesystem(snapshot.root())?;
     fsutil::write_atomic(&snapshot.signature_path(), &key.sign_manifest(&manifest_bytes))?;
     Ok((manifest, manifest_bytes))
+}
+
+/// Writes the payload as tar volumes, one file after another in manifest
+/// order (the order readers expect), hashing each file on its way in.
+fn write_volumes(
+    source: &Utf8Path,
+    dir: &Utf8Path,
+    volume_size: u64,
+    mtime: u64,
+    entries: &[SourceEntry],
+    progress: &dyn Progress,
+) -> Result<(Vec<crate::manifest::Volume>, Vec<Entry>)> {
+    progress.phase("exporting", entries.iter().filter_map(|e| e.file.map(|f| f.size)).sum());
+    let mut writer = VolumeWriter::new(dir, volume_size, mtime)?;
+    let mut hashed = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let kind = match entry.file {
+            None => {
+                writer.add_dir(&entry.path)?;
+                EntryKind::Dir
+            }
+            Some(scanned) => {
+                let from = entry.path.under(source);
+                let mut reader = File::open(&from).ctx("open", &from)?;
+                let seen =
+                    writer.add_file(&entry.path, scanned.size, scanned.executable, &mut reader, &from, &|n| {
+                        progress.advance(n)
+                    })?;
+                EntryKind::File(FileEntry {
+                    size: seen.size,
+                    digest: seen.digest,
+                    executable: scanned.executable,
+                    index: scanned.index,
+                })
+            }
+        };
+        hashed.push(Entry { path: entry.path.clone(), kind });
+    }
+    Ok((writer.finish()?, hashed))
 }
 
 fn next_sequence(media: &Utf8Path, repository: &str, created: Timestamp) -> u64 {

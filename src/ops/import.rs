@@ -100,10 +100,7 @@ pub fn install(
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
     check_expiry(dir, snapshot, options.now)?;
-    let unlisted = dir.unlisted_entries(snapshot)?;
-    if !unlisted.is_empty() {
-        return Err(Error::Damaged { media: dir.root().to_owned(), problems: unlisted });
-    }
+    let payload = dir.open_payload(snapshot)?;
     let manifest = snapshot.manifest();
 
     target.create()?;
@@ -178,7 +175,7 @@ pub fn install(
     match (switch, target.whole_tree()) {
         (SwitchKind::Tree, Some(tree)) => tree.install_tree(&TreeInstall {
             snapshot,
-            media: dir,
+            media: &payload,
             installed: installed_manifest,
             state: &state,
             history_line: &history_line,
@@ -188,7 +185,7 @@ pub fn install(
             target,
             &OrderedInstall {
                 snapshot,
-                media: dir,
+                media: &payload,
                 installed: installed_manifest,
                 adopted: &adopted,
                 state: &state,

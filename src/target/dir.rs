@@ -461,7 +461,7 @@ impl WholeTreeSwitch for DirTarget {
                 to_copy.push((path, file));
             }
         }
-        to_copy.sort_by_key(|(_, file)| std::cmp::Reverse(file.size));
+        to_copy.sort_by_key(|(path, file)| (job.media.read_position(path), std::cmp::Reverse(file.size)));
         job.progress.phase("installing", to_copy.iter().map(|(_, f)| f.size).sum());
         let errors = parallel::for_each(&to_copy, true, |(path, file)| -> Result<()> {
             let destination = path.under(&next);

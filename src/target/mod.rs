@@ -113,7 +113,7 @@ pub struct TreeInstall<'a> {
     /// The verified snapshot being installed.
     pub snapshot: &'a VerifiedSnapshot,
     /// Where its payload is read from.
-    pub media: &'a crate::media::SnapshotDir,
+    pub media: &'a crate::media::Payload,
     /// The installed manifest, to reuse unchanged files.
     pub installed: Option<&'a crate::manifest::Manifest>,
     /// The new state marker.

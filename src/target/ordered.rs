@@ -17,7 +17,7 @@ use super::{Recovery, Target};
 use crate::crash;
 use crate::error::{Error, Result};
 use crate::manifest::{EntryKind, FileEntry, Manifest};
-use crate::media::SnapshotDir;
+use crate::media::Payload;
 use crate::parallel;
 use crate::rel_path::RelPath;
 use crate::report::Progress;
@@ -44,7 +44,7 @@ pub struct OrderedInstall<'a> {
     /// The verified snapshot being installed.
     pub snapshot: &'a VerifiedSnapshot,
     /// Where its payload is read from.
-    pub media: &'a SnapshotDir,
+    pub media: &'a Payload,
     /// The installed manifest, if any.
     pub installed: Option<&'a Manifest>,
     /// The tree found at a target without state that is being adopted.
@@ -197,7 +197,7 @@ pub fn install(target: &dyn Target, job: &OrderedInstall<'_>) -> Result<()> {
         .collect();
     job.progress.phase("staging", changed.iter().map(|(_, f)| f.size).sum());
     let mut order: Vec<usize> = (0..changed.len()).collect();
-    order.sort_by_key(|&n| std::cmp::Reverse(changed[n].1.size));
+    order.sort_by_key(|&n| (job.media.read_position(changed[n].0), std::cmp::Reverse(changed[n].1.size)));
     let errors = parallel::for_each_with(target.parallelism(), &order, true, |&n| -> Result<()> {
         let (path, file) = changed[n];
         let mut attempt = 0;

@@ -1,0 +1,706 @@
+//! Tar volumes: the `layout: tar` payload (`formats/tar-volumes-v1.md`).
+//!
+//! Export packs the tree into deterministic POSIX tar volumes of at most a
+//! given size: entries in manifest order, fixed owner, mode and time, a PAX
+//! `path` record where a name does not fit the ustar header, and a file
+//! that does not fit in a volume split into `PATH.ferry-part-NNNN` entries.
+//! Every volume is a complete archive that GNU tar and bsdtar read.
+//!
+//! Readers never unpack an archive. [`index`] walks the headers of every
+//! volume in order and matches each entry against the signed manifest,
+//! which is the allow-list: the next entry must be exactly the next thing
+//! the manifest lists (a folder, a file of the listed size, or the next
+//! part of a split file). Anything else is refused with the volume, the
+//! byte offset and the entry named. The resulting [`TarIndex`] says where
+//! each file's bytes are, so import reads only the files it installs and
+//! verifies each against its digest on the way.
+
+use crate::digest::{Digest, Hashed, copy_hashing};
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::{Entry, EntryKind, Manifest, Volume};
+use crate::rel_path::{RelPath, escape};
+use camino::{Utf8Path, Utf8PathBuf};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+
+/// Folder of a snapshot folder that holds the volumes.
+pub const VOLUMES_DIR: &str = "volumes";
+/// Default largest volume: well below FAT32's 4 GiB - 1 byte file limit.
+pub const DEFAULT_VOLUME_SIZE: u64 = 4_000_000_000;
+/// Smallest volume: room for the longest header and some data.
+pub const MIN_VOLUME_SIZE: u64 = 64 * 1024;
+/// Largest volume: an entry's size must fit the 11 octal digits of ustar.
+pub const MAX_VOLUME_SIZE: u64 = 8 * 1024 * 1024 * 1024 - 1;
+/// Infix of the entries that hold the parts of a split file.
+pub const PART_INFIX: &str = ".ferry-part-";
+
+const BLOCK: u64 = 512;
+/// Two zero blocks end every volume.
+const END_OF_ARCHIVE: u64 = 2 * BLOCK;
+/// Longest PAX record block accepted: a 4096-byte path needs far less.
+const MAX_PAX_BYTES: u64 = 16 * 1024;
+/// Names up to this length fit the ustar `name` field without PAX.
+const USTAR_NAME_BYTES: usize = 100;
+
+/// File name of volume `number` (from 1).
+pub fn volume_name(number: usize) -> String {
+    format!("{number:04}.tar")
+}
+
+/// Bytes of the volumes written so far: how export learns sizes and digests.
+struct OpenVolume {
+    number: usize,
+    path: Utf8PathBuf,
+    writer: io::BufWriter<File>,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl OpenVolume {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.writer.write_all(bytes).ctx("write", &self.path)?;
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Volume> {
+        self.write(&[0; END_OF_ARCHIVE as usize])?;
+        let file = self.writer.into_inner().map_err(|e| Error::io("write", self.path.clone(), e.into_error()))?;
+        drop(file);
+        Ok(Volume { size: self.written, digest: Digest(self.hasher.finalize().into()) })
+    }
+}
+
+/// Writes a snapshot's entries as tar volumes of at most `capacity` bytes
+/// into `dir`, deterministically: the same entries, contents, capacity and
+/// `mtime` always give the same bytes.
+pub struct VolumeWriter {
+    dir: Utf8PathBuf,
+    capacity: u64,
+    mtime: u64,
+    current: Option<OpenVolume>,
+    finished: Vec<Volume>,
+}
+
+impl VolumeWriter {
+    /// Starts writing volumes into `dir` (which must exist and be empty).
+    pub fn new(dir: &Utf8Path, capacity: u64, mtime: u64) -> Result<Self> {
+        if !(MIN_VOLUME_SIZE..=MAX_VOLUME_SIZE).contains(&capacity) {
+            return Err(Error::InvalidArgument(format!(
+                "volume size {capacity} bytes is outside {MIN_VOLUME_SIZE} to {MAX_VOLUME_SIZE} bytes"
+            )));
+        }
+        Ok(VolumeWriter { dir: dir.to_owned(), capacity, mtime, current: None, finished: Vec::new() })
+    }
+
+    fn used(&self) -> u64 {
+        self.current.as_ref().map_or(0, |v| v.written)
+    }
+
+    /// Room left for one more entry's headers and data in the open volume.
+    fn room(&self) -> u64 {
+        self.capacity.saturating_sub(self.used() + END_OF_ARCHIVE)
+    }
+
+    fn volume(&mut self) -> Result<&mut OpenVolume> {
+        if self.current.is_none() {
+            let number = self.finished.len() + 1;
+            let path = self.dir.join(volume_name(number));
+            let file = File::options().write(true).create_new(true).open(&path).ctx("create", &path)?;
+            self.current = Some(OpenVolume {
+                number,
+                path,
+                writer: io::BufWriter::with_capacity(1024 * 1024, file),
+                hasher: Sha256::new(),
+                written: 0,
+            });
+        }
+        Ok(self.current.as_mut().expect("opened above"))
+    }
+
+    fn close_volume(&mut self) -> Result<()> {
+        if let Some(volume) = self.current.take() {
+            self.finished.push(volume.finish()?);
+        }
+        Ok(())
+    }
+
+    /// Adds a folder.
+    pub fn add_dir(&mut self, path: &RelPath) -> Result<()> {
+        let headers = headers(&format!("{path}/"), Kind::Dir, 0, self.mtime, false);
+        if headers.len() as u64 > self.room() {
+            self.close_volume()?;
+        }
+        self.volume()?.write(&headers)
+    }
+
+    /// Adds a file of `size` bytes read from `reader`, split over volumes
+    /// where it does not fit; returns the size and digest of what was read,
+    /// which must be exactly `size` bytes (a file that changes while it is
+    /// exported fails the export).
+    pub fn add_file(
+        &mut self,
+        path: &RelPath,
+        size: u64,
+        executable: bool,
+        reader: &mut dyn Read,
+        source: &Utf8Path,
+        progress: &dyn Fn(u64),
+    ) -> Result<Hashed> {
+        let whole = headers(path.as_str(), Kind::File, size, self.mtime, executable);
+        let whole_cost = whole.len() as u64 + padded(size);
+        if whole_cost > self.room() && self.used() > 0 && whole_cost <= self.capacity - END_OF_ARCHIVE {
+            self.close_volume()?;
+        }
+        let mut hasher = Sha256::new();
+        if whole_cost <= self.room() {
+            self.volume()?.write(&whole)?;
+            self.copy_data(size, reader, source, &mut hasher, progress)?;
+        } else {
+            let mut part = 1;
+            let mut left = size;
+            while left > 0 {
+                let name = format!("{path}{PART_INFIX}{part:04}");
+                let header_bytes = headers(&name, Kind::File, 0, self.mtime, executable).len() as u64;
+                let fits = (self.room().saturating_sub(header_bytes) / BLOCK * BLOCK).min(left);
+                if fits == 0 {
+                    self.close_volume()?;
+                    continue;
+                }
+                let part_headers = headers(&name, Kind::File, fits, self.mtime, executable);
+                self.volume()?.write(&part_headers)?;
+                self.copy_data(fits, reader, source, &mut hasher, progress)?;
+                left -= fits;
+                part += 1;
+            }
+        }
+        // The file must end exactly where the scan said it would.
+        let mut probe = [0u8; 1];
+        if reader.read(&mut probe).ctx("read", source)? != 0 {
+            return Err(changed_while_exported(source, size));
+        }
+        Ok(Hashed { size, digest: Digest(hasher.finalize().into()) })
+    }
+
+    fn copy_data(
+        &mut self,
+        length: u64,
+        reader: &mut dyn Read,
+        source: &Utf8Path,
+        hasher: &mut Sha256,
+        progress: &dyn Fn(u64),
+    ) -> Result<()> {
+        let volume = self.volume()?;
+        let mut limited = reader.take(length);
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut copied = 0;
+        loop {
+            let read = match limited.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("read", source, e)),
+            };
+            hasher.update(&buffer[..read]);
+            volume.write(&buffer[..read])?;
+            copied += read as u64;
+            progress(read as u64);
+        }
+        if copied != length {
+            return Err(changed_while_exported(source, length));
+        }
+        let padding = padded(length) - length;
+        volume.write(&vec![0; padding as usize])
+    }
+
+    /// Ends the last volume and returns every volume's size and digest,
+    /// in order. A snapshot with no entries still gets one (empty) volume.
+    pub fn finish(mut self) -> Result<Vec<Volume>> {
+        self.volume()?;
+        self.close_volume()?;
+        Ok(self.finished)
+    }
+
+    /// The volume being written, for messages.
+    pub fn current_volume(&self) -> Option<usize> {
+        self.current.as_ref().map(|v| v.number)
+    }
+}
+
+fn changed_while_exported(source: &Utf8Path, size: u64) -> Error {
+    Error::io(
+        "export",
+        source,
+        io::Error::other(format!("the file changed while it was exported (it had {size} bytes when scanned)")),
+    )
+}
+
+fn padded(size: u64) -> u64 {
+    size.div_ceil(BLOCK) * BLOCK
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+}
+
+/// The header block(s) of one entry: a PAX `path` record first when the
+/// name is longer than the ustar field or not ASCII.
+fn headers(name: &str, kind: Kind, size: u64, mtime: u64, executable: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 * BLOCK as usize);
+    let needs_pax = name.len() > USTAR_NAME_BYTES || !name.is_ascii();
+    if needs_pax {
+        let record = pax_record("path", name);
+        out.extend_from_slice(&header_block(b"PaxHeader", b'x', record.len() as u64, mtime, 0o644));
+        out.extend_from_slice(&record);
+        out.resize(padded(out.len() as u64) as usize, 0);
+    }
+    // Readers that ignore PAX see the name cut to the field, at a character boundary.
+    let mut short = name.len().min(USTAR_NAME_BYTES);
+    while !name.is_char_boundary(short) {
+        short -= 1;
+    }
+    let (typeflag, mode) = match kind {
+        Kind::Dir => (b'5', 0o755),
+        Kind::File if executable => (b'0', 0o755),
+        Kind::File => (b'0', 0o644),
+    };
+    out.extend_from_slice(&header_block(&name.as_bytes()[..short], typeflag, size, mtime, mode));
+    out
+}
+
+fn header_block(name: &[u8], typeflag: u8, size: u64, mtime: u64, mode: u32) -> [u8; BLOCK as usize] {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(size);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    let ustar = header.as_ustar_mut().expect("new_ustar makes a ustar header");
+    ustar.name[..name.len()].copy_from_slice(name);
+    ustar.typeflag = [typeflag];
+    header.set_cksum();
+    *header.as_bytes()
+}
+
+/// One `LEN key=value\n` record; LEN counts its own digits.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let rest = key.len() + value.len() + 3; // " ", "=", "\n"
+    let mut length = rest + 1;
+    while length != rest + length.to_string().len() {
+        length = rest + length.to_string().len();
+    }
+    format!("{length} {key}={value}\n").into_bytes()
+}
+
+/// Where a stretch of a file's bytes lies in the volumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// Volume number, from 1.
+    pub volume: usize,
+    /// Byte offset of the data in the volume file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+}
+
+/// Where every file of a snapshot lies in its volumes, built by [`index`]
+/// after every header matched the signed manifest.
+#[derive(Debug, Clone)]
+pub struct TarIndex {
+    dir: Utf8PathBuf,
+    files: HashMap<RelPath, Vec<Segment>>,
+}
+
+impl TarIndex {
+    /// The path of volume `number`.
+    pub fn volume_path(&self, number: usize) -> Utf8PathBuf {
+        self.dir.join(volume_name(number))
+    }
+
+    /// Where the file's bytes are; `None` if the manifest lists no such file.
+    pub fn segments(&self, path: &RelPath) -> Option<&[Segment]> {
+        self.files.get(path).map(Vec::as_slice)
+    }
+
+    /// A reader over the file's bytes, across volumes, in order.
+    pub fn open(&self, path: &RelPath) -> Result<SegmentReader<'_>> {
+        let segments = self.segments(path).unwrap_or(&[]);
+        Ok(SegmentReader { index: self, segments, current: None })
+    }
+}
+
+/// Reads a file's segments one after another; a short volume reads short,
+/// which the digest check then reports.
+pub struct SegmentReader<'a> {
+    index: &'a TarIndex,
+    segments: &'a [Segment],
+    current: Option<(File, u64)>,
+}
+
+impl Read for SegmentReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.current.is_none() {
+                let Some((first, rest)) = self.segments.split_first() else { return Ok(0) };
+                self.segments = rest;
+                let mut file = File::open(self.index.volume_path(first.volume))?;
+                file.seek(SeekFrom::Start(first.offset))?;
+                self.current = Some((file, first.length));
+            }
+            let (file, left) = self.current.as_mut().expect("opened above");
+            let wanted = buffer.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+            let read = if wanted == 0 { 0 } else { file.read(&mut buffer[..wanted])? };
+            if read == 0 {
+                // Segment done, or the volume is shorter than its headers say.
+                self.current = None;
+                continue;
+            }
+            *left -= read as u64;
+            return Ok(read);
+        }
+    }
+}
+
+/// One parsed header: what the volume says comes next.
+#[derive(Debug)]
+struct TarEntry {
+    name: String,
+    kind: Kind,
+    size: u64,
+    /// Offset of the entry's first header block.
+    at: u64,
+}
+
+/// Reads headers of one volume file with positioned reads.
+struct HeaderWalker<'a> {
+    file: &'a File,
+    path: &'a Utf8Path,
+    position: u64,
+    length: u64,
+}
+
+impl HeaderWalker<'_> {
+    fn refuse(&self, at: u64, problem: impl std::fmt::Display) -> Error {
+        Error::Damaged { media: self.path.to_owned(), problems: vec![format!("at byte {at}: {problem}")] }
+    }
+
+    fn read_block(&mut self) -> Result<[u8; BLOCK as usize]> {
+        let mut block = [0u8; BLOCK as usize];
+        if self.position + BLOCK > self.length {
+            return Err(self.refuse(self.position, "the volume ends in the middle of an entry (truncated?)"));
+        }
+        self.file.read_exact_at(&mut block, self.position).ctx("read", self.path)?;
+        self.position += BLOCK;
+        Ok(block)
+    }
+
+    /// The next entry, or `None` at the end-of-archive marker.
+    fn next(&mut self) -> Result<Option<TarEntry>> {
+        let at = self.position;
+        let block = self.read_block()?;
+        if block.iter().all(|&b| b == 0) {
+            let second = self.read_block()?;
+            if second.iter().any(|&b| b != 0) {
+                return Err(self.refuse(at, "a single zero block where the end-of-archive marker needs two"));
+            }
+            return Ok(None);
+        }
+        let header = self.check_header(at, &block)?;
+        let (typeflag, size) = header;
+        let mut pax_path = None;
+        let (typeflag, size, block) = if typeflag == b'x' {
+            if size > MAX_PAX_BYTES {
+                return Err(self.refuse(at, format!("a PAX header of {size} bytes (at most {MAX_PAX_BYTES})")));
+            }
+            let mut records = vec![0u8; size as usize];
+            if self.position + padded(size) > self.length {
+                return Err(self.refuse(at, "the volume ends in the middle of a PAX header (truncated?)"));
+            }
+            self.file.read_exact_at(&mut records, self.position).ctx("read", self.path)?;
+            self.position += padded(size);
+            pax_path = Some(parse_pax(&records).map_err(|problem| self.refuse(at, problem))?);
+            let next_at = self.position;
+            let block = self.read_block()?;
+            let (typeflag, size) = self.check_header(next_at, &block)?;
+            if typeflag == b'x' {
+                return Err(self.refuse(next_at, "two PAX headers in a row"));
+            }
+            (typeflag, size, block)
+        } else {
+            (typeflag, size, block)
+        };
+        let field = &block[..USTAR_NAME_BYTES];
+        let short = &field[..field.iter().position(|&b| b == 0).unwrap_or(USTAR_NAME_BYTES)];
+        let prefix = &block[345..500];
+        if prefix.iter().any(|&b| b != 0) {
+            return Err(self.refuse(at, "the ustar prefix field is used (ferry never writes it)"));
+        }
+        let name = match pax_path {
+            Some(path) => path,
+            None => String::from_utf8(short.to_vec())
+                .map_err(|_| self.refuse(at, format!("the name `{}` is not UTF-8", String::from_utf8_lossy(short))))?,
+        };
+        let kind = match typeflag {
+            b'0' => Kind::File,
+            b'5' => Kind::Dir,
+            other => return Err(self.refuse(at, format!("entry `{}` is {}", escape(&name), describe_type(other)))),
+        };
+        if kind == Kind::Dir && size != 0 {
+            return Err(self.refuse(at, format!("folder entry `{}` claims {size} bytes of data", escape(&name))));
+        }
+        if self.position + padded(size) > self.length {
+            return Err(
+                self.refuse(at, format!("entry `{}`: the volume ends inside its data (truncated?)", escape(&name)))
+            );
+        }
+        Ok(Some(TarEntry { name, kind, size, at }))
+    }
+
+    /// Checks checksum and magic; returns the type flag and the size field.
+    fn check_header(&self, at: u64, block: &[u8; BLOCK as usize]) -> Result<(u8, u64)> {
+        let header = tar::Header::from_byte_slice(block);
+        let stored = header.cksum().map_err(|_| self.refuse(at, "a header with an unreadable checksum"))?;
+        let computed: u32 =
+            block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u32 }).sum();
+        if stored != computed {
+            return Err(self.refuse(at, "a header whose checksum does not match (damaged, or not a tar volume)"));
+        }
+        if &block[257..265] != b"ustar\x0000" {
+            return Err(self.refuse(at, "a header that is not POSIX ustar (ferry writes only ustar and PAX)"));
+        }
+        if block[124] & 0x80 != 0 {
+            return Err(self.refuse(at, "a size in base-256 (ferry writes octal sizes only)"));
+        }
+        let size = header.entry_size().map_err(|_| self.refuse(at, "a header with an unreadable size"))?;
+        Ok((block[156], size))
+    }
+}
+
+fn describe_type(typeflag: u8) -> String {
+    let kind = match typeflag {
+        b'1' => "a hard link",
+        b'2' => "a symbolic link",
+        b'3' => "a character device",
+        b'4' => "a block device",
+        b'6' => "a FIFO",
+        b'7' => "a contiguous file",
+        b'g' => "a global PAX header",
+        b'L' | b'K' => "a GNU long-name record",
+        b'S' => "a sparse file",
+        b'M' => "a GNU multi-volume continuation",
+        b'\0' => "an old-style (pre-POSIX) file",
+        _ => return format!("of unknown type `{}`", typeflag.escape_ascii()),
+    };
+    format!("{kind} (only files and folders are allowed)")
+}
+
+/// The `path` of a PAX header; every other key is refused, so no reader
+/// can be told a size or name other than the ones ferry checks.
+fn parse_pax(mut records: &[u8]) -> std::result::Result<String, String> {
+    let mut path = None;
+    while !records.is_empty() {
+        let space = records.iter().position(|&b| b == b' ').ok_or("a PAX record without a length")?;
+        let length: usize = std::str::from_utf8(&records[..space])
+            .ok()
+            .filter(|t| !t.starts_with('0'))
+            .and_then(|t| t.parse().ok())
+            .ok_or("a PAX record with a bad length")?;
+        if length <= space + 1 || length > records.len() || records[length - 1] != b'\n' {
+            return Err("a PAX record whose length does not match".into());
+        }
+        let record = &records[space + 1..length - 1];
+        let equals = record.iter().position(|&b| b == b'=').ok_or("a PAX record without `=`")?;
+        let key = &record[..equals];
+        let value = std::str::from_utf8(&record[equals + 1..]).map_err(|_| "a PAX path that is not UTF-8")?;
+        if key != b"path" {
+            return Err(format!(
+                "a PAX record `{}` (ferry allows only `path`, so no reader sees another name or size)",
+                String::from_utf8_lossy(key).escape_debug()
+            ));
+        }
+        if path.replace(value.to_owned()).is_some() {
+            return Err("two PAX `path` records for one entry".into());
+        }
+        records = &records[length..];
+    }
+    path.ok_or_else(|| "a PAX header without a `path` record".into())
+}
+
+/// Walks every volume's headers in order and matches each entry against
+/// the manifest (the allow-list). Reads headers only; data is read later,
+/// by whoever needs it, and checked against the file digests then.
+pub fn index(dir: &Utf8Path, manifest: &Manifest) -> Result<TarIndex> {
+    let volumes = manifest.layout.volumes();
+    let mut expected = Expected::new(&manifest.entries);
+    let mut files: HashMap<RelPath, Vec<Segment>> = HashMap::new();
+    for (i, volume) in volumes.iter().enumerate() {
+        let number = i + 1;
+        let path = dir.join(volume_name(number));
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::Damaged {
+                    media: dir.to_owned(),
+                    problems: vec![format!("missing: volume {} of {}", volume_name(number), volumes.len())],
+                });
+            }
+            Err(e) => return Err(Error::io("open", path, e)),
+        };
+        let length = file.metadata().ctx("inspect", &path)?.len();
+        if length != volume.size {
+            return Err(Error::Damaged {
+                media: path.clone(),
+                problems: vec![format!(
+                    "size is {length} bytes, the signed manifest says {} (truncated, or from another export?)",
+                    volume.size
+                )],
+            });
+        }
+        let mut walker = HeaderWalker { file: &file, path: &path, position: 0, length };
+        while let Some(entry) = walker.next()? {
+            let data_offset = walker.position;
+            let file_path = expected.accept(&entry).map_err(|problem| walker.refuse(entry.at, problem))?;
+            if let Some(file_path) = file_path {
+                files.entry(file_path.clone()).or_default().push(Segment {
+                    volume: number,
+                    offset: data_offset,
+                    length: entry.size,
+                });
+            }
+            walker.position += padded(entry.size);
+        }
+        if walker.position != length {
+            return Err(walker.refuse(walker.position, "bytes after the end-of-archive marker"));
+        }
+    }
+    if let Some(missing) = expected.missing() {
+        return Err(Error::Damaged { media: dir.to_owned(), problems: vec![missing] });
+    }
+    Ok(TarIndex { dir: dir.to_owned(), files })
+}
+
+/// The allow-list as a cursor over the manifest: what must come next.
+struct Expected<'a> {
+    entries: &'a [Entry],
+    next: usize,
+    /// In a split file: the next part number and the bytes seen so far.
+    split: Option<(u32, u64)>,
+}
+
+impl<'a> Expected<'a> {
+    fn new(entries: &'a [Entry]) -> Self {
+        Expected { entries, next: 0, split: None }
+    }
+
+    /// Checks one entry; returns the manifest file it holds bytes of.
+    fn accept(&mut self, entry: &TarEntry) -> std::result::Result<Option<&'a RelPath>, String> {
+        let name = escape(&entry.name);
+        let Some(listed) = self.entries.get(self.next) else {
+            return Err(format!("entry `{name}` comes after the last entry the signed manifest lists"));
+        };
+        let path = listed.path.as_str();
+        match (&listed.kind, entry.kind) {
+            (EntryKind::Dir, Kind::Dir) if entry.name.strip_suffix('/') == Some(path) => {
+                self.next += 1;
+                Ok(None)
+            }
+            (EntryKind::File(file), Kind::File) => {
+                let (part, seen) = self.split.unwrap_or((1, 0));
+                if self.split.is_none() && entry.name == path {
+                    if entry.size != file.size {
+                        return Err(format!(
+                            "entry `{name}` is {} bytes, the signed manifest says {}",
+                            entry.size, file.size
+                        ));
+                    }
+                    self.next += 1;
+                    return Ok(Some(&listed.path));
+                }
+                let part_name = format!("{path}{PART_INFIX}{part:04}");
+                if entry.name != part_name {
+                    return Err(self.unexpected(&name));
+                }
+                let total = seen + entry.size;
+                if entry.size == 0 || total > file.size || (part == 1 && total == file.size) {
+                    return Err(format!(
+                        "part entry `{name}` of {} bytes does not fit the {} bytes the signed manifest lists",
+                        entry.size, file.size
+                    ));
+                }
+                if total == file.size {
+                    self.split = None;
+                    self.next += 1;
+                } else {
+                    self.split = Some((part + 1, total));
+                }
+                Ok(Some(&listed.path))
+            }
+            _ => Err(self.unexpected(&name)),
+        }
+    }
+
+    fn unexpected(&self, name: &str) -> String {
+        let listed = &self.entries[self.next];
+        let wanted = match (&listed.kind, self.split) {
+            (EntryKind::Dir, _) => format!("folder `{}/`", listed.path),
+            (EntryKind::File(_), Some((part, _))) => format!("`{}{PART_INFIX}{part:04}`", listed.path),
+            (EntryKind::File(_), None) => format!("file `{}`", listed.path),
+        };
+        format!(
+            "entry `{name}` is not what the signed manifest lists next ({wanted}): not in the manifest, duplicated or out of order"
+        )
+    }
+
+    fn missing(&self) -> Option<String> {
+        let listed = self.entries.get(self.next)?;
+        Some(format!("missing: {} (the volumes end before it)", listed.path))
+    }
+}
+
+/// Reads every volume from start to end, checking each volume's size and
+/// digest and each file's digest, in one pass per volume: what `verify`
+/// and read-back do. Problems are listed, not stopped at.
+pub fn check_all(
+    index: &TarIndex,
+    manifest: &Manifest,
+    from_device: bool,
+    progress: &dyn Fn(u64),
+) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for (i, volume) in manifest.layout.volumes().iter().enumerate() {
+        let path = index.volume_path(i + 1);
+        let mut file = File::open(&path).ctx("open", &path)?;
+        if from_device {
+            crate::fsutil::drop_cache(&file);
+        }
+        let seen = copy_hashing(&mut file, None, volume.size, progress).ctx("read", &path)?;
+        if seen.size != volume.size || seen.digest != volume.digest {
+            problems.push(format!(
+                "damaged: volume {} (sha256 is {}, the signed manifest says {})",
+                volume_name(i + 1),
+                seen.digest.short(),
+                volume.digest.short()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(problems);
+    }
+    // Some volume differs from what was signed: name the files it damaged.
+    for (path, expected) in manifest.files() {
+        let mut reader = index.open(path)?;
+        let seen = copy_hashing(&mut reader, None, expected.size, &|_| {}).ctx("read", &index.dir)?;
+        if let Some(problem) = crate::media::mismatch(&seen, expected) {
+            let volumes: Vec<String> =
+                index.segments(path).unwrap_or(&[]).iter().map(|s| volume_name(s.volume)).collect();
+            problems.push(format!("damaged: {path} in volume {} ({problem})", volumes.join(", ")));
+        }
+    }
+    Ok(problems)
+}
