@@ -38,3 +38,4 @@ pub mod target;
 pub mod volume;
 
 pub use error::{Error, ErrorClass, Result};
+pub mod drive;
