@@ -244,7 +244,7 @@ fn refusals_change_nothing(endpoint: &Endpoint) {
     repository_v2(&newer);
     write(&newer.join("bases/av-3.dat"), &[0x11; 40_000]);
     let media3 = f.scratch.path("media3");
-    let snapshot = export(&newer, &media3, &f.keys.key, "av", 3);
+    let snapshot = export_with(&newer, &media3, &f.keys.key, "av", 3, &["--layout", "tree"]);
     std::fs::write(snapshot.join("payload/bases/av-3.dat"), [0x12; 40_000]).unwrap();
     let tampered = f.import(endpoint, &media3).expect_code(3);
     assert!(tampered.stderr.contains("av-3.dat"), "{}", tampered.stderr);

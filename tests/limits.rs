@@ -443,10 +443,12 @@ fn export_to_full_media() {
     let source = scratch.path("source");
     version_one(&source);
     version_two(&source, 8, 256 * 1024, 300);
-    for (what, size, inodes) in [("space", "1m", 10_000), ("inodes", "64m", 100)] {
+    // Tar volumes need few inodes; running out of them takes a tree.
+    for (what, size, inodes, layout) in [("space", "1m", 10_000, "tar"), ("inodes", "64m", 100, "tree")] {
         let media = scratch.path(&format!("media-{what}"));
         let Some(fs) = Tmpfs::mount(&media, size, inodes) else { return };
-        let failed = Run::from(ferry().args(export_args(&source, &media, &secret)).output().unwrap());
+        let args = [export_args(&source, &media, &secret), vec!["--layout", layout]].concat();
+        let failed = Run::from(ferry().args(&args).output().unwrap());
         println!("{}", describe(&format!("export, media out of {what}"), &failed));
         assert_eq!(failed.code, 1, "{}", describe("export to full media", &failed));
         assert!(failed.stderr.contains(NO_SPACE), "the OS error is not named: {}", failed.stderr);

@@ -88,6 +88,12 @@ impl Fixture {
         self.export_to(name, &self.source2.clone(), 2, &[])
     }
 
+    /// Snapshot 2 as a plain tree, for tests that damage single payload
+    /// files (tests/tar_volumes.rs damages volumes).
+    fn snapshot2_tree(&self, name: &str) -> (Utf8PathBuf, Utf8PathBuf) {
+        self.export_to(name, &self.source2.clone(), 2, &["--layout", "tree"])
+    }
+
     fn import_args<'a>(&'a self, media: &'a Utf8Path, globals: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
         let mut args: Vec<&str> = globals.to_vec();
         args.extend([
@@ -189,7 +195,7 @@ fn flip_byte(path: &Utf8Path, offset: usize) {
 fn flipped_byte_in_a_payload_file_is_refused_and_changes_nothing() {
     for switch in SWITCHES {
         let f = Fixture::new(switch);
-        let (media, snapshot) = f.snapshot2("media2");
+        let (media, snapshot) = f.snapshot2_tree("media2");
         // bases/av-2.dat changed in snapshot 2, so the import must read it.
         flip_byte(&snapshot.join("payload/bases/av-2.dat"), 35_000);
         f.assert_refused(&f.import_args(&media, &[], &[]), &media, 3, &["bases/av-2.dat"]);
@@ -223,7 +229,7 @@ fn flipped_byte_in_the_manifest_is_refused_naming_the_signature_and_key() {
 fn extra_file_in_the_payload_is_refused_and_changes_nothing() {
     for switch in SWITCHES {
         let f = Fixture::new(switch);
-        let (media, snapshot) = f.snapshot2("media2");
+        let (media, snapshot) = f.snapshot2_tree("media2");
         write(&snapshot.join("payload/bases/smuggled.dat"), b"not in the manifest\n");
         f.assert_verify_refused(&media, &[], &["bases/smuggled.dat"]);
         f.assert_refused(&f.import_args(&media, &[], &[]), &media, 3, &["bases/smuggled.dat"]);
@@ -235,7 +241,7 @@ fn extra_file_in_the_payload_is_refused_and_changes_nothing() {
 fn missing_payload_file_is_refused_and_changes_nothing() {
     for switch in SWITCHES {
         let f = Fixture::new(switch);
-        let (media, snapshot) = f.snapshot2("media2");
+        let (media, snapshot) = f.snapshot2_tree("media2");
         // New in snapshot 2, so the import cannot take it from the installed tree.
         std::fs::remove_file(snapshot.join("payload/bases/new.dat")).unwrap();
         f.assert_refused(&f.import_args(&media, &[], &[]), &media, 3, &["bases/new.dat"]);

@@ -22,6 +22,8 @@ const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
 /// The parameters the golden media was exported with.
 const REPOSITORY: &str = "sample";
 const SEQUENCE: &str = "1";
+/// The golden snapshot in tar volumes (the same repository).
+const TAR_SEQUENCE: &str = "2";
 const CREATED: &str = "2026-11-24T12:00:00Z";
 const EXPIRES: &str = "never";
 
@@ -57,23 +59,34 @@ fn tree_bytes(root: &Utf8Path) -> BTreeMap<String, Option<Vec<u8>>> {
     map
 }
 
+/// The golden media: sequence 1 as a plain tree (the invalid cases are
+/// copies of it), then the same repository as sequence 2 in tar volumes
+/// small enough that a file is split across two of them.
 fn export_golden_parameters(media: &Utf8Path) -> Run {
-    run(&[
-        "export",
-        samples().join("repository").as_str(),
-        media.as_str(),
-        "--key",
-        key_file(TRUSTED, "key").as_str(),
-        "--repository",
-        REPOSITORY,
-        "--sequence",
-        SEQUENCE,
-        "--created",
-        CREATED,
-        "--expires",
-        EXPIRES,
-        "-q",
-    ])
+    let source = samples().join("repository");
+    let key = key_file(TRUSTED, "key");
+    let export = |sequence: &str, layout: &[&str]| {
+        let mut args = vec![
+            "export",
+            source.as_str(),
+            media.as_str(),
+            "--key",
+            key.as_str(),
+            "--repository",
+            REPOSITORY,
+            "--sequence",
+            sequence,
+            "--created",
+            CREATED,
+            "--expires",
+            EXPIRES,
+            "-q",
+        ];
+        args.extend_from_slice(layout);
+        run(&args)
+    };
+    export(SEQUENCE, &["--layout", "tree"]).ok();
+    export(TAR_SEQUENCE, &["--layout", "tar", "--volume-size", "64K"])
 }
 
 // ---------------------------------------------------------------------------
@@ -513,17 +526,17 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "manifest-unsupported-version",
-            rule: "The first line must be exactly `ferry manifest v1`: docs/design/foundation.md §1; \
-                   formats/README.md §3 V1-V2; formats/manifest-v1.md §9 M3.",
-            change: "First line `ferry manifest v2`; re-signed by the trusted key.",
+            rule: "The first line must be exactly `ferry manifest v1` or `ferry manifest v2`: docs/design/foundation.md §1; \
+                   formats/README.md §3 V1-V2; formats/manifest-v1.md §9 M3; formats/manifest-v2.md §3.",
+            change: "First line `ferry manifest v3`; re-signed by the trusted key.",
             exit: 3,
-            message: "found `ferry manifest v2` (not a ferry manifest, or an unsupported version)",
+            message: "found `ferry manifest v3` (not a ferry manifest, or an unsupported version)",
             import_exit: None,
             now: None,
             trust: T,
             known_bug: None,
             build: |dir, keys| {
-                signed(dir, keys, &replace_once(&manifest_text(dir), "ferry manifest v1\n", "ferry manifest v2\n"))
+                signed(dir, keys, &replace_once(&manifest_text(dir), "ferry manifest v1\n", "ferry manifest v3\n"))
             },
         },
         Case {
@@ -660,11 +673,11 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "layout-tar",
-            rule: "`layout: tar` is reserved (issue 3); v1 readers accept only `tree`: docs/design/foundation.md §1.1; \
-                   formats/manifest-v1.md §4.4, §9 M11.",
-            change: "`layout: tar`; re-signed by the trusted key.",
+            rule: "`layout: tar` needs a v2 manifest, which lists the volumes; a v1 manifest has only `tree`: \
+                   formats/manifest-v1.md §4.4, §9 M11; formats/manifest-v2.md §3 M11.",
+            change: "`layout: tar` in a v1 manifest; re-signed by the trusted key.",
             exit: 3,
-            message: "layout `tar` is not supported by this version of ferry",
+            message: "layout `tar` needs a `ferry manifest v2`",
             import_exit: None,
             now: None,
             trust: T,

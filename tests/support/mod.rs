@@ -77,8 +77,20 @@ pub fn keygen(prefix: &Utf8Path) {
 
 /// Exports `source` to `media` with a fixed sequence; returns the snapshot folder.
 pub fn export(source: &Utf8Path, media: &Utf8Path, key: &Utf8Path, repository: &str, sequence: u64) -> Utf8PathBuf {
+    export_with(source, media, key, repository, sequence, &[])
+}
+
+/// [`export`] with more options, such as `--layout tree`.
+pub fn export_with(
+    source: &Utf8Path,
+    media: &Utf8Path,
+    key: &Utf8Path,
+    repository: &str,
+    sequence: u64,
+    options: &[&str],
+) -> Utf8PathBuf {
     let sequence_text = sequence.to_string();
-    run(&[
+    let mut args = vec![
         "export",
         source.as_str(),
         media.as_str(),
@@ -89,8 +101,9 @@ pub fn export(source: &Utf8Path, media: &Utf8Path, key: &Utf8Path, repository: &
         "--sequence",
         &sequence_text,
         "-q",
-    ])
-    .ok();
+    ];
+    args.extend_from_slice(options);
+    run(&args).ok();
     media.join("ferry").join(repository).join(&sequence_text)
 }
 
