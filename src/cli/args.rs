@@ -93,6 +93,15 @@ signature must verify with a trusted key, the snapshot must not have \
 expired, and every file must have the size and SHA-256 the manifest lists. \
 Missing, damaged and extra files are listed. Nothing is written anywhere.")]
     Verify(VerifyArgs),
+    /// List the snapshots on a drive: repository, sequence, layout, size, age.
+    #[command(long_about = "\
+List every snapshot folder on MEDIA (MEDIA/ferry/REPOSITORY/SEQUENCE/), by \
+repository and sequence. With trusted keys (--trust or FERRY_TRUST) each \
+complete snapshot's signature is checked and its manifest shown: layout, \
+files, size, creation and expiry, signer. Without them only the folder names \
+are shown, marked unchecked. Unfinished exports show as incomplete. No \
+payload byte is read (that is `ferry verify`) and nothing is written.")]
+    List(ListArgs),
     /// Install the newest trusted snapshot from media into an update source.
     #[command(long_about = "\
 Install the snapshot on MEDIA into TARGET, a local folder or a mounted \
@@ -199,6 +208,10 @@ pub struct ExportArgs {
     /// larger than a volume is split across volumes.
     #[arg(long, value_name = "SIZE", default_value = "4000000000", value_parser = parse_size)]
     pub volume_size: u64,
+    /// After exporting, keep only the newest N snapshots of this repository
+    /// on the media and remove older and unfinished ones.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub prune: Option<u64>,
 }
 
 /// `--layout`.
@@ -254,6 +267,15 @@ pub struct VerifyArgs {
     pub deep: bool,
     #[command(flatten)]
     pub ftp: FtpArgs,
+}
+
+/// `ferry list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The drive, or a folder above `ferry/`.
+    pub media: Utf8PathBuf,
+    #[command(flatten)]
+    pub trust: Trust,
 }
 
 /// How to reach FTP/FTPS targets.
@@ -315,6 +337,10 @@ pub struct ImportArgs {
     /// Import only snapshots of this repository.
     #[arg(long, value_name = "ID")]
     pub repository: Option<String>,
+    /// Install this sequence, not the newest (it must still be newer than
+    /// the installed one).
+    #[arg(long, value_name = "N")]
+    pub sequence: Option<u64>,
     #[command(flatten)]
     pub install: InstallArgs,
     #[command(flatten)]

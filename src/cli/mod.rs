@@ -9,7 +9,7 @@ use args::{Cli, Command, FtpArgs, LayoutArg, Switch};
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::Parser;
 use ferry::media::SnapshotDir;
-use ferry::ops::{export, import, keygen, publish, rollback, status, verify};
+use ferry::ops::{export, import, keygen, list, publish, rollback, status, verify};
 use ferry::signing::{SecretKey, TrustStore};
 use ferry::target::Target;
 use ferry::target::dir::DirTarget;
@@ -102,6 +102,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                     LayoutArg::Tree => export::MediaLayout::Tree,
                     LayoutArg::Tar => export::MediaLayout::Tar { volume_size: a.volume_size },
                 },
+                prune: a.prune.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             };
             let progress = out.progress();
             let report = export::export(&options, &key, &progress)?;
@@ -119,8 +120,17 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                     report.key_id,
                     report.expires,
                     if report.read_back_verified { "\n  read back from the media and verified" } else { "" }
-                )
+                ) + &report.pruned.iter().map(|dir| format!("\n  pruned {dir}")).collect::<String>()
             });
+        }
+        Command::List(a) => {
+            let trust = if a.trust.trust.is_empty() && std::env::var_os("FERRY_TRUST").is_none() {
+                None
+            } else {
+                Some(load_trust(&a.trust.trust)?)
+            };
+            let report = list::list(&a.media, trust.as_ref())?;
+            out.report(&report, || list_text(&report));
         }
         Command::Verify(a) => {
             let progress = out.progress();
@@ -184,6 +194,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
             let options = import::ImportOptions {
                 media: a.media.clone(),
                 repository: a.repository.clone(),
+                sequence: a.sequence,
                 switch: switch_choice(a.install.switch),
                 wait: a.install.wait,
                 adopt: a.install.adopt,
@@ -237,6 +248,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
             let options = import::ImportOptions {
                 media: a.source.clone(),
                 repository: a.repository.clone(),
+                sequence: None,
                 switch: switch_choice(a.install.switch),
                 wait: a.install.wait,
                 adopt: a.install.adopt,
@@ -389,6 +401,32 @@ fn netrc_password(text: &str, host: &str, user: &str) -> Option<String> {
         }
     }
     None
+}
+
+fn list_text(report: &list::ListReport) -> String {
+    let mut text = format!("{}: {} snapshot folder(s)", report.media, report.snapshots.len());
+    for s in &report.snapshots {
+        let sequence = s.sequence.map_or("?".into(), |n| n.to_string());
+        text.push_str(&format!("\n  {} {} [{}]", s.repository, sequence, s.status));
+        if let (Some(layout), Some(files), Some(bytes)) = (s.layout, s.files, s.bytes) {
+            let volumes = match s.volumes {
+                Some(n) if layout == "tar" => format!(" in {n} volume(s)"),
+                _ => String::new(),
+            };
+            text.push_str(&format!(
+                " {layout}{volumes}, {files} files, {}, created {}, expires {}, signed by key {}",
+                output::bytes(bytes),
+                s.created.as_deref().unwrap_or("?"),
+                s.expires.as_deref().unwrap_or("?"),
+                s.signed_by.as_deref().unwrap_or("?")
+            ));
+        }
+        if let Some(problem) = &s.problem {
+            text.push_str(&format!(": {problem}"));
+        }
+        text.push_str(&format!("\n    {}", s.dir));
+    }
+    text
 }
 
 fn load_trust(given: &[Utf8PathBuf]) -> ferry::Result<TrustStore> {

@@ -45,6 +45,9 @@ pub struct ExportOptions {
     pub read_back: bool,
     /// How to store the payload on the media.
     pub layout: MediaLayout,
+    /// After a successful export, keep only this many snapshots of the
+    /// repository on the media (the newest ones); `None` keeps all.
+    pub prune: Option<usize>,
 }
 
 /// How export stores the payload on the media.
@@ -90,6 +93,8 @@ pub struct ExportReport {
     pub expires: String,
     /// Whether the media was read back and verified.
     pub read_back_verified: bool,
+    /// Older snapshot folders removed by `--prune`.
+    pub pruned: Vec<Utf8PathBuf>,
 }
 
 /// Runs an export.
@@ -161,6 +166,10 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
             return Err(error);
         }
     }
+    let pruned = match options.prune {
+        Some(keep) => crate::ops::list::prune(&options.media, repository.as_str(), keep, snapshot.root())?,
+        None => Vec::new(),
+    };
     let files = manifest.files().count();
     Ok(ExportReport {
         snapshot_dir: snapshot.root().to_owned(),
@@ -174,6 +183,7 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         created: crate::clock::format(created),
         expires: expires.map_or("never".into(), crate::clock::format),
         read_back_verified: options.read_back,
+        pruned,
     })
 }
 

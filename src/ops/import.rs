@@ -39,6 +39,8 @@ pub struct ImportOptions {
     pub media: camino::Utf8PathBuf,
     /// Only consider this repository on the media.
     pub repository: Option<String>,
+    /// Install this sequence instead of the newest.
+    pub sequence: Option<u64>,
     /// Commit strategy.
     pub switch: SwitchChoice,
     /// Wait for another import to finish instead of failing.
@@ -84,7 +86,7 @@ pub fn import(
     let installed_repository =
         crate::ops::installed_state(target).ok().flatten().map(|state| state.repository.to_string());
     let wanted_repository = options.repository.clone().or(installed_repository);
-    let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), trust)?;
+    let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), options.sequence, trust)?;
     install(target, &dir, &snapshot, options, progress)
 }
 
@@ -244,10 +246,11 @@ fn check_policy(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, installed: &Inst
 pub(crate) fn choose_snapshot(
     media_path: &camino::Utf8Path,
     repository: Option<&str>,
+    sequence: Option<u64>,
     trust: &TrustStore,
 ) -> Result<(SnapshotDir, VerifiedSnapshot)> {
     let dirs = media::locate(media_path)?;
-    if let [only] = dirs.as_slice() {
+    if let ([only], None) = (dirs.as_slice(), sequence) {
         let snapshot = only.open(trust)?;
         return Ok((only.clone(), snapshot));
     }
@@ -258,7 +261,9 @@ pub(crate) fn choose_snapshot(
         match dir.open(trust) {
             Ok(snapshot) => {
                 let id = snapshot.manifest().repository.to_string();
-                if repository.is_some_and(|wanted| wanted != id) {
+                if repository.is_some_and(|wanted| wanted != id)
+                    || sequence.is_some_and(|wanted| wanted != snapshot.manifest().sequence)
+                {
                     continue;
                 }
                 if !repositories.contains(&id) {
@@ -277,6 +282,12 @@ pub(crate) fn choose_snapshot(
         return Err(Error::InvalidArgument(format!(
             "`{media_path}` holds snapshots of several repositories ({}); choose one with --repository",
             repositories.join(", ")
+        )));
+    }
+    if let (None, Some(wanted)) = (&best, sequence) {
+        return Err(Error::InvalidArgument(format!(
+            "`{media_path}` holds no trusted snapshot with sequence {wanted}{}; `ferry list {media_path}` shows what it holds",
+            repository.map(|r| format!(" of repository {r}")).unwrap_or_default()
         )));
     }
     best.ok_or_else(|| first_error.unwrap_or_else(|| Error::NoSnapshot(media_path.to_owned())))

@@ -5,6 +5,7 @@
 pub mod export;
 pub mod import;
 pub mod keygen;
+pub mod list;
 pub mod publish;
 pub mod rollback;
 pub mod status;

@@ -1,0 +1,131 @@
+//! `ferry list`: what a drive holds, without reading any payload.
+//!
+//! A manifest is parsed only after its signature verified with a trusted
+//! key (formats/manifest-v1.md §9), so without a trust store the list shows
+//! what folder names and file presence say, marked as unchecked.
+
+use crate::error::Result;
+use crate::media::{self, SnapshotDir};
+use crate::signing::TrustStore;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+
+/// One snapshot folder on the drive.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedSnapshot {
+    /// The snapshot folder.
+    pub dir: Utf8PathBuf,
+    /// `trusted`, `unchecked` (no trust store given), `incomplete` (no
+    /// signature: an unfinished export), or `refused` (see `problem`).
+    pub status: &'static str,
+    /// Repository id: from the verified manifest, else the folder name.
+    pub repository: String,
+    /// Sequence: from the verified manifest, else the folder name if numeric.
+    pub sequence: Option<u64>,
+    /// `tree` or `tar`, when verified.
+    pub layout: Option<&'static str>,
+    /// Tar volumes, when verified.
+    pub volumes: Option<usize>,
+    /// Files, when verified.
+    pub files: Option<usize>,
+    /// Payload bytes, when verified.
+    pub bytes: Option<u64>,
+    /// Creation time, when verified.
+    pub created: Option<String>,
+    /// Expiry time or `never`, when verified.
+    pub expires: Option<String>,
+    /// The key whose signature verified.
+    pub signed_by: Option<String>,
+    /// SHA-256 of the manifest, when verified.
+    pub snapshot_id: Option<String>,
+    /// Why a snapshot was refused.
+    pub problem: Option<String>,
+}
+
+/// What `ferry list` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListReport {
+    /// The drive listed.
+    pub media: Utf8PathBuf,
+    /// Every snapshot folder, in locate order (by repository, then sequence).
+    pub snapshots: Vec<ListedSnapshot>,
+}
+
+/// Lists the snapshot folders on `media`; with `trust`, each complete one is
+/// opened and verified (signature only, not the payload: that is `verify`).
+pub fn list(media: &Utf8Path, trust: Option<&TrustStore>) -> Result<ListReport> {
+    let mut snapshots = Vec::new();
+    for dir in media::locate(media)? {
+        snapshots.push(describe(&dir, trust));
+    }
+    Ok(ListReport { media: media.to_owned(), snapshots })
+}
+
+fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>) -> ListedSnapshot {
+    let root = dir.root();
+    let named_sequence = root.file_name().and_then(|name| name.parse().ok());
+    let named_repository = root.parent().and_then(Utf8Path::file_name).unwrap_or("?").to_owned();
+    let mut listed = ListedSnapshot {
+        dir: root.to_owned(),
+        status: "unchecked",
+        repository: named_repository,
+        sequence: named_sequence,
+        layout: None,
+        volumes: None,
+        files: None,
+        bytes: None,
+        created: None,
+        expires: None,
+        signed_by: None,
+        snapshot_id: None,
+        problem: None,
+    };
+    if !dir.is_complete() {
+        listed.status = "incomplete";
+        return listed;
+    }
+    let Some(trust) = trust else { return listed };
+    match dir.open(trust) {
+        Ok(snapshot) => {
+            let manifest = snapshot.manifest();
+            listed.status = "trusted";
+            listed.repository = manifest.repository.to_string();
+            listed.sequence = Some(manifest.sequence);
+            listed.layout = Some(manifest.layout.name());
+            listed.volumes = Some(manifest.layout.volumes().len());
+            listed.files = Some(manifest.files().count());
+            listed.bytes = Some(manifest.payload_bytes());
+            listed.created = Some(crate::clock::format(manifest.created));
+            listed.expires = Some(manifest.expires.map_or("never".into(), crate::clock::format));
+            listed.signed_by = Some(snapshot.signer().to_string());
+            listed.snapshot_id = Some(snapshot.id().to_hex());
+        }
+        Err(error) => {
+            listed.status = "refused";
+            listed.problem = Some(error.to_string());
+        }
+    }
+    listed
+}
+
+/// Removes all but the newest `keep` complete snapshots of `repository`
+/// on `media`, and every unfinished one except `keep_dir` (the snapshot just
+/// written); returns the folders removed. Sequences come from folder names:
+/// this runs on the connected side, on the operator's own drive.
+pub fn prune(media: &Utf8Path, repository: &str, keep: usize, keep_dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
+    let mine: Vec<SnapshotDir> = media::locate(media)?
+        .into_iter()
+        .filter(|dir| dir.root().parent().and_then(Utf8Path::file_name) == Some(repository))
+        .collect();
+    // locate sorts numerically, so the newest complete ones are last.
+    let complete: Vec<&SnapshotDir> = mine.iter().filter(|dir| dir.is_complete()).collect();
+    let mut doomed: Vec<&SnapshotDir> = complete[..complete.len().saturating_sub(keep.max(1))].to_vec();
+    doomed.extend(mine.iter().filter(|dir| !dir.is_complete()));
+    let mut removed = Vec::new();
+    for dir in doomed.into_iter().filter(|dir| dir.root() != keep_dir) {
+        crate::fsutil::remove_tree(dir.root())?;
+        removed.push(dir.root().to_owned());
+    }
+    removed.sort();
+    Ok(removed)
+}
