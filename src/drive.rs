@@ -203,11 +203,22 @@ pub struct PlannedWrite<'a> {
 pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> Result<()> {
     let entries = entries_of(writes);
     let (existing, media_abs) = resolve(media);
+    let mount_table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mount = mount_for(&mount_table, &existing);
+    // fusefat (FAT through FUSE where the kernel has no vfat) refuses every
+    // non-ASCII name with EPERM, although FAT32 itself stores them.
+    let ascii_only = mount.as_ref().is_some_and(|m| m.fs_type == "fuse.fusefat");
     let mut problems = Vec::new();
 
     for (path, entry) in &entries {
         let name = path.rsplit('/').next().unwrap_or(path);
         problems.extend(name_problems(name, fs).into_iter().map(|problem| format!("`{path}`: {problem}")));
+        if ascii_only && !name.is_ascii() {
+            problems.push(format!(
+                "`{path}`: name is not ASCII; fusefat, which this drive is mounted with, refuses such names \
+                 (the kernel's vfat driver takes them)"
+            ));
+        }
         if !entry.is_dir && entry.size > fs.max_file_size() {
             problems.push(format!(
                 "`{path}`: {} ({} bytes); {fs} holds files up to 4 GiB - 1 byte ({} bytes)",
@@ -229,8 +240,7 @@ pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> 
         problems.extend(collisions_on_drive(&media_abs, &entries, &collided, fs));
     }
 
-    let mount_table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let drive_root = mount_for(&mount_table, &existing).map_or(media_abs.clone(), |mount| mount.point);
+    let drive_root = mount.map_or(media_abs.clone(), |mount| mount.point);
     problems.extend(path_length_problems(&media_abs, &drive_root, entries.keys().map(String::as_str), fs));
 
     if let Some(space) = free_space(&existing, fs)? {
@@ -422,13 +432,13 @@ struct Space {
 fn free_space(existing: &Utf8Path, fs: DriveFs) -> Result<Option<Space>> {
     let vfs = rustix::fs::statvfs(existing.as_std_path())
         .map_err(|e| Error::io("inspect the filesystem of", existing, e.into()))?;
-    let mut cluster = vfs.f_bsize.max(vfs.f_frsize).max(1);
-    if fs.windows_names() {
-        // fusefat reports f_bsize 1024 whatever the cluster size; the
-        // cluster size shows up as the folder's st_blksize instead.
-        let blksize = existing.metadata().map(|m| m.blksize()).unwrap_or(0);
-        cluster = cluster.max(blksize);
-    }
+    // FAT and exFAT report their cluster size as st_blksize, in the kernel
+    // and in fusefat alike; fusefat's f_bsize is 1024 whatever the cluster.
+    let blksize = existing.metadata().map(|m| m.blksize()).unwrap_or(0);
+    let cluster = match fs {
+        DriveFs::Fat32 | DriveFs::Exfat if blksize > 0 => blksize,
+        _ => vfs.f_bsize.max(vfs.f_frsize).max(1),
+    };
     let free = if vfs.f_blocks > 0 {
         vfs.f_bavail.saturating_mul(vfs.f_frsize)
     } else if fs == DriveFs::Fat32 && vfs.f_files > 0 {
