@@ -30,6 +30,8 @@ pub const MEDIA_ROOT: &str = "ferry";
 pub const CHECKSUMS_FILE: &str = "SHA256SUMS";
 /// Checksums of the repository's files after extracting tar volumes by hand.
 pub const CONTENT_CHECKSUMS_FILE: &str = "contents.SHA256SUMS";
+/// On each drive of a snapshot that spans several: which part it is.
+pub const PART_FILE: &str = "part";
 
 /// Where a snapshot's tree, manifest and signature are: a snapshot folder
 /// on a drive, or an update source ferry installed (the tree at its root,
@@ -38,17 +40,23 @@ pub const CONTENT_CHECKSUMS_FILE: &str = "contents.SHA256SUMS";
 pub struct SnapshotDir {
     root: Utf8PathBuf,
     installed: bool,
+    /// The same snapshot's folders on the other drives it spans.
+    parts: Vec<Utf8PathBuf>,
 }
 
 impl SnapshotDir {
     /// The snapshot folder for `repository` and `sequence` on the drive at `media`.
     pub fn on_media(media: &Utf8Path, repository: &str, sequence: u64) -> Self {
-        SnapshotDir { root: media.join(MEDIA_ROOT).join(repository).join(sequence.to_string()), installed: false }
+        SnapshotDir {
+            root: media.join(MEDIA_ROOT).join(repository).join(sequence.to_string()),
+            installed: false,
+            parts: Vec::new(),
+        }
     }
 
     /// The snapshot served by an update source ferry installed at `root`.
     pub fn installed_source(root: &Utf8Path) -> Self {
-        SnapshotDir { root: root.to_owned(), installed: true }
+        SnapshotDir { root: root.to_owned(), installed: true, parts: Vec::new() }
     }
 
     /// Whether `root` is an update source ferry installed.
@@ -103,6 +111,48 @@ impl SnapshotDir {
         self.root.join(crate::volume::VOLUMES_DIR)
     }
 
+    /// The folders of the same snapshot on the other drives it spans.
+    pub fn parts(&self) -> &[Utf8PathBuf] {
+        &self.parts
+    }
+
+    /// Which drives of a spanned snapshot were not given, from the `part`
+    /// notes of those that were (hints only: volumes are found by name).
+    fn missing_parts(&self) -> Option<String> {
+        let mut held = Vec::new();
+        let mut total = 0;
+        for root in std::iter::once(&self.root).chain(&self.parts) {
+            let note = fsutil::read_optional(&root.join(PART_FILE), 4096).ok().flatten().unwrap_or_default();
+            let text = String::from_utf8_lossy(&note);
+            let Some(line) = text.lines().find_map(|l| l.strip_prefix("part: ")) else { continue };
+            if let Some((part, of)) = line.split_once(" of ")
+                && let (Ok(part), Ok(of)) = (part.parse::<usize>(), of.parse::<usize>())
+            {
+                held.push(part);
+                total = total.max(of);
+            }
+        }
+        let missing: Vec<String> = (1..=total).filter(|p| !held.contains(p)).map(|p| p.to_string()).collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "this snapshot spans {total} drives; the drives given hold part(s) {}: give the drive(s) with part(s) {} too",
+                held.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+                missing.join(", ")
+            )
+        })
+    }
+
+    /// Sets the folders of the same snapshot on other drives.
+    pub fn set_parts(&mut self, parts: Vec<Utf8PathBuf>) {
+        self.parts = parts;
+    }
+
+    /// Every `volumes/` folder of the snapshot: this drive's, then the
+    /// other drives' in the order they were given.
+    fn volume_dirs(&self) -> Vec<Utf8PathBuf> {
+        std::iter::once(&self.root).chain(&self.parts).map(|root| root.join(crate::volume::VOLUMES_DIR)).collect()
+    }
+
     /// Prepares the payload of a verified snapshot for reading, checking
     /// before anything is read that the media holds nothing the manifest
     /// does not list: for a tree, no extra file under `payload/`; for tar
@@ -117,7 +167,14 @@ impl SnapshotDir {
             }
             PayloadSource::Tree(self.payload())
         } else {
-            PayloadSource::Tar(crate::volume::index(&self.volumes_dir(), snapshot.manifest())?)
+            match crate::volume::index(&self.volume_dirs(), snapshot.manifest()) {
+                Ok(index) => PayloadSource::Tar(index),
+                Err(Error::Damaged { media, mut problems }) => {
+                    problems.extend(self.missing_parts());
+                    return Err(Error::Damaged { media, problems });
+                }
+                Err(other) => return Err(other),
+            }
         };
         Ok(Payload { root: self.root.clone(), source })
     }
@@ -295,7 +352,9 @@ impl Payload {
 /// the manifest), so an auditor can check a drive with coreutils alone.
 /// Paths never need `sha256sum`'s escaping: the manifest forbids `\` and
 /// control characters.
-pub fn checksums(manifest: &crate::manifest::Manifest, manifest_bytes: &[u8]) -> Vec<u8> {
+/// On a drive holding part of a spanned snapshot, only the volumes for
+/// which `here` (volume index from 0) is true are listed.
+pub fn checksums(manifest: &crate::manifest::Manifest, manifest_bytes: &[u8], here: &dyn Fn(usize) -> bool) -> Vec<u8> {
     let mut out = String::new();
     match manifest.layout.volumes() {
         [] => {
@@ -304,7 +363,7 @@ pub fn checksums(manifest: &crate::manifest::Manifest, manifest_bytes: &[u8]) ->
             }
         }
         volumes => {
-            for (i, volume) in volumes.iter().enumerate() {
+            for (i, volume) in volumes.iter().enumerate().filter(|(i, _)| here(*i)) {
                 let name = crate::volume::volume_name(i + 1);
                 out.push_str(&format!("{}  {}/{name}\n", volume.digest, crate::volume::VOLUMES_DIR));
             }
@@ -312,6 +371,14 @@ pub fn checksums(manifest: &crate::manifest::Manifest, manifest_bytes: &[u8]) ->
     }
     out.push_str(&format!("{}  {MANIFEST_FILE}\n", crate::digest::Digest::of(manifest_bytes)));
     out.into_bytes()
+}
+
+/// The `part` file of drive `part` of `parts`, holding `volumes` (from 1):
+/// for people and `ferry list`; readers find volumes by name, not by it
+/// (formats/tar-volumes-v1.md §6).
+pub fn part_note(part: usize, parts: usize, volumes: &[usize]) -> Vec<u8> {
+    let list: Vec<String> = volumes.iter().map(|v| crate::volume::volume_name(*v)).collect();
+    format!("ferry part v1\npart: {part} of {parts}\nvolumes: {}\n", list.join(" ")).into_bytes()
 }
 
 /// `contents.SHA256SUMS` of a tar snapshot: one line per repository file,
@@ -353,6 +420,30 @@ impl Write for TrackedWriter<'_> {
     }
 }
 
+/// Finds the snapshot folders on several drives, as [`locate`] does on
+/// each, and joins the folders of one snapshot spread over several drives
+/// (the same manifest bytes, so the same snapshot id) into one
+/// [`SnapshotDir`] whose parts are the later drives' folders.
+pub fn locate_all(drives: &[Utf8PathBuf]) -> Result<Vec<SnapshotDir>> {
+    let mut found: Vec<(Option<crate::digest::Digest>, SnapshotDir)> = Vec::new();
+    for drive in drives {
+        for dir in locate(drive)? {
+            // Hashing the bytes names the snapshot without parsing anything
+            // unverified; the signature is checked when the snapshot is opened.
+            let id = match dir.is_complete() {
+                true => fsutil::read_optional(&dir.manifest_path(), MAX_MANIFEST_BYTES)?
+                    .map(|bytes| crate::digest::Digest::of(&bytes)),
+                false => None,
+            };
+            match found.iter_mut().find(|(seen, _)| id.is_some() && *seen == id) {
+                Some((_, first)) => first.parts.push(dir.root),
+                None => found.push((id, dir)),
+            }
+        }
+    }
+    Ok(found.into_iter().map(|(_, dir)| dir).collect())
+}
+
 /// Finds the snapshot folders at or below `media`: `media` itself if it is
 /// a snapshot folder, else every `media/ferry/*/*` folder, sorted. Folders
 /// without a signature are included (callers report them as incomplete).
@@ -360,7 +451,7 @@ pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
     if !media.is_dir() {
         return Err(Error::io("open media folder", media, std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
-    let direct = SnapshotDir { root: media.to_owned(), installed: false };
+    let direct = SnapshotDir { root: media.to_owned(), installed: false, parts: Vec::new() };
     if direct.manifest_path().exists() || direct.signature_path().exists() {
         return Ok(vec![direct]);
     }
@@ -369,7 +460,7 @@ pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
     if root.is_dir() {
         for repository in sorted_dirs(&root)? {
             for sequence in sorted_dirs(&repository)? {
-                found.push(SnapshotDir { root: sequence, installed: false });
+                found.push(SnapshotDir { root: sequence, installed: false, parts: Vec::new() });
             }
         }
     }

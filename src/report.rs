@@ -23,3 +23,15 @@ impl Progress for Silent {
     fn advance(&self, _bytes: u64) {}
     fn notice(&self, _message: &str) {}
 }
+
+/// Formats a byte count for people.
+pub fn human_bytes(count: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = count as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{count} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

@@ -52,7 +52,9 @@ pub fn volume_name(number: usize) -> String {
 
 /// Bytes of the volumes written so far: how export learns sizes and digests.
 struct OpenVolume {
-    number: usize,
+    /// Largest size this volume may reach: the volume size, or less where
+    /// the drive it goes to has less room left.
+    capacity: u64,
     path: Utf8PathBuf,
     writer: io::BufWriter<File>,
     hasher: Sha256,
@@ -75,44 +77,88 @@ impl OpenVolume {
     }
 }
 
-/// Writes a snapshot's entries as tar volumes of at most `capacity` bytes
-/// into `dir`, deterministically: the same entries, contents, capacity and
-/// `mtime` always give the same bytes.
+/// A folder that receives volumes, and how many bytes of volumes it may
+/// take: one per drive when a snapshot spans several drives.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// The `volumes/` folder on that drive (it must exist and be empty).
+    pub dir: Utf8PathBuf,
+    /// Bytes of volumes it may take; `u64::MAX` for no limit.
+    pub budget: u64,
+}
+
+/// A finished volume and the destination (drive) it went to.
+#[derive(Debug, Clone)]
+pub struct PlacedVolume {
+    /// Size and digest, for the manifest.
+    pub volume: Volume,
+    /// Index into the destinations given to [`VolumeWriter::new`].
+    pub destination: usize,
+}
+
+/// Writes a snapshot's entries as tar volumes of at most `capacity` bytes,
+/// deterministically: the same entries, contents, capacity, destination
+/// budgets and `mtime` always give the same bytes.
 pub struct VolumeWriter {
-    dir: Utf8PathBuf,
+    destinations: Vec<Destination>,
+    /// Index of the destination volumes go to now.
+    destination: usize,
     capacity: u64,
     mtime: u64,
     current: Option<OpenVolume>,
-    finished: Vec<Volume>,
+    finished: Vec<PlacedVolume>,
 }
 
 impl VolumeWriter {
-    /// Starts writing volumes into `dir` (which must exist and be empty).
-    pub fn new(dir: &Utf8Path, capacity: u64, mtime: u64) -> Result<Self> {
+    /// Starts writing volumes into `destinations`, filling each in turn.
+    pub fn new(destinations: Vec<Destination>, capacity: u64, mtime: u64) -> Result<Self> {
         if !(MIN_VOLUME_SIZE..=MAX_VOLUME_SIZE).contains(&capacity) {
             return Err(Error::InvalidArgument(format!(
                 "volume size {capacity} bytes is outside {MIN_VOLUME_SIZE} to {MAX_VOLUME_SIZE} bytes"
             )));
         }
-        Ok(VolumeWriter { dir: dir.to_owned(), capacity, mtime, current: None, finished: Vec::new() })
+        Ok(VolumeWriter { destinations, destination: 0, capacity, mtime, current: None, finished: Vec::new() })
     }
 
     fn used(&self) -> u64 {
         self.current.as_ref().map_or(0, |v| v.written)
     }
 
-    /// Room left for one more entry's headers and data in the open volume.
+    /// The largest the next volume may be: capped by the room left at its
+    /// destination.
+    fn next_capacity(&self) -> u64 {
+        let budget = self.destinations.get(self.destination).map_or(0, |d| d.budget);
+        self.capacity.min(budget)
+    }
+
+    /// Room left for one more entry's headers and data in the open volume
+    /// (or in the next one, if none is open).
     fn room(&self) -> u64 {
-        self.capacity.saturating_sub(self.used() + END_OF_ARCHIVE)
+        let capacity = self.current.as_ref().map_or_else(|| self.next_capacity(), |v| v.capacity);
+        capacity.saturating_sub(self.used() + END_OF_ARCHIVE)
     }
 
     fn volume(&mut self) -> Result<&mut OpenVolume> {
         if self.current.is_none() {
-            let number = self.finished.len() + 1;
-            let path = self.dir.join(volume_name(number));
+            // A drive with less room than the smallest volume is full.
+            while self.next_capacity() < MIN_VOLUME_SIZE {
+                if self.destination + 1 >= self.destinations.len() {
+                    let last = self.destinations.last().map(|d| d.dir.clone()).unwrap_or_default();
+                    return Err(Error::DriveUnfit {
+                        media: last,
+                        problems: vec![format!(
+                            "the snapshot needs more room than the drive(s) given: {} volume(s) written so far; give another drive",
+                            self.finished.len()
+                        )],
+                    });
+                }
+                self.destination += 1;
+            }
+            let capacity = self.next_capacity();
+            let path = self.destinations[self.destination].dir.join(volume_name(self.finished.len() + 1));
             let file = File::options().write(true).create_new(true).open(&path).ctx("create", &path)?;
             self.current = Some(OpenVolume {
-                number,
+                capacity,
                 path,
                 writer: io::BufWriter::with_capacity(1024 * 1024, file),
                 hasher: Sha256::new(),
@@ -124,7 +170,10 @@ impl VolumeWriter {
 
     fn close_volume(&mut self) -> Result<()> {
         if let Some(volume) = self.current.take() {
-            self.finished.push(volume.finish()?);
+            let volume = volume.finish()?;
+            let destination = &mut self.destinations[self.destination];
+            destination.budget = destination.budget.saturating_sub(volume.size);
+            self.finished.push(PlacedVolume { volume, destination: self.destination });
         }
         Ok(())
     }
@@ -168,7 +217,13 @@ impl VolumeWriter {
                 let header_bytes = headers(&name, Kind::File, 0, self.mtime, executable).len() as u64;
                 let fits = (self.room().saturating_sub(header_bytes) / BLOCK * BLOCK).min(left);
                 if fits == 0 {
-                    self.close_volume()?;
+                    // No block fits: end this volume, or, with none open,
+                    // let `volume` move on to the next drive.
+                    if self.current.is_some() {
+                        self.close_volume()?;
+                    } else {
+                        self.volume()?;
+                    }
                     continue;
                 }
                 let part_headers = headers(&name, Kind::File, fits, self.mtime, executable);
@@ -218,17 +273,31 @@ impl VolumeWriter {
     }
 
     /// Ends the last volume and returns every volume's size and digest,
-    /// in order. A snapshot with no entries still gets one (empty) volume.
-    pub fn finish(mut self) -> Result<Vec<Volume>> {
+    /// in order, with the index of the destination it went to. A snapshot
+    /// with no entries still gets one (empty) volume.
+    pub fn finish(mut self) -> Result<Vec<PlacedVolume>> {
         self.volume()?;
         self.close_volume()?;
         Ok(self.finished)
     }
+}
 
-    /// The volume being written, for messages.
-    pub fn current_volume(&self) -> Option<usize> {
-        self.current.as_ref().map(|v| v.number)
+/// About how many bytes of volumes `entries` (path, and size for a file)
+/// make with volumes of `volume_size`: every header and padded content, an
+/// end marker per volume, and a header per part where a file is split. An
+/// upper bound within a few blocks, used to check room before writing.
+pub fn estimate<'a>(entries: impl Iterator<Item = (&'a str, Option<u64>)>, volume_size: u64) -> u64 {
+    let mut total = 0u64;
+    for (path, size) in entries {
+        let header = headers(path, Kind::Dir, 0, 0, false).len() as u64 + BLOCK;
+        let data = size.map_or(0, padded);
+        let parts = data.div_ceil(volume_size.saturating_sub(header + END_OF_ARCHIVE).max(BLOCK)).max(1);
+        total = total.saturating_add(parts * header + data);
     }
+    let volumes = total.div_ceil(volume_size.saturating_sub(END_OF_ARCHIVE).max(BLOCK)).max(1);
+    // A volume closed early (P1, P2) wastes at most one entry's worth: count
+    // a block per volume for it on top of the end markers.
+    total.saturating_add(volumes * (END_OF_ARCHIVE + BLOCK))
 }
 
 fn changed_while_exported(source: &Utf8Path, size: u64) -> Error {
@@ -313,14 +382,15 @@ pub struct Segment {
 /// after every header matched the signed manifest.
 #[derive(Debug, Clone)]
 pub struct TarIndex {
-    dir: Utf8PathBuf,
+    /// Path of each volume, volume 1 first (they may lie on several drives).
+    volumes: Vec<Utf8PathBuf>,
     files: HashMap<RelPath, Vec<Segment>>,
 }
 
 impl TarIndex {
-    /// The path of volume `number`.
+    /// The path of volume `number` (from 1).
     pub fn volume_path(&self, number: usize) -> Utf8PathBuf {
-        self.dir.join(volume_name(number))
+        self.volumes.get(number.wrapping_sub(1)).cloned().unwrap_or_else(|| volume_name(number).into())
     }
 
     /// Where the file's bytes are; `None` if the manifest lists no such file.
@@ -424,7 +494,15 @@ impl HeaderWalker<'_> {
             }
             self.file.read_exact_at(&mut records, self.position).ctx("read", self.path)?;
             self.position += padded(size);
-            pax_path = Some(parse_pax(&records).map_err(|problem| self.refuse(at, problem))?);
+            pax_path = Some(parse_pax(&records).map_err(|problem| {
+                // Name the entry the PAX header belongs to, as its ustar header does.
+                let mut next = [0u8; BLOCK as usize];
+                match self.position + BLOCK <= self.length && self.file.read_exact_at(&mut next, self.position).is_ok()
+                {
+                    true => self.refuse(at, format!("entry `{}`: {problem}", ustar_name(&next))),
+                    false => self.refuse(at, problem),
+                }
+            })?);
             let next_at = self.position;
             let block = self.read_block()?;
             let (typeflag, size) = self.check_header(next_at, &block)?;
@@ -471,15 +549,28 @@ impl HeaderWalker<'_> {
         if stored != computed {
             return Err(self.refuse(at, "a header whose checksum does not match (damaged, or not a tar volume)"));
         }
+        // The checksum matched, so the name field is worth showing.
+        let name = ustar_name(block);
         if &block[257..265] != b"ustar\x0000" {
-            return Err(self.refuse(at, "a header that is not POSIX ustar (ferry writes only ustar and PAX)"));
+            return Err(self.refuse(
+                at,
+                format!("entry `{name}`: a header that is not POSIX ustar (ferry writes only ustar and PAX)"),
+            ));
         }
         if block[124] & 0x80 != 0 {
-            return Err(self.refuse(at, "a size in base-256 (ferry writes octal sizes only)"));
+            return Err(self.refuse(at, format!("entry `{name}`: a size in base-256 (ferry writes octal sizes only)")));
         }
-        let size = header.entry_size().map_err(|_| self.refuse(at, "a header with an unreadable size"))?;
+        let size = header
+            .entry_size()
+            .map_err(|_| self.refuse(at, format!("entry `{name}`: a header with an unreadable size")))?;
         Ok((block[156], size))
     }
+}
+
+/// The ustar `name` field of a header block, escaped, for messages.
+fn ustar_name(block: &[u8; BLOCK as usize]) -> String {
+    let field = &block[..USTAR_NAME_BYTES];
+    escape(&String::from_utf8_lossy(&field[..field.iter().position(|&b| b == 0).unwrap_or(USTAR_NAME_BYTES)]))
 }
 
 fn describe_type(typeflag: u8) -> String {
@@ -533,25 +624,32 @@ fn parse_pax(mut records: &[u8]) -> std::result::Result<String, String> {
 }
 
 /// Walks every volume's headers in order and matches each entry against
-/// the manifest (the allow-list). Reads headers only; data is read later,
-/// by whoever needs it, and checked against the file digests then.
-pub fn index(dir: &Utf8Path, manifest: &Manifest) -> Result<TarIndex> {
+/// the manifest (the allow-list). Volume N is looked for in each of `dirs`
+/// in turn (one `volumes/` folder per drive of a spanned snapshot). Reads
+/// headers only; data is read later, by whoever needs it, and checked
+/// against the file digests then.
+pub fn index(dirs: &[Utf8PathBuf], manifest: &Manifest) -> Result<TarIndex> {
     let volumes = manifest.layout.volumes();
     let mut expected = Expected::new(&manifest.entries);
     let mut files: HashMap<RelPath, Vec<Segment>> = HashMap::new();
+    let mut paths = Vec::with_capacity(volumes.len());
     for (i, volume) in volumes.iter().enumerate() {
         let number = i + 1;
-        let path = dir.join(volume_name(number));
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::Damaged {
-                    media: dir.to_owned(),
-                    problems: vec![format!("missing: volume {} of {}", volume_name(number), volumes.len())],
-                });
-            }
-            Err(e) => return Err(Error::io("open", path, e)),
+        let candidates = dirs.iter().map(|dir| dir.join(volume_name(number)));
+        let Some(path) = candidates.clone().find(|path| path.exists()) else {
+            let looked: Vec<String> = dirs.iter().map(|d| d.to_string()).collect();
+            return Err(Error::Damaged {
+                media: dirs.first().cloned().unwrap_or_default(),
+                problems: vec![format!(
+                    "missing: volume {} of {} (looked in {}{})",
+                    volume_name(number),
+                    volumes.len(),
+                    looked.join(", "),
+                    if dirs.len() > 1 || number > 1 { "; is a drive of this snapshot missing?" } else { "" }
+                )],
+            });
         };
+        let file = File::open(&path).ctx("open", &path)?;
         let length = file.metadata().ctx("inspect", &path)?.len();
         if length != volume.size {
             return Err(Error::Damaged {
@@ -578,11 +676,12 @@ pub fn index(dir: &Utf8Path, manifest: &Manifest) -> Result<TarIndex> {
         if walker.position != length {
             return Err(walker.refuse(walker.position, "bytes after the end-of-archive marker"));
         }
+        paths.push(path);
     }
     if let Some(missing) = expected.missing() {
-        return Err(Error::Damaged { media: dir.to_owned(), problems: vec![missing] });
+        return Err(Error::Damaged { media: dirs.first().cloned().unwrap_or_default(), problems: vec![missing] });
     }
-    Ok(TarIndex { dir: dir.to_owned(), files })
+    Ok(TarIndex { volumes: paths, files })
 }
 
 /// The allow-list as a cursor over the manifest: what must come next.
@@ -695,7 +794,7 @@ pub fn check_all(
     // Some volume differs from what was signed: name the files it damaged.
     for (path, expected) in manifest.files() {
         let mut reader = index.open(path)?;
-        let seen = copy_hashing(&mut reader, None, expected.size, &|_| {}).ctx("read", &index.dir)?;
+        let seen = copy_hashing(&mut reader, None, expected.size, &|_| {}).ctx("read", &index.volume_path(1))?;
         if let Some(problem) = crate::media::mismatch(&seen, expected) {
             let volumes: Vec<String> =
                 index.segments(path).unwrap_or(&[]).iter().map(|s| volume_name(s.volume)).collect();

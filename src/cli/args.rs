@@ -173,8 +173,10 @@ pub struct KeygenArgs {
 pub struct ExportArgs {
     /// The repository folder to snapshot.
     pub source: Utf8PathBuf,
-    /// The drive's mount point, or a folder on it.
-    pub media: Utf8PathBuf,
+    /// The drive's mount point, or a folder on it; several drives when the
+    /// snapshot does not fit on one (tar volumes fill each in turn).
+    #[arg(required = true, num_args = 1..)]
+    pub media: Vec<Utf8PathBuf>,
     /// The secret key to sign with (PREFIX.key).
     #[arg(long, value_name = "PREFIX.key")]
     pub key: Utf8PathBuf,
@@ -212,6 +214,14 @@ pub struct ExportArgs {
     /// on the media and remove older and unfinished ones.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub prune: Option<u64>,
+    /// Put at most SIZE on each drive (default: its free space), to split a
+    /// snapshot over several drives: K, M, G as for --volume-size.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub drive_size: Option<u64>,
+    /// The drive's filesystem, whose limits are checked before writing
+    /// (default: detected).
+    #[arg(long, value_enum, value_name = "FS")]
+    pub target_fs: Option<ferry::drive::DriveFs>,
 }
 
 /// `--layout`.
@@ -258,8 +268,10 @@ pub struct Trust {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The drive, one snapshot folder on it, or an installed update source
-    /// (a folder or an ftp:// URL) to check for drift.
-    pub media: String,
+    /// (a folder or an ftp:// URL) to check for drift; every drive of a
+    /// snapshot that spans several.
+    #[arg(required = true, num_args = 1..)]
+    pub media: Vec<String>,
     #[command(flatten)]
     pub trust: Trust,
     /// For an installed update source: hash every file, not just compare sizes.
@@ -324,8 +336,10 @@ pub enum Switch {
 /// `ferry import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The drive, or one snapshot folder on it.
-    pub media: Utf8PathBuf,
+    /// The drive, or one snapshot folder on it; every drive of a snapshot
+    /// that spans several.
+    #[arg(required = true, num_args = 1..)]
+    pub media: Vec<Utf8PathBuf>,
     /// The update source devices read: a folder, or ftp://[user@]host[:port]/path
     /// or ftps://... (explicit TLS).
     pub target: String,

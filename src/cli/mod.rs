@@ -87,7 +87,10 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
             };
             let options = export::ExportOptions {
                 source: a.source.clone(),
-                media: a.media.clone(),
+                media: a.media[0].clone(),
+                more_media: a.media[1..].to_vec(),
+                drive_size: a.drive_size,
+                target_fs: a.target_fs,
                 repository: a.repository.clone(),
                 sequence: a.sequence,
                 created,
@@ -115,7 +118,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                     report.snapshot_dir,
                     report.files,
                     report.folders,
-                    output::bytes(report.bytes),
+                    ferry::report::human_bytes(report.bytes),
                     &report.snapshot_id[..12],
                     report.key_id,
                     report.expires,
@@ -134,12 +137,17 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
         }
         Command::Verify(a) => {
             let progress = out.progress();
-            let installed = match ferry::target::spec::parse(&a.media, a.ftp.implicit_tls)? {
+            let installed = match ferry::target::spec::parse(&a.media[0], a.ftp.implicit_tls)? {
                 TargetSpec::Ftp(_) => true,
                 TargetSpec::Dir(path) => SnapshotDir::is_installed_source(&path),
             };
             if installed {
-                let target = open_target(&a.media, None, &a.ftp)?;
+                if a.media.len() > 1 {
+                    return Err(Error::InvalidArgument(
+                        "an installed update source is verified on its own: give one TARGET".into(),
+                    ));
+                }
+                let target = open_target(&a.media[0], None, &a.ftp)?;
                 let trust = if a.trust.trust.is_empty() && std::env::var_os("FERRY_TRUST").is_none() {
                     None
                 } else {
@@ -165,7 +173,8 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                 return Ok(exit::OK);
             }
             let trust = load_trust(&a.trust.trust)?;
-            let report = verify::verify(&Utf8PathBuf::from(&a.media), &trust, now(cli), &progress)?;
+            let drives: Vec<Utf8PathBuf> = a.media.iter().map(Utf8PathBuf::from).collect();
+            let report = verify::verify(&drives, &trust, now(cli), &progress)?;
             progress.finish();
             out.report(&report, || {
                 report
@@ -177,7 +186,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                             s.repository,
                             s.sequence,
                             s.files,
-                            output::bytes(s.bytes),
+                            ferry::report::human_bytes(s.bytes),
                             s.signed_by,
                             s.created,
                             s.expires,
@@ -223,7 +232,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                         report.added,
                         report.changed,
                         report.removed,
-                        output::bytes(report.bytes_transferred),
+                        ferry::report::human_bytes(report.bytes_transferred),
                         report.snapshot.signed_by,
                         report.previous_sequence.map_or(String::new(), |p| format!("; previous sequence {p} kept for rollback"))
                     ));
@@ -246,7 +255,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
             let (source, snapshot) = publish::open_source(&a.source, a.repository.as_deref(), &trust)?;
             let targets = a.targets.iter().map(|t| open_target(t, None, &a.ftp)).collect::<ferry::Result<Vec<_>>>()?;
             let options = import::ImportOptions {
-                media: a.source.clone(),
+                media: vec![a.source.clone()],
                 repository: a.repository.clone(),
                 sequence: None,
                 switch: switch_choice(a.install.switch),
@@ -269,7 +278,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                             r.added,
                             r.changed,
                             r.removed,
-                            output::bytes(r.bytes_transferred)
+                            ferry::report::human_bytes(r.bytes_transferred)
                         ),
                         (_, Some(error)) => format!(": {error}"),
                         _ => String::new(),
@@ -415,7 +424,7 @@ fn list_text(report: &list::ListReport) -> String {
             };
             text.push_str(&format!(
                 " {layout}{volumes}, {files} files, {}, created {}, expires {}, signed by key {}",
-                output::bytes(bytes),
+                ferry::report::human_bytes(bytes),
                 s.created.as_deref().unwrap_or("?"),
                 s.expires.as_deref().unwrap_or("?"),
                 s.signed_by.as_deref().unwrap_or("?")

@@ -77,7 +77,7 @@ impl Progress for Bar {
         self.bar.set_length(total_bytes);
         self.bar.set_position(0);
         if self.verbose {
-            self.notice(&format!("{name}: {}", bytes(total_bytes)));
+            self.notice(&format!("{name}: {}", ferry::report::human_bytes(total_bytes)));
         }
     }
 
@@ -90,16 +90,4 @@ impl Progress for Bar {
             self.bar.suspend(|| eprintln!("ferry: {message}"));
         }
     }
-}
-
-/// Formats a byte count for people.
-pub fn bytes(count: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = count as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{count} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

@@ -6,15 +6,17 @@
 //! every reader treats as incomplete.
 
 use crate::digest::copy_hashing;
+use crate::drive::{self, DriveFs, PlannedWrite};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::manifest::{Entry, EntryKind, FileEntry, Layout, Manifest, RepositoryId};
 use crate::media::{self, SnapshotDir};
+use crate::media::{MEDIA_ROOT, PAYLOAD_DIR};
 use crate::parallel;
 use crate::report::Progress;
 use crate::scan::{self, SourceEntry};
 use crate::signing::SecretKey;
-use crate::volume::VolumeWriter;
+use crate::volume::{self, VolumeWriter};
 use camino::{Utf8Path, Utf8PathBuf};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -29,6 +31,13 @@ pub struct ExportOptions {
     pub source: Utf8PathBuf,
     /// The drive (or a folder on it).
     pub media: Utf8PathBuf,
+    /// Further drives a tar snapshot continues onto when the first is full
+    /// (spanning); empty for one drive.
+    pub more_media: Vec<Utf8PathBuf>,
+    /// Put at most this many bytes on each drive (`None`: its free space).
+    pub drive_size: Option<u64>,
+    /// The drives' filesystem; `None` detects it.
+    pub target_fs: Option<DriveFs>,
     /// Repository id; `None` = the source folder's name.
     pub repository: Option<String>,
     /// Sequence number; `None` = the larger of the creation time in Unix
@@ -71,8 +80,10 @@ impl Default for MediaLayout {
 /// What an export did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportReport {
-    /// Snapshot folder written.
+    /// Snapshot folder written (on the first drive).
     pub snapshot_dir: Utf8PathBuf,
+    /// The snapshot folders on every drive it was written to, in part order.
+    pub parts: Vec<Utf8PathBuf>,
     /// Repository id.
     pub repository: String,
     /// Sequence number.
@@ -131,38 +142,48 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     let index = scan::index_matcher(&options.index_patterns)?;
     let entries = scan::scan(&options.source, &index)?;
 
-    let snapshot = SnapshotDir::on_media(&options.media, repository.as_str(), sequence);
-    if snapshot.is_complete() {
-        return Err(Error::AlreadyExists(snapshot.root().to_owned()));
+    let drives: Vec<&Utf8PathBuf> = std::iter::once(&options.media).chain(&options.more_media).collect();
+    if drives.len() > 1 && options.layout == MediaLayout::Tree {
+        return Err(Error::InvalidArgument(
+            "only tar volumes can span several drives; drop --layout tree or give one drive".into(),
+        ));
     }
-    if snapshot.root().exists() {
-        progress.notice(&format!("removing unfinished export {}", snapshot.root()));
-        fsutil::remove_tree(snapshot.root())?;
+    let folders: Vec<SnapshotDir> =
+        drives.iter().map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence)).collect();
+    for folder in &folders {
+        if folder.is_complete() {
+            return Err(Error::AlreadyExists(folder.root().to_owned()));
+        }
+    }
+    let budgets = check_drives(options, &drives, &entries)?;
+    for folder in folders.iter().filter(|folder| folder.root().exists()) {
+        progress.notice(&format!("removing unfinished export {}", folder.root()));
+        fsutil::remove_tree(folder.root())?;
     }
     // A failed export removes what it wrote: half a snapshot helps nobody,
     // and without a signature it could never be imported anyway.
-    let written = write_snapshot(&snapshot, &entries, options, key, progress, created, |layout, hashed| Manifest {
-        repository: repository.clone(),
-        sequence,
-        created,
-        expires,
-        layout,
-        entries: hashed,
+    let written = write_snapshot(&folders, &budgets, &entries, options, key, progress, created, |layout, hashed| {
+        Manifest { repository: repository.clone(), sequence, created, expires, layout, entries: hashed }
     });
-    let (manifest, manifest_bytes) = match written {
+    let (manifest, manifest_bytes, used) = match written {
         Ok(written) => written,
         Err(error) => {
-            let _ = fsutil::remove_tree(snapshot.root());
+            for folder in &folders {
+                let _ = fsutil::remove_tree(folder.root());
+            }
             return Err(error);
         }
     };
+    let snapshot = &used[0];
     if options.read_back {
         progress.notice("reading the media back");
         let verified = snapshot.open(&key.own_trust());
         if let Err(error) = verified.and_then(|verified| snapshot.check_payload(&verified, progress, true)) {
-            // The drive does not hold what was written: make sure nobody
-            // mistakes it for a complete snapshot.
-            let _ = fsutil::remove_file(&snapshot.signature_path());
+            // The drives do not hold what was written: make sure nobody
+            // mistakes them for a complete snapshot.
+            for folder in &folders {
+                let _ = fsutil::remove_file(&folder.signature_path());
+            }
             return Err(error);
         }
     }
@@ -173,6 +194,7 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     let files = manifest.files().count();
     Ok(ExportReport {
         snapshot_dir: snapshot.root().to_owned(),
+        parts: std::iter::once(snapshot.root().to_owned()).chain(snapshot.parts().iter().cloned()).collect(),
         repository: repository.to_string(),
         sequence,
         snapshot_id: crate::digest::Digest::of(&manifest_bytes).to_hex(),
@@ -187,20 +209,97 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     })
 }
 
+/// Checks before writing a byte that the snapshot fits the drives and their
+/// filesystem (`drive::check_fit`); returns how many bytes of volumes each
+/// drive may take.
+fn check_drives(options: &ExportOptions, drives: &[&Utf8PathBuf], entries: &[SourceEntry]) -> Result<Vec<u64>> {
+    let metadata = metadata_estimate(entries);
+    let first = drives[0];
+    let fs = options.target_fs.unwrap_or_else(|| drive::detect(first));
+    let MediaLayout::Tar { volume_size } = options.layout else {
+        let paths: Vec<String> = entries.iter().map(|e| format!("{MEDIA_ROOT}/x/0/{PAYLOAD_DIR}/{}", e.path)).collect();
+        let mut writes: Vec<PlannedWrite<'_>> = entries
+            .iter()
+            .zip(&paths)
+            .map(|(e, path)| PlannedWrite { path, size: e.file.map_or(0, |f| f.size), is_dir: e.file.is_none() })
+            .collect();
+        writes.push(PlannedWrite { path: "ferry/x/0/manifest", size: metadata, is_dir: false });
+        drive::check_fit(first, fs, &writes)?;
+        return Ok(vec![u64::MAX]);
+    };
+    let total = volume::estimate(entries.iter().map(|e| (e.path.as_str(), e.file.map(|f| f.size))), volume_size);
+    let mut budgets = Vec::with_capacity(drives.len());
+    for drive in drives {
+        let free = fsutil::free_space(drive)?.saturating_sub(metadata);
+        budgets.push(options.drive_size.map_or(free, |cap| cap.saturating_sub(metadata).min(free)));
+    }
+    let available: u64 = budgets.iter().sum();
+    if total > available {
+        let plural = if drives.len() > 1 { "the drives have" } else { "the drive has" };
+        return Err(Error::DriveUnfit {
+            media: first.to_owned(),
+            problems: vec![format!(
+                "needs {} more: about {} of volumes and {} of manifest and checksums per drive to write, {plural} room for {}{}",
+                crate::report::human_bytes(total - available),
+                crate::report::human_bytes(total),
+                crate::report::human_bytes(metadata),
+                crate::report::human_bytes(available),
+                if options.drive_size.is_some() { " (with --drive-size)" } else { "" },
+            )],
+        });
+    }
+    // What each drive gets: its volumes, as large as the volume size allows.
+    let mut names = Vec::new();
+    let mut left = total;
+    for (n, budget) in budgets.iter().enumerate() {
+        let mut room = (*budget).min(left);
+        left -= room;
+        let mut sizes = Vec::new();
+        while room > 0 {
+            sizes.push(room.min(volume_size));
+            room -= room.min(volume_size);
+        }
+        names.push((n, sizes));
+    }
+    for ((n, sizes), drive) in names.iter().zip(drives) {
+        let paths: Vec<String> =
+            (1..=sizes.len()).map(|v| format!("ferry/x/0/volumes/{}", volume::volume_name(v))).collect();
+        let mut writes: Vec<PlannedWrite<'_>> =
+            sizes.iter().zip(&paths).map(|(size, path)| PlannedWrite { path, size: *size, is_dir: false }).collect();
+        writes.push(PlannedWrite { path: "ferry/x/0/manifest", size: metadata, is_dir: false });
+        let fs = if *n == 0 { fs } else { options.target_fs.unwrap_or_else(|| drive::detect(drive)) };
+        drive::check_fit(drive, fs, &writes)?;
+    }
+    Ok(budgets)
+}
+
+/// Room for the manifest, the signature and the checksum files on a drive:
+/// a generous bound (a manifest line is about 90 bytes plus the path).
+fn metadata_estimate(entries: &[SourceEntry]) -> u64 {
+    let per_entry: u64 = entries.iter().map(|e| 2 * (e.path.as_str().len() as u64 + 100)).sum();
+    per_entry + 64 * 1024
+}
+
 /// Writes payload, manifest and signature, in that order, each flushed
-/// before the next begins (formats/media-layout-v1.md).
+/// before the next begins (formats/media-layout-v1.md). Returns the
+/// manifest and the snapshot as written: its first drive's folder, with the
+/// other drives it spans as parts.
+#[allow(clippy::too_many_arguments)]
 fn write_snapshot(
-    snapshot: &SnapshotDir,
+    folders: &[SnapshotDir],
+    budgets: &[u64],
     entries: &[SourceEntry],
     options: &ExportOptions,
     key: &SecretKey,
     progress: &dyn Progress,
     created: Timestamp,
     manifest_for: impl FnOnce(Layout, Vec<Entry>) -> Manifest,
-) -> Result<(Manifest, Vec<u8>)> {
+) -> Result<(Manifest, Vec<u8>, Vec<SnapshotDir>)> {
+    // Which drive each volume went to; a tree is all on the first.
+    let mut placement = Vec::new();
     let manifest = match options.layout {
         MediaLayout::Tree => {
-            let payload = snapshot.payload();
+            let payload = folders[0].payload();
             fsutil::create_dir_all(&payload)?;
             for entry in entries.iter().filter(|e| e.file.is_none()) {
                 fsutil::create_dir_all(&entry.path.under(&payload))?;
@@ -208,41 +307,64 @@ fn write_snapshot(
             manifest_for(Layout::Tree, copy_payload(&options.source, &payload, entries, progress)?)
         }
         MediaLayout::Tar { volume_size } => {
-            let dir = snapshot.volumes_dir();
-            fsutil::create_dir_all(&dir)?;
+            let mut destinations = Vec::new();
+            for (folder, budget) in folders.iter().zip(budgets) {
+                fsutil::create_dir_all(&folder.volumes_dir())?;
+                destinations.push(volume::Destination { dir: folder.volumes_dir(), budget: *budget });
+            }
             // Tar entries carry the snapshot's creation time, so the
             // volumes depend on nothing but the snapshot.
             let mtime = u64::try_from(created.as_second()).unwrap_or(0);
-            let (volumes, hashed) = write_volumes(&options.source, &dir, volume_size, mtime, entries, progress)?;
-            manifest_for(Layout::Tar(volumes), hashed)
+            let (volumes, hashed) =
+                write_volumes(&options.source, destinations, volume_size, mtime, entries, progress)?;
+            placement = volumes.iter().map(|placed| placed.destination).collect();
+            manifest_for(Layout::Tar(volumes.into_iter().map(|placed| placed.volume).collect()), hashed)
         }
     };
-    let manifest_bytes = manifest.encode();
-    fsutil::write_atomic(&snapshot.manifest_path(), &manifest_bytes)?;
-    fsutil::write_atomic(&snapshot.root().join(media::CHECKSUMS_FILE), &media::checksums(&manifest, &manifest_bytes))?;
-    if !manifest.layout.volumes().is_empty() {
-        let contents = snapshot.root().join(media::CONTENT_CHECKSUMS_FILE);
-        fsutil::write_atomic(&contents, &media::content_checksums(&manifest))?;
+    let parts = placement.iter().max().map_or(1, |last| last + 1);
+    // Drives the snapshot did not reach get nothing.
+    for folder in &folders[parts..] {
+        fsutil::remove_tree(folder.root())?;
     }
-    // One flush makes payload and manifest durable before the signature
-    // exists; the signature itself is flushed with its folder by write_atomic.
-    fsutil::sync_filesystem(snapshot.root())?;
-    fsutil::write_atomic(&snapshot.signature_path(), &key.sign_manifest(&manifest_bytes))?;
-    Ok((manifest, manifest_bytes))
+    let manifest_bytes = manifest.encode();
+    for (part, folder) in folders[..parts].iter().enumerate() {
+        fsutil::write_atomic(&folder.manifest_path(), &manifest_bytes)?;
+        let here = |volume: usize| placement.get(volume).is_none_or(|drive| *drive == part);
+        let sums = media::checksums(&manifest, &manifest_bytes, &here);
+        fsutil::write_atomic(&folder.root().join(media::CHECKSUMS_FILE), &sums)?;
+        if !manifest.layout.volumes().is_empty() {
+            let contents = folder.root().join(media::CONTENT_CHECKSUMS_FILE);
+            fsutil::write_atomic(&contents, &media::content_checksums(&manifest))?;
+        }
+        if parts > 1 {
+            let volumes: Vec<usize> = (0..placement.len()).filter(|v| here(*v)).map(|v| v + 1).collect();
+            fsutil::write_atomic(&folder.root().join(media::PART_FILE), &media::part_note(part + 1, parts, &volumes))?;
+        }
+        // One flush makes payload and manifest durable before the signature
+        // exists; the signature itself is flushed with its folder by write_atomic.
+        fsutil::sync_filesystem(folder.root())?;
+    }
+    let signature = key.sign_manifest(&manifest_bytes);
+    for folder in &folders[..parts] {
+        fsutil::write_atomic(&folder.signature_path(), &signature)?;
+    }
+    let mut used = folders[0].clone();
+    used.set_parts(folders[1..parts].iter().map(|f| f.root().to_owned()).collect());
+    Ok((manifest, manifest_bytes, vec![used]))
 }
 
 /// Writes the payload as tar volumes, one file after another in manifest
 /// order (the order readers expect), hashing each file on its way in.
 fn write_volumes(
     source: &Utf8Path,
-    dir: &Utf8Path,
+    destinations: Vec<volume::Destination>,
     volume_size: u64,
     mtime: u64,
     entries: &[SourceEntry],
     progress: &dyn Progress,
-) -> Result<(Vec<crate::manifest::Volume>, Vec<Entry>)> {
+) -> Result<(Vec<volume::PlacedVolume>, Vec<Entry>)> {
     progress.phase("exporting", entries.iter().filter_map(|e| e.file.map(|f| f.size)).sum());
-    let mut writer = VolumeWriter::new(dir, volume_size, mtime)?;
+    let mut writer = VolumeWriter::new(destinations, volume_size, mtime)?;
     let mut hashed = Vec::with_capacity(entries.len());
     for entry in entries {
         let kind = match entry.file {

@@ -35,8 +35,9 @@ pub enum SwitchChoice {
 /// Options of an import.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
-    /// Media: a snapshot folder or a folder above snapshot folders.
-    pub media: camino::Utf8PathBuf,
+    /// Media: a snapshot folder or a folder above snapshot folders; one per
+    /// drive when a snapshot spans several.
+    pub media: Vec<camino::Utf8PathBuf>,
     /// Only consider this repository on the media.
     pub repository: Option<String>,
     /// Install this sequence instead of the newest.
@@ -242,18 +243,37 @@ fn check_policy(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, installed: &Inst
 }
 
 /// Picks the snapshot to install: the only one, or the newest trusted one
-/// of the wanted repository. A bad single snapshot reports its own error.
+/// Picks the snapshot to install: the only one, or the newest trusted one
+/// of the wanted repository (or the wanted sequence). A bad single snapshot
+/// reports its own error. With several drives, the folders of one snapshot
+/// spread over them are joined (`media::locate_all`), and every drive
+/// must hold part of the chosen snapshot: a foreign drive is named.
 pub(crate) fn choose_snapshot(
-    media_path: &camino::Utf8Path,
+    drives: &[camino::Utf8PathBuf],
     repository: Option<&str>,
     sequence: Option<u64>,
     trust: &TrustStore,
 ) -> Result<(SnapshotDir, VerifiedSnapshot)> {
-    let dirs = media::locate(media_path)?;
-    if let ([only], None) = (dirs.as_slice(), sequence) {
-        let snapshot = only.open(trust)?;
-        return Ok((only.clone(), snapshot));
-    }
+    let shown = drives.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(" ");
+    let dirs = media::locate_all(drives)?;
+    let chosen = match (dirs.as_slice(), sequence) {
+        ([only], None) => {
+            let snapshot = only.open(trust)?;
+            (only.clone(), snapshot)
+        }
+        _ => newest(&shown, dirs, repository, sequence, trust)?,
+    };
+    check_every_drive_holds_a_part(drives, &chosen.0, &chosen.1)?;
+    Ok(chosen)
+}
+
+fn newest(
+    shown: &str,
+    dirs: Vec<SnapshotDir>,
+    repository: Option<&str>,
+    sequence: Option<u64>,
+    trust: &TrustStore,
+) -> Result<(SnapshotDir, VerifiedSnapshot)> {
     let mut first_error = None;
     let mut best: Option<(SnapshotDir, VerifiedSnapshot)> = None;
     let mut repositories = Vec::new();
@@ -280,17 +300,47 @@ pub(crate) fn choose_snapshot(
     }
     if repositories.len() > 1 {
         return Err(Error::InvalidArgument(format!(
-            "`{media_path}` holds snapshots of several repositories ({}); choose one with --repository",
+            "`{shown}` holds snapshots of several repositories ({}); choose one with --repository",
             repositories.join(", ")
         )));
     }
     if let (None, Some(wanted)) = (&best, sequence) {
         return Err(Error::InvalidArgument(format!(
-            "`{media_path}` holds no trusted snapshot with sequence {wanted}{}; `ferry list {media_path}` shows what it holds",
+            "`{shown}` holds no trusted snapshot with sequence {wanted}{}; `ferry list {shown}` shows what it holds",
             repository.map(|r| format!(" of repository {r}")).unwrap_or_default()
         )));
     }
-    best.ok_or_else(|| first_error.unwrap_or_else(|| Error::NoSnapshot(media_path.to_owned())))
+    best.ok_or_else(|| first_error.unwrap_or_else(|| Error::NoSnapshot(shown.into())))
+}
+
+/// With several drives, each must carry part of the chosen snapshot: a
+/// drive from another export would otherwise be silently ignored, and the
+/// operator would think it had been read.
+fn check_every_drive_holds_a_part(
+    drives: &[camino::Utf8PathBuf],
+    chosen: &SnapshotDir,
+    snapshot: &VerifiedSnapshot,
+) -> Result<()> {
+    if drives.len() < 2 {
+        return Ok(());
+    }
+    let folders: Vec<&camino::Utf8Path> =
+        std::iter::once(chosen.root()).chain(chosen.parts().iter().map(|p| p.as_path())).collect();
+    for drive in drives {
+        if !folders.iter().any(|folder| folder.starts_with(drive)) {
+            let manifest = snapshot.manifest();
+            return Err(Error::Damaged {
+                media: drive.clone(),
+                problems: vec![format!(
+                    "holds no part of {} sequence {} (snapshot {}): a drive from another export?",
+                    manifest.repository,
+                    manifest.sequence,
+                    snapshot.id().short()
+                )],
+            });
+        }
+    }
+    Ok(())
 }
 
 fn count_changes(installed: Option<&Manifest>, new: &Manifest) -> (usize, usize, usize, u64) {

@@ -63,7 +63,7 @@ pub fn open_source(
         let snapshot = dir.open(trust)?;
         return Ok((dir, snapshot));
     }
-    import::choose_snapshot(source, repository, None, trust)
+    import::choose_snapshot(&[source.to_owned()], repository, None, trust)
 }
 
 /// Verifies the source completely, then installs it into every target at

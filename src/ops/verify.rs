@@ -68,16 +68,17 @@ pub fn check_expiry(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, now: Timesta
     }
 }
 
-/// Verifies every snapshot at or below `media`: signature by a trusted key,
-/// not expired, and every payload byte. Stops at the first bad snapshot.
+/// Verifies every snapshot at or below the drives given (one snapshot may
+/// span several): signature by a trusted key, not expired, and every
+/// payload byte. Stops at the first bad snapshot.
 pub fn verify(
-    media_path: &Utf8PathBuf,
+    drives: &[Utf8PathBuf],
     trust: &TrustStore,
     now: Timestamp,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
     let mut snapshots = Vec::new();
-    for dir in media::locate(media_path)? {
+    for dir in media::locate_all(drives)? {
         let snapshot = dir.open(trust)?;
         check_expiry(&dir, &snapshot, now)?;
         dir.check_payload(&snapshot, progress, false)?;
