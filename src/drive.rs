@@ -72,7 +72,11 @@ const NTFS_SB_MAGIC: u32 = 0x5346_544e;
 const NTFS3_SUPER_MAGIC: u32 = 0x7366_746e;
 const FUSE_SUPER_MAGIC: u32 = 0x6573_5546;
 
-/// Detects the filesystem holding `path` (the nearest existing ancestor): FAT via statfs f_type MSDOS_SUPER_MAGIC, exFAT, NTFS (ntfs3/ntfs-3g via fuseblk), and FUSE mounts by reading /proc/self/mountinfo (fusefat shows as `fuse.fusefat`). Unknown -> Any.
+/// Detects the filesystem holding `path` (its nearest existing ancestor, so
+/// the media folder need not exist yet): FAT, exFAT and NTFS by the statfs
+/// magic (kernel vfat/msdos, exfat, ntfs3), FUSE mounts by their type in
+/// /proc/self/mountinfo (fusefat shows as `fuse.fusefat`, ntfs-3g as
+/// `fuseblk`). Anything else, or a failure to tell, is [`DriveFs::Any`].
 pub fn detect(path: &Utf8Path) -> DriveFs {
     let existing = resolve(path).0;
     let Ok(stat) = rustix::fs::statfs(existing.as_std_path()) else {
@@ -374,7 +378,8 @@ fn collisions_on_drive(
             if let Some(existing) = on_drive.get(&name.to_lowercase()).filter(|existing| existing.as_str() != name) {
                 let path = if parent.is_empty() { name.to_owned() } else { format!("{parent}/{name}") };
                 problems.push(format!(
-                    "`{path}` and `{}`, already on the drive, differ only in case; {fs} keeps one name, so one would overwrite the other",
+                    "`{path}` and `{}`, already on the drive, differ only in case; \
+                     {fs} keeps one name, so one would overwrite the other",
                     folder.join(existing)
                 ));
                 collided.insert(path);
@@ -407,7 +412,10 @@ fn path_length_problems<'a>(
         let from_root = below_root.join(path);
         let units = from_root.as_str().encode_utf16().count();
         (fs.windows_names() && units > WINDOWS_PATH_UNITS).then(|| {
-            format!("path is {units} characters from the drive's root; Windows opens at most {WINDOWS_PATH_UNITS} (MAX_PATH)")
+            format!(
+                "path is {units} characters from the drive's root; \
+                 Windows opens at most {WINDOWS_PATH_UNITS} (MAX_PATH)"
+            )
         })
     };
     let mut problems = Vec::new();
@@ -418,6 +426,14 @@ fn path_length_problems<'a>(
         }
     }
     problems
+}
+
+/// Bytes that can still be written on the drive holding `media` (or its
+/// nearest existing ancestor) formatted as `fs`; `None` when the filesystem
+/// reports no capacity at all. Unlike plain statvfs this is right on
+/// fusefat, which reports 0 blocks for drives with 512-byte clusters.
+pub fn free_bytes(media: &Utf8Path, fs: DriveFs) -> Result<Option<u64>> {
+    Ok(free_space(&resolve(media).0, fs)?.map(|space| space.free))
 }
 
 /// Free space and the unit it is handed out in.

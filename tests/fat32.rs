@@ -80,6 +80,9 @@ fn fusefat_mounts_show_as_fuse_fusefat_and_are_detected_as_fat32() {
 fn check_fit_on_fat32_refuses_more_than_the_free_space_and_names_the_shortfall() {
     let Some(fat) = FatImage::new(SMALLEST_FAT32_MIB) else { return };
     let media = fat.mount.join("updates");
+    // statvfs says 0 blocks here (fusefat computes clusters * (512 / 1024));
+    // the free clusters are in f_ffree.
+    assert_eq!(drive::free_bytes(&media, DriveFs::Fat32).unwrap(), Some(66_511 * 512));
     let fits = [PlannedWrite { path: "ferry/av/1/payload/a.dat", size: 1024 * 1024, is_dir: false }];
     drive::check_fit(&media, DriveFs::Fat32, &fits).expect("1 MiB fits on an empty 33 MiB FAT32 drive");
 
