@@ -12,7 +12,8 @@ Shape of a generated repository (about FILES files, about MB megabytes):
   * ~40 % of the bytes in a few large modules (10-40 MB), modules/NAME/*.bin,
     some of them executable;
   * ~45 % of the bytes in medium databases (50-500 KB), ~5 % of the files,
-    db/FAMILY/SUB/*.db;
+    db/FAMILY/SUB/*.db (larger when there are few files for many bytes:
+    ~10 MB each for 2,000 files and 2 GB);
   * the remaining files are small XML index files (1-8 KB),
     index/VENDOR/CHANNEL/*.xml, nested three levels deep;
   * one empty directory (cache/empty).
@@ -54,12 +55,15 @@ def xml_bytes(rng, size):
 
 def scaled(rng, count, lo, hi, budget):
     """`count` random sizes in [lo, hi], scaled towards a total of `budget`
-    (kept inside [lo/2, 2*hi] so the shape stays recognisable)."""
+    (kept inside [lo/2, 2*hi] so the shape stays recognisable, unless the
+    budget needs files larger than that on average: few files holding many
+    bytes, as in `bench/run --big`; then the cap is twice the average)."""
     if count <= 0:
         return []
     sizes = [rng.randint(lo, hi) for _ in range(count)]
     f = budget / sum(sizes)
-    return [max(lo // 2, min(2 * hi, int(s * f))) for s in sizes]
+    cap = max(2 * hi, int(2 * budget / count))
+    return [max(lo // 2, min(cap, int(s * f))) for s in sizes]
 
 
 def gen(root, files, mb, seed):

@@ -3,6 +3,8 @@
 
     report.py RESULTS.tsv RESULTS.json KEY=VALUE...
 
+Also writes the table as Markdown next to RESULTS.json (results.md).
+
 Each TSV row: id, label, baseline label, target, status, ferry samples,
 ferry+sync samples, peak RSS KiB, baseline samples, baseline+sync samples,
 note. Samples are comma-separated seconds; the best (minimum) is reported.
@@ -103,6 +105,12 @@ def main():
     print(line(["-" * w for w in widths]))
     for t in table:
         print(line(t))
+    # the same table in Markdown, for bench/README.md
+    with open(os.path.splitext(out)[0] + ".md", "w") as f:
+        f.write("| " + " | ".join(head) + " |\n")
+        f.write("| " + " | ".join("---:" if i in right else "---" for i in range(len(head))) + " |\n")
+        for t in table:
+            f.write("| " + " | ".join(str(c) for c in t) + " |\n")
     print()
     print("ratio = ferry / baseline (best of %s runs each, warm page cache); "
           "< 1 means ferry is faster." % meta.get("reps", "?"))
