@@ -226,7 +226,7 @@ pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> 
         if !entry.is_dir && entry.size > fs.max_file_size() {
             problems.push(format!(
                 "`{path}`: {} ({} bytes); {fs} holds files up to 4 GiB - 1 byte ({} bytes)",
-                human(entry.size),
+                crate::report::human_bytes(entry.size),
                 entry.size,
                 fs.max_file_size()
             ));
@@ -252,10 +252,10 @@ pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> 
         if needed > space.free {
             problems.push(format!(
                 "`{media}`: needs {} more: {} to write (counted in {} clusters), {} free",
-                human(needed - space.free),
-                human(needed),
-                human(space.cluster),
-                human(space.free)
+                crate::report::human_bytes(needed - space.free),
+                crate::report::human_bytes(needed),
+                crate::report::human_bytes(space.cluster),
+                crate::report::human_bytes(space.free)
             ));
         }
     }
@@ -488,18 +488,6 @@ fn space_needed(entries: &BTreeMap<String, Entry>, cluster: u64) -> u64 {
     folder_bytes.values().fold(total, |sum, bytes| sum.saturating_add(round_up(*bytes)))
 }
 
-/// A byte count for people: "512 B", "3.4 GiB".
-fn human(count: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = count as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{count} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,7 +649,7 @@ mod tests {
 
     #[test]
     fn human_units() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(3 * 1024 * 1024 * 1024 + 400 * 1024 * 1024), "3.4 GiB");
+        assert_eq!(crate::report::human_bytes(512), "512 B");
+        assert_eq!(crate::report::human_bytes(3 * 1024 * 1024 * 1024 + 400 * 1024 * 1024), "3.4 GiB");
     }
 }

@@ -76,18 +76,3 @@ pub fn read_optional(path: &Utf8Path, cap: u64) -> Result<Option<Vec<u8>>> {
         other => other.map(Some),
     }
 }
-
-/// Bytes an unprivileged writer may still put on the filesystem holding
-/// `path` (or its nearest existing ancestor, for a folder not made yet).
-pub fn free_space(path: &Utf8Path) -> Result<u64> {
-    let mut existing = path;
-    while !existing.exists() {
-        existing = existing.parent().filter(|p| !p.as_str().is_empty()).unwrap_or(Utf8Path::new("."));
-        if existing == Utf8Path::new(".") {
-            break;
-        }
-    }
-    let stats =
-        rustix::fs::statvfs(existing.as_std_path()).map_err(|e| crate::Error::io("inspect", existing, e.into()))?;
-    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
-}

@@ -115,8 +115,8 @@ fn check_fit_on_fat32_finds_case_collisions_with_files_already_on_the_drive() {
     assert!(text.contains("more:"), "5 GiB does not fit on 33 MiB either: {text}");
 }
 
-/// Today's behaviour when the drive is too small: export must fail, and
-/// the drive must not look like it holds a complete snapshot.
+/// A drive too small: refused before a byte is written, with how much more
+/// room is needed, in both layouts; the drive holds nothing afterwards.
 #[test]
 fn export_onto_a_too_small_fat32_drive_fails_and_leaves_no_complete_snapshot() {
     let Some(mut fat) = FatImage::new(SMALLEST_FAT32_MIB) else { return };
@@ -139,9 +139,13 @@ fn export_onto_a_too_small_fat32_drive_fails_and_leaves_no_complete_snapshot() {
         "--layout",
         "tree",
     ]);
-    assert_ne!(exported.code, 0, "export of 40 MiB onto 33 MiB succeeded:\n{}", exported.stdout);
-    eprintln!("export onto a full FAT32 drive said:\n{}", exported.stderr);
+    assert_eq!(exported.code, 1, "export of 40 MiB onto 33 MiB:\n{}{}", exported.stdout, exported.stderr);
+    assert!(exported.stderr.contains("more:") && exported.stderr.contains("free"), "{}", exported.stderr);
+    let tar = run(&["export", source.as_str(), fat.mount.as_str(), "--key", secret.as_str(), "--sequence", "2"]);
+    assert_eq!(tar.code, 1, "{}{}", tar.stdout, tar.stderr);
+    assert!(tar.stderr.contains("more:"), "{}", tar.stderr);
     fat.remount();
+    assert!(!fat.mount.join("ferry").exists(), "a refused export wrote to the drive");
     let verified = run(&["verify", fat.mount.as_str(), "--trust", key.with_extension("pub").as_str()]);
     assert_ne!(verified.code, 0, "a half-written drive verified:\n{}", verified.stdout);
 }
@@ -179,4 +183,56 @@ fn non_ascii_names_on_fusefat_are_reported_and_never_leave_a_complete_snapshot()
     fat.remount();
     let verified = run(&["verify", fat.mount.as_str(), "--trust", key.with_extension("pub").as_str()]);
     assert_ne!(verified.code, 0, "a half-written drive verified:\n{}", verified.stdout);
+}
+
+/// The cases a FAT32 drive makes real: a file larger than a volume is split
+/// and comes back whole; names that differ only in case, and a name FAT
+/// forbids, are refused up front with the names, before the drive is touched.
+#[test]
+fn fat32_split_file_round_trips_and_unportable_names_are_refused_up_front() {
+    let Some(mut fat) = FatImage::new(SMALLEST_FAT32_MIB) else { return };
+    let scratch = Scratch::new();
+    let (source, target, key) = (scratch.path("source"), scratch.path("target"), scratch.path("key"));
+    let (secret, public) = (key.with_extension("key"), key.with_extension("pub"));
+    keygen(&key);
+    small_repository(&source);
+    write(&source.join("bases/large.bin"), &pseudo_random_bytes(3, 3 * 1024 * 1024 + 17));
+    let drive = fat.mount.clone();
+    let export = |source: &Utf8Path, sequence: &str| {
+        run(&[
+            "export",
+            source.as_str(),
+            drive.as_str(),
+            "--key",
+            secret.as_str(),
+            "--repository",
+            "av",
+            "--sequence",
+            sequence,
+            "--volume-size",
+            "1M",
+        ])
+    };
+    export(&source, "1").ok();
+    fat.remount();
+    let volumes = fat.mount.join("ferry/av/1/volumes");
+    assert!(std::fs::read_dir(&volumes).unwrap().count() >= 4, "a 3 MiB file in 1 MiB volumes");
+    run(&["verify", fat.mount.as_str(), "--trust", public.as_str()]).ok();
+    run(&["import", fat.mount.as_str(), target.as_str(), "--trust", public.as_str()]).ok();
+    assert_eq!(served_tree(&target), tree_state(&source));
+
+    let before = tree_state(&fat.mount);
+    let collide = scratch.path("collide");
+    write(&collide.join("docs/README.TXT"), b"upper");
+    write(&collide.join("docs/Readme.txt"), b"mixed");
+    let refused = export(&collide, "2");
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("README.TXT") && refused.stderr.contains("Readme.txt"), "{}", refused.stderr);
+    let forbidden = scratch.path("forbidden");
+    write(&forbidden.join("a:b.txt"), b"colon");
+    let refused = export(&forbidden, "3");
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("a:b.txt"), "{}", refused.stderr);
+    fat.remount();
+    assert_eq!(tree_state(&fat.mount), before, "a refused export changed the drive");
 }

@@ -230,10 +230,12 @@ fn check_drives(options: &ExportOptions, drives: &[&Utf8PathBuf], entries: &[Sou
     let total = volume::estimate(entries.iter().map(|e| (e.path.as_str(), e.file.map(|f| f.size))), volume_size);
     let mut budgets = Vec::with_capacity(drives.len());
     for drive in drives {
-        let free = fsutil::free_space(drive)?.saturating_sub(metadata);
+        let drive_fs = options.target_fs.unwrap_or_else(|| drive::detect(drive));
+        let free = drive::free_bytes(drive, drive_fs)?.unwrap_or(u64::MAX).saturating_sub(metadata);
         budgets.push(options.drive_size.map_or(free, |cap| cap.saturating_sub(metadata).min(free)));
     }
-    let available: u64 = budgets.iter().sum();
+    // The end of a drive with less room than the smallest volume stays empty.
+    let available: u64 = budgets.iter().map(|b| b.saturating_sub(volume::MIN_VOLUME_SIZE)).sum();
     if total > available {
         let plural = if drives.len() > 1 { "the drives have" } else { "the drive has" };
         return Err(Error::DriveUnfit {
