@@ -57,7 +57,7 @@ struct OpenVolume {
     capacity: u64,
     path: Utf8PathBuf,
     writer: io::BufWriter<File>,
-    hasher: Sha256,
+    hasher: BackgroundHasher,
     written: u64,
 }
 
@@ -73,7 +73,61 @@ impl OpenVolume {
         self.write(&[0; END_OF_ARCHIVE as usize])?;
         let file = self.writer.into_inner().map_err(|e| Error::io("write", self.path.clone(), e.into_error()))?;
         drop(file);
-        Ok(Volume { size: self.written, digest: Digest(self.hasher.finalize().into()) })
+        Ok(Volume { size: self.written, digest: self.hasher.finish() })
+    }
+}
+
+/// SHA-256 computed on a thread of its own. Export hashes every byte twice,
+/// once for the file's digest and once for the volume's; with the volume's
+/// on another core, writing a volume costs about one hash pass of time.
+struct BackgroundHasher {
+    pending: Vec<u8>,
+    sender: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<Digest>>,
+}
+
+impl BackgroundHasher {
+    /// Bytes collected before they are handed over: few hand-overs for the
+    /// many small headers, little memory (a few chunks in flight).
+    const CHUNK: usize = 1024 * 1024;
+
+    fn new() -> Self {
+        let (sender, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let worker = std::thread::spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in chunks {
+                hasher.update(&chunk);
+            }
+            Digest(hasher.finalize().into())
+        });
+        BackgroundHasher { pending: Vec::with_capacity(Self::CHUNK), sender: Some(sender), worker: Some(worker) }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= Self::CHUNK {
+            self.hand_over();
+        }
+    }
+
+    fn hand_over(&mut self) {
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(Self::CHUNK));
+        // The worker only stops when the sender is dropped, so a send fails
+        // only if it panicked; `finish` then reports that.
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(chunk);
+        }
+    }
+
+    fn finish(mut self) -> Digest {
+        self.hand_over();
+        drop(self.sender.take());
+        match self.worker.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(digest)) => digest,
+            // Unreachable short of a panic in sha2; an all-zero digest can
+            // only make read-back and verify refuse the volume, never pass it.
+            _ => Digest([0; 32]),
+        }
     }
 }
 
@@ -157,11 +211,12 @@ impl VolumeWriter {
             let capacity = self.next_capacity();
             let path = self.destinations[self.destination].dir.join(volume_name(self.finished.len() + 1));
             let file = File::options().write(true).create_new(true).open(&path).ctx("create", &path)?;
+            let hasher = BackgroundHasher::new();
             self.current = Some(OpenVolume {
                 capacity,
                 path,
                 writer: io::BufWriter::with_capacity(1024 * 1024, file),
-                hasher: Sha256::new(),
+                hasher,
                 written: 0,
             });
         }
