@@ -44,7 +44,7 @@ pub enum Error {
     },
     /// The snapshot would not fit on the drive, or the drive's filesystem
     /// cannot hold some of its names or sizes; found before writing a byte.
-    #[error("`{media}` cannot take this snapshot: {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+    #[error("`{media}` cannot take this snapshot: {}", summarize(problems))]
     DriveUnfit {
         /// The drive (or folder on it) being exported to.
         media: Utf8PathBuf,
@@ -202,8 +202,12 @@ pub enum Error {
     },
 }
 
+/// One problem stays on the error's one line; several are listed below it.
 fn summarize(problems: &[String]) -> String {
     const SHOWN: usize = 20;
+    if let [only] = problems {
+        return only.clone();
+    }
     let mut text = format!("{} problem(s):", problems.len());
     for problem in problems.iter().take(SHOWN) {
         text.push_str("\n  ");

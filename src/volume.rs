@@ -141,6 +141,17 @@ pub struct Destination {
     pub budget: u64,
 }
 
+/// Refuses a volume size outside [`MIN_VOLUME_SIZE`] to [`MAX_VOLUME_SIZE`].
+pub fn check_volume_size(size: u64) -> Result<()> {
+    if (MIN_VOLUME_SIZE..=MAX_VOLUME_SIZE).contains(&size) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "--volume-size {size} bytes is outside {MIN_VOLUME_SIZE} to {MAX_VOLUME_SIZE} bytes (64K to 8G - 1)"
+        )))
+    }
+}
+
 /// A finished volume and the destination (drive) it went to.
 #[derive(Debug, Clone)]
 pub struct PlacedVolume {
@@ -166,11 +177,7 @@ pub struct VolumeWriter {
 impl VolumeWriter {
     /// Starts writing volumes into `destinations`, filling each in turn.
     pub fn new(destinations: Vec<Destination>, capacity: u64, mtime: u64) -> Result<Self> {
-        if !(MIN_VOLUME_SIZE..=MAX_VOLUME_SIZE).contains(&capacity) {
-            return Err(Error::InvalidArgument(format!(
-                "volume size {capacity} bytes is outside {MIN_VOLUME_SIZE} to {MAX_VOLUME_SIZE} bytes"
-            )));
-        }
+        check_volume_size(capacity)?;
         Ok(VolumeWriter { destinations, destination: 0, capacity, mtime, current: None, finished: Vec::new() })
     }
 

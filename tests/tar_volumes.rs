@@ -901,6 +901,6 @@ fn smallest_volume_size_is_accepted_and_one_byte_less_is_not() {
         "-q",
     ];
     let result = run(&args).expect_code(2);
-    assert!(result.stderr.starts_with("error: ") && result.stderr.contains("volume size"), "{}", result.stderr);
-    assert!(!refused.join("ferry/source/1").exists(), "a refused export left a snapshot folder");
+    assert!(result.stderr.starts_with("error: ") && result.stderr.contains("--volume-size"), "{}", result.stderr);
+    assert!(!refused.join("ferry").exists(), "a refused export left folders on the media");
 }

@@ -142,6 +142,9 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     let index = scan::index_matcher(&options.index_patterns)?;
     let entries = scan::scan(&options.source, &index)?;
 
+    if let MediaLayout::Tar { volume_size } = options.layout {
+        volume::check_volume_size(volume_size)?;
+    }
     let drives: Vec<&Utf8PathBuf> = std::iter::once(&options.media).chain(&options.more_media).collect();
     if drives.len() > 1 && options.layout == MediaLayout::Tree {
         return Err(Error::InvalidArgument(
@@ -171,7 +174,7 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
             for folder in &folders {
                 let _ = fsutil::remove_tree(folder.root());
             }
-            return Err(error);
+            return Err(explain_full_drive(error, &drives, options.target_fs));
         }
     };
     let snapshot = &used[0];
@@ -275,6 +278,27 @@ fn check_drives(options: &ExportOptions, drives: &[&Utf8PathBuf], entries: &[Sou
     Ok(budgets)
 }
 
+/// A write that failed because a drive filled up although the check before
+/// writing found room (something else wrote to it): say so, naming the
+/// drive. FAT reports a full drive as "Operation not permitted".
+fn explain_full_drive(error: Error, drives: &[&Utf8PathBuf], target_fs: Option<DriveFs>) -> Error {
+    let Error::Io { path, source, .. } = &error else { return error };
+    let Some(drive) = drives.iter().find(|drive| path.starts_with(drive)) else { return error };
+    let full = source.kind() == std::io::ErrorKind::StorageFull
+        || (source.kind() == std::io::ErrorKind::PermissionDenied
+            && target_fs.unwrap_or_else(|| drive::detect(drive)) == DriveFs::Fat32);
+    if !full {
+        return error;
+    }
+    Error::DriveUnfit {
+        media: (*drive).clone(),
+        problems: vec![format!(
+            "{error}: the drive filled up during the export although it had room when the export began \
+             (is something else writing to it?); the unfinished snapshot was removed and nothing on the drive looks complete"
+        )],
+    }
+}
+
 /// Room for the manifest, the signature and the checksum files on a drive:
 /// a generous bound (a manifest line is about 90 bytes plus the path).
 fn metadata_estimate(entries: &[SourceEntry]) -> u64 {
@@ -323,6 +347,7 @@ fn write_snapshot(
             manifest_for(Layout::Tar(volumes.into_iter().map(|placed| placed.volume).collect()), hashed)
         }
     };
+    crate::crash::point("export-payload-written");
     let parts = placement.iter().max().map_or(1, |last| last + 1);
     // Drives the snapshot did not reach get nothing.
     for folder in &folders[parts..] {
@@ -331,6 +356,7 @@ fn write_snapshot(
     let manifest_bytes = manifest.encode();
     for (part, folder) in folders[..parts].iter().enumerate() {
         fsutil::write_atomic(&folder.manifest_path(), &manifest_bytes)?;
+        crate::crash::point("export-manifest-written");
         let here = |volume: usize| placement.get(volume).is_none_or(|drive| *drive == part);
         let sums = media::checksums(&manifest, &manifest_bytes, &here);
         fsutil::write_atomic(&folder.root().join(media::CHECKSUMS_FILE), &sums)?;
@@ -342,14 +368,21 @@ fn write_snapshot(
             let volumes: Vec<usize> = (0..placement.len()).filter(|v| here(*v)).map(|v| v + 1).collect();
             fsutil::write_atomic(&folder.root().join(media::PART_FILE), &media::part_note(part + 1, parts, &volumes))?;
         }
+        crate::crash::point("export-checksums-written");
         // One flush makes payload and manifest durable before the signature
         // exists; the signature itself is flushed with its folder by write_atomic.
         fsutil::sync_filesystem(folder.root())?;
     }
+    crate::crash::point("export-before-signature");
     let signature = key.sign_manifest(&manifest_bytes);
     for folder in &folders[..parts] {
         fsutil::write_atomic(&folder.signature_path(), &signature)?;
+        // Reached first with the first drive signed and the next not yet.
+        if parts > 1 {
+            crate::crash::point("export-between-drive-signatures");
+        }
     }
+    crate::crash::point("export-signed");
     let mut used = folders[0].clone();
     used.set_parts(folders[1..parts].iter().map(|f| f.root().to_owned()).collect());
     Ok((manifest, manifest_bytes, vec![used]))
