@@ -17,12 +17,11 @@ struct Drive {
 impl Drive {
     fn new() -> Self {
         let scratch = Scratch::new();
-        let prefix = scratch.path("key");
-        keygen(&prefix);
+        let (key, public) = key_pair(&scratch);
         let source = scratch.path("av");
         small_repository(&source);
         let media = scratch.path("media");
-        Drive { key: prefix.with_extension("key"), public: prefix.with_extension("pub"), source, media, scratch }
+        Drive { key, public, source, media, scratch }
     }
 
     /// Exports sequence `n` of the source, changed a little each time.

@@ -12,6 +12,12 @@ use fat::FatImage;
 use ferry::drive::{self, DriveFs, PlannedWrite};
 use support::*;
 
+/// `ferry export SOURCE DRIVE` of repository `av`, with `extra` options.
+fn export(source: &Utf8Path, drive: &Utf8Path, secret: &Utf8Path, sequence: &str, extra: &[&str]) -> Run {
+    let args = ["export", source.as_str(), drive.as_str(), "--key", secret.as_str(), "--repository", "av"];
+    run(&[&args[..], &["--sequence", sequence], extra].concat())
+}
+
 /// The smallest whole-MiB image that is FAT32 by the specification (at
 /// least 65525 clusters of 512 bytes); mkfs.vfat makes smaller ones with a
 /// warning, which Windows and Linux's vfat would take for FAT16.
@@ -34,19 +40,7 @@ fn round_trip(layout: &str, ascii_names: bool) {
     }
     keygen(&key);
 
-    let exported = run(&[
-        "export",
-        source.as_str(),
-        fat.mount.as_str(),
-        "--key",
-        secret.as_str(),
-        "--repository",
-        "av",
-        "--sequence",
-        "1",
-        "--layout",
-        layout,
-    ]);
+    let exported = export(&source, &fat.mount, &secret, "1", &["--layout", layout]);
     assert_eq!(exported.code, 0, "export --layout {layout} onto FAT32 failed:\n{}\n{}", exported.stderr, fat.log());
 
     fat.remount();
@@ -126,19 +120,7 @@ fn export_onto_a_too_small_fat32_drive_fails_and_leaves_no_complete_snapshot() {
     write(&source.join("bases/two.dat"), &pseudo_random_bytes(2, 20 * 1024 * 1024));
     keygen(&key);
     let secret = key.with_extension("key");
-    let exported = run(&[
-        "export",
-        source.as_str(),
-        fat.mount.as_str(),
-        "--key",
-        secret.as_str(),
-        "--repository",
-        "av",
-        "--sequence",
-        "1",
-        "--layout",
-        "tree",
-    ]);
+    let exported = export(&source, &fat.mount, &secret, "1", &["--layout", "tree"]);
     assert_eq!(exported.code, 1, "export of 40 MiB onto 33 MiB:\n{}{}", exported.stdout, exported.stderr);
     assert!(exported.stderr.contains("more:") && exported.stderr.contains("free"), "{}", exported.stderr);
     let tar = run(&["export", source.as_str(), fat.mount.as_str(), "--key", secret.as_str(), "--sequence", "2"]);
@@ -165,21 +147,9 @@ fn non_ascii_names_on_fusefat_are_reported_and_never_leave_a_complete_snapshot()
     small_repository(&source);
     keygen(&key);
     let secret = key.with_extension("key");
-    let exported = run(&[
-        "export",
-        source.as_str(),
-        fat.mount.as_str(),
-        "--key",
-        secret.as_str(),
-        "--repository",
-        "av",
-        "--sequence",
-        "1",
-        "--layout",
-        "tree",
-    ]);
-    assert_ne!(exported.code, 0, "export of a non-ASCII name onto fusefat succeeded:\n{}", exported.stdout);
-    eprintln!("tree export of a non-ASCII name onto fusefat said:\n{}", exported.stderr);
+    let exported = export(&source, &fat.mount, &secret, "1", &["--layout", "tree"]);
+    assert_eq!(exported.code, 1, "export of a non-ASCII name onto fusefat:\n{}{}", exported.stdout, exported.stderr);
+    assert!(exported.stderr.contains("name is not ASCII"), "not refused up front: {}", exported.stderr);
     fat.remount();
     let verified = run(&["verify", fat.mount.as_str(), "--trust", key.with_extension("pub").as_str()]);
     assert_ne!(verified.code, 0, "a half-written drive verified:\n{}", verified.stdout);
@@ -198,21 +168,8 @@ fn fat32_split_file_round_trips_and_unportable_names_are_refused_up_front() {
     small_repository(&source);
     write(&source.join("bases/large.bin"), &pseudo_random_bytes(3, 3 * 1024 * 1024 + 17));
     let drive = fat.mount.clone();
-    let export = |source: &Utf8Path, sequence: &str| {
-        run(&[
-            "export",
-            source.as_str(),
-            drive.as_str(),
-            "--key",
-            secret.as_str(),
-            "--repository",
-            "av",
-            "--sequence",
-            sequence,
-            "--volume-size",
-            "1M",
-        ])
-    };
+    let export =
+        |source: &Utf8Path, sequence: &str| export(source, &drive, &secret, sequence, &["--volume-size", "1M"]);
     export(&source, "1").ok();
     fat.remount();
     let volumes = fat.mount.join("ferry/av/1/volumes");

@@ -7,7 +7,6 @@ mod support;
 use camino::{Utf8Path, Utf8PathBuf};
 use ferry::signing::SecretKey;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use support::*;
 
 /// Both ways of switching a snapshot in; every refusal must hold for each.
@@ -135,8 +134,12 @@ impl Fixture {
                 result.stderr
             );
         }
-        assert_unchanged(&site_before, &tree_state(&self.site), &format!("the target site ({} switch)", self.switch));
-        assert_unchanged(&media_before, &tree_state(media), "the media");
+        assert_tree_unchanged(
+            &site_before,
+            &tree_state(&self.site),
+            &format!("the target site ({} switch)", self.switch),
+        );
+        assert_tree_unchanged(&media_before, &tree_state(media), "the media");
         result
     }
 
@@ -150,7 +153,7 @@ impl Fixture {
         for name in names {
             assert!(result.stderr.contains(name), "verify stderr does not name `{name}`:\n{}", result.stderr);
         }
-        assert_unchanged(&before, &tree_state(media), "the media after verify");
+        assert_tree_unchanged(&before, &tree_state(media), "the media after verify");
     }
 
     /// After a refusal, a good snapshot still installs: the refusal was about the damage.
@@ -159,26 +162,6 @@ impl Fixture {
         self.import(&media).ok();
         assert_eq!(served_tree(&self.target), tree_state(&self.source2));
     }
-}
-
-fn assert_unchanged(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>, what: &str) {
-    if before == after {
-        return;
-    }
-    let mut lines = Vec::new();
-    for (path, value) in before {
-        match after.get(path) {
-            None => lines.push(format!("removed: {path}")),
-            Some(now) if now != value => lines.push(format!("changed: {path} ({value} -> {now})")),
-            Some(_) => {}
-        }
-    }
-    for (path, value) in after {
-        if !before.contains_key(path) {
-            lines.push(format!("added: {path} ({value})"));
-        }
-    }
-    panic!("{what} changed:\n  {}", lines.join("\n  "));
 }
 
 fn flip_byte(path: &Utf8Path, offset: usize) {
@@ -510,7 +493,7 @@ fn first_import_into_a_non_empty_folder_needs_adopt() {
             "{}",
             result.stderr
         );
-        assert_unchanged(&before, &tree_state(&site), &format!("the unadopted folder ({switch} switch)"));
+        assert_tree_unchanged(&before, &tree_state(&site), &format!("the unadopted folder ({switch} switch)"));
 
         let mut adopt = args.to_vec();
         adopt.push("--adopt");

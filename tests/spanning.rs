@@ -16,13 +16,12 @@ struct Span {
 impl Span {
     fn new() -> Self {
         let scratch = Scratch::new();
-        let prefix = scratch.path("key");
-        keygen(&prefix);
+        let (key, public) = key_pair(&scratch);
         let source = scratch.path("av");
         small_repository(&source);
         // 1.5 MB that does not compress: spread over three 700K drives.
         write(&source.join("bases/large.bin"), &pseudo_random_bytes(7, 1_500_000));
-        Span { key: prefix.with_extension("key"), public: prefix.with_extension("pub"), source, scratch }
+        Span { key, public, source, scratch }
     }
 
     fn drives(&self, prefix: &str, count: usize) -> Vec<Utf8PathBuf> {

@@ -163,52 +163,11 @@ fn assert_error_names(run: &Run, what: &str, names: &[&str]) {
     }
 }
 
-fn assert_same(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>, what: &str) {
-    if before == after {
-        return;
-    }
-    let mut lines = Vec::new();
-    for (path, value) in before {
-        match after.get(path) {
-            None => lines.push(format!("removed: {path}")),
-            Some(now) if now != value => lines.push(format!("changed: {path} ({value} -> {now})")),
-            Some(_) => {}
-        }
-    }
-    for (path, value) in after {
-        if !before.contains_key(path) {
-            lines.push(format!("added: {path} ({value})"));
-        }
-    }
-    panic!("{what} changed:\n  {}", lines.join("\n  "));
-}
-
-fn key_pair(scratch: &Scratch) -> (Utf8PathBuf, Utf8PathBuf) {
-    let prefix = scratch.path("key");
-    keygen(&prefix);
-    (prefix.with_extension("key"), prefix.with_extension("pub"))
-}
-
+/// Exports `source` as repository `av` at the fixed creation time, with
+/// `extra` options.
 fn export_args(source: &Utf8Path, media: &Utf8Path, key: &Utf8Path, sequence: u64, extra: &[&str]) {
-    let sequence = sequence.to_string();
-    let mut args = vec![
-        "export",
-        source.as_str(),
-        media.as_str(),
-        "--key",
-        key.as_str(),
-        "--repository",
-        "av",
-        "--sequence",
-        &sequence,
-        "--created",
-        CREATED,
-        "--expires",
-        "never",
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    run(&args).ok();
+    let options = [&["--created", CREATED, "--expires", "never"], extra].concat();
+    export_with(source, media, key, "av", sequence, &options);
 }
 
 /// A target holding snapshot 1 of `av`, and snapshot 2 on its own media;
@@ -263,11 +222,11 @@ impl Fixture {
         let before = tree_state(&self.scratch.root);
         let verify = self.verify().expect_code(3);
         assert_error_names(&verify, "verify", names);
-        assert_same(&before, &tree_state(&self.scratch.root), "the scratch folder after verify");
+        assert_tree_unchanged(&before, &tree_state(&self.scratch.root), "the scratch folder after verify");
         for switch in SWITCHES {
             let import = self.import(switch).expect_code(3);
             assert_error_names(&import, &format!("import --switch {switch}"), names);
-            assert_same(
+            assert_tree_unchanged(
                 &before,
                 &tree_state(&self.scratch.root),
                 &format!("the scratch folder after import ({switch})"),
@@ -610,7 +569,7 @@ fn volume_from_another_export_is_refused() {
         let import = f.import(switch).expect_code(3);
         assert_error_names(&import, "import", &[BIG]);
     }
-    assert_same(&before, &tree_state(&f.scratch.root), "the scratch folder");
+    assert_tree_unchanged(&before, &tree_state(&f.scratch.root), "the scratch folder");
     assert_eq!(served_tree(&f.target), tree_state(&f.source1));
 }
 
@@ -645,7 +604,7 @@ fn flipped_bit_in_a_split_file_is_refused() {
         let import = f.import(switch).expect_code(3);
         assert_error_names(&import, "import", &[BIG, "sha256"]);
     }
-    assert_same(&before, &tree_state(&f.scratch.root), "the scratch folder");
+    assert_tree_unchanged(&before, &tree_state(&f.scratch.root), "the scratch folder");
     assert_eq!(served_tree(&f.target), tree_state(&f.source1));
     f.assert_honest_snapshot_installs();
 }

@@ -231,3 +231,32 @@ pub fn changes_kind(old: Option<&String>, new: Option<&String>) -> bool {
         _ => false,
     }
 }
+
+/// Makes a key pair under `scratch`; returns (secret `.key`, public `.pub`).
+pub fn key_pair(scratch: &Scratch) -> (Utf8PathBuf, Utf8PathBuf) {
+    let prefix = scratch.path("key");
+    keygen(&prefix);
+    (prefix.with_extension("key"), prefix.with_extension("pub"))
+}
+
+/// Fails naming every entry removed, changed or added between two
+/// [`tree_state`]s of `what`.
+pub fn assert_tree_unchanged(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>, what: &str) {
+    if before == after {
+        return;
+    }
+    let mut lines = Vec::new();
+    for (path, value) in before {
+        match after.get(path) {
+            None => lines.push(format!("removed: {path}")),
+            Some(now) if now != value => lines.push(format!("changed: {path} ({value} -> {now})")),
+            Some(_) => {}
+        }
+    }
+    for (path, value) in after {
+        if !before.contains_key(path) {
+            lines.push(format!("added: {path} ({value})"));
+        }
+    }
+    panic!("{what} changed:\n  {}", lines.join("\n  "));
+}
