@@ -15,3 +15,12 @@ pub fn point(name: &str) {
     #[cfg(not(feature = "crash-points"))]
     let _ = name;
 }
+
+/// Whether `FERRY_CONTROL_UNSAFE` names `name`: a deliberately broken mode
+/// for the control runs of `tests/crash.rs`, which must see the crash checks
+/// fail when a protection is switched off (otherwise passing proves nothing).
+/// Exists only with the `crash-points` feature.
+#[cfg(feature = "crash-points")]
+pub fn control_unsafe(name: &str) -> bool {
+    std::env::var("FERRY_CONTROL_UNSAFE").is_ok_and(|wanted| wanted == name)
+}

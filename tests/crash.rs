@@ -144,6 +144,14 @@ impl Fixture {
         expect_killed(command.env("FERRY_CRASH_POINT", point), point);
     }
 
+    /// [`Self::import_crashing`] with `FERRY_CONTROL_UNSAFE=no-journal`: the
+    /// ordered switch puts files into place while staging, unprotected.
+    fn import_crashing_unprotected(&self, point: &str) {
+        let mut command = self.import_command(&self.media2);
+        command.env("FERRY_CONTROL_UNSAFE", "no-journal");
+        expect_killed(command.env("FERRY_CRASH_POINT", point), point);
+    }
+
     fn rollback_command(&self) -> std::process::Command {
         let mut command = ferry();
         command.args(["rollback", self.target.as_str()]);
@@ -295,7 +303,13 @@ enum After {
 fn import_crash(switch: &'static str, kind_changes: bool, point: &str, expected: After) {
     let fixture = Fixture::new(switch, kind_changes);
     fixture.import_crashing(point);
+    check_import_crash(&fixture, point, expected);
+}
 
+/// Checks a target whose import of snapshot 2 was just killed at `point`,
+/// then that the next import finishes it and rollback restores snapshot 1.
+fn check_import_crash(fixture: &Fixture, point: &str, expected: After) {
+    let switch = fixture.switch;
     let served = served_tree(&fixture.target);
     let class = classify(&served, &fixture.old, &fixture.new);
     let (sequence, _) = fixture.status();
@@ -382,6 +396,79 @@ fn ordered_switch_crash_before_state_serves_new_and_is_rolled_forward() {
 #[test]
 fn ordered_switch_crash_after_state_serves_new() {
     import_crash("ordered", false, "after-state", After::New);
+}
+
+/// The ordered switch's crash points, in order, and what each must leave.
+const ORDERED_POINTS: [(&str, After); 6] = [
+    ("staged", After::Old),
+    ("before-journal", After::Old),
+    ("after-journal", After::Old),
+    ("mid-journal", After::OrderedMix),
+    ("before-state", After::NewTreeOldState),
+    ("after-state", After::New),
+];
+
+/// The issue's control run: "a control run with the journal or the fsyncs
+/// disabled must fail this test, or the test proves nothing". The loop over
+/// the ordered switch's crash points runs twice: as is, where every check
+/// must pass, and with `FERRY_CONTROL_UNSAFE=no-journal` (crash-points builds
+/// only), where each changed file is renamed into place as soon as it is
+/// staged, before the journal and in no index-last order. The checks must
+/// then fail, and at least once because the target serves a mixed tree.
+/// (Disabling only the fsyncs cannot be caught here: SIGKILL keeps the page
+/// cache, see docs/reliability.md.)
+#[test]
+fn control_an_unprotected_ordered_switch_fails_the_crash_checks() {
+    let mut lines = Vec::new();
+    let (mut safe_failures, mut unsafe_failures, mut detected_mixed) = (0, 0, 0);
+    for unprotected in [false, true] {
+        for (point, expected) in ORDERED_POINTS {
+            let fixture = Fixture::new("ordered", false);
+            if unprotected {
+                fixture.import_crashing_unprotected(point);
+            } else {
+                fixture.import_crashing(point);
+            }
+            let class = fixture.served();
+            let mixed = match &class {
+                Served::Mixed { torn, old_only, new_only } => {
+                    format!("mixed ({} torn, {old_only} old-only, {new_only} new-only)", torn.len())
+                }
+                other => format!("{other:?}"),
+            };
+            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check_import_crash(&fixture, point, expected);
+            }));
+            let outcome = match verdict {
+                Ok(()) => "checks pass".to_owned(),
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_default();
+                    if unprotected {
+                        unsafe_failures += 1;
+                        // Where the checks expect one whole snapshot (or an
+                        // ordered mix), a mixed tree is what they caught.
+                        if matches!(class, Served::Mixed { .. }) && !matches!(expected, After::OrderedMix) {
+                            detected_mixed += 1;
+                        }
+                    } else {
+                        safe_failures += 1;
+                    }
+                    let error = message.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+                    format!("CHECK FAILED: {} {error}", message.lines().next().unwrap_or(""))
+                }
+            };
+            let run = if unprotected { "no-journal" } else { "protected" };
+            lines.push(format!("{run:10} {point:15} served {mixed}: {outcome}"));
+        }
+    }
+    eprintln!("control run of the ordered switch's crash points:\n  {}", lines.join("\n  "));
+    assert_eq!(safe_failures, 0, "the protected switch failed its own crash checks:\n{}", lines.join("\n"));
+    assert!(unsafe_failures > 0, "the checks did not notice an unprotected switch:\n{}", lines.join("\n"));
+    assert!(detected_mixed > 0, "no mixed tree was detected in the unprotected run:\n{}", lines.join("\n"));
 }
 
 /// The whole-tree switch's points are never reached by an ordered import,
@@ -587,4 +674,266 @@ fn ordered_rollback_with_kind_changes_crash_mid_journal_then_rollback() {
 #[test]
 fn ordered_rollback_with_kind_changes_crash_after_state_then_import() {
     rollback_crash("ordered", true, "after-state", After::Old, Next::Import);
+}
+
+// ---------------------------------------------------------------------------
+// Export crashes
+// ---------------------------------------------------------------------------
+
+/// Export's crash points (`src/ops/export.rs`) in the order they are reached.
+/// `export-between-drive-signatures` is reached only when a snapshot spans
+/// several drives.
+const EXPORT_POINTS: [&str; 6] = [
+    "export-payload-written",
+    "export-manifest-written",
+    "export-checksums-written",
+    "export-before-signature",
+    "export-between-drive-signatures",
+    "export-signed",
+];
+
+/// One export, killed at each point in turn: a source, a key, the drives
+/// and the options of `ferry export`.
+struct ExportCrash {
+    scratch: Scratch,
+    secret: Utf8PathBuf,
+    public: Utf8PathBuf,
+    source: Utf8PathBuf,
+    drives: Vec<Utf8PathBuf>,
+    options: Vec<&'static str>,
+}
+
+/// What the drives held after an export was killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// No snapshot `ferry verify` or `ferry import` accepts (exit 3).
+    Refused,
+    /// The first drive signed, a later one not (spanning only).
+    PartlySigned,
+    /// A complete snapshot that verifies and imports.
+    Complete,
+}
+
+impl ExportCrash {
+    /// `layout`: "tar" (the default), "tree", or "spanned" (tar over two
+    /// drives of 700K: `--volume-size 256K --drive-size 700K`, with a 1 MB
+    /// file that does not compress, as in tests/spanning.rs).
+    fn new(layout: &str) -> Self {
+        let scratch = Scratch::new();
+        let key = scratch.path("key");
+        keygen(&key);
+        let source = scratch.path("source");
+        let (drives, options): (usize, Vec<&'static str>) = match layout {
+            "tar" => (1, vec![]),
+            "tree" => (1, vec!["--layout", "tree"]),
+            "spanned" => (2, vec!["--volume-size", "256K", "--drive-size", "700K"]),
+            other => panic!("unknown layout {other}"),
+        };
+        if layout == "spanned" {
+            small_repository(&source);
+            write(&source.join("bases/large.bin"), &pseudo_random_bytes(11, 1_000_000));
+        } else {
+            version_one(&source);
+        }
+        let drives = (1..=drives).map(|n| scratch.path(&format!("drive{n}"))).collect();
+        ExportCrash {
+            secret: key.with_extension("key"),
+            public: key.with_extension("pub"),
+            source,
+            drives,
+            options,
+            scratch,
+        }
+    }
+
+    fn export_command(&self) -> std::process::Command {
+        let mut command = ferry();
+        command.arg("export").arg(self.source.as_str());
+        command.args(self.drives.iter().map(|d| d.as_str()));
+        command.args(["--key", self.secret.as_str(), "--repository", "av", "--sequence", "7"]);
+        command.args(&self.options);
+        command
+    }
+
+    /// `ferry verify` or `ferry import` with every drive.
+    fn with_drives(&self, command: &str, target: Option<&Utf8Path>) -> Run {
+        let mut args = vec![command];
+        args.extend(self.drives.iter().map(|d| d.as_str()));
+        args.extend(target.map(|t| t.as_str()));
+        args.extend(["--trust", self.public.as_str()]);
+        run(&args)
+    }
+
+    fn signed(&self) -> Vec<bool> {
+        self.drives.iter().map(|d| d.join("ferry/av/7/manifest.sig").is_file()).collect()
+    }
+
+    /// Imports into a fresh target and checks it serves the source exactly.
+    fn imports_exactly(&self, name: &str) {
+        let target = self.scratch.path(name);
+        self.with_drives("import", Some(&target)).ok();
+        assert_eq!(served_tree(&target), tree_state(&self.source), "import of the exported snapshot");
+    }
+
+    /// Kills the export at `point`, checks what the drives hold, re-runs
+    /// the same export command and checks it. Returns what the crash left.
+    fn crash_at(&self, point: &str) -> Media {
+        expect_killed(self.export_command().env("FERRY_CRASH_POINT", point), point);
+        let signed = self.signed();
+        let verify = self.with_drives("verify", None);
+        let target = self.scratch.path(&format!("refused-{point}"));
+        let import = self.with_drives("import", Some(&target));
+        eprintln!(
+            "export crash at {point}: signed {signed:?}, verify exit {}, import exit {}: {}",
+            verify.code,
+            import.code,
+            import.stderr.trim()
+        );
+        let media = if verify.code == 0 {
+            // Complete: every drive signed, and it verifies and imports.
+            assert!(signed.iter().all(|s| *s), "verified with drives unsigned: {signed:?}");
+            assert_eq!(import.code, 0, "verify accepted it, import did not: {}", import.stderr);
+            assert_eq!(served_tree(&target), tree_state(&self.source), "crash at {point}");
+            Media::Complete
+        } else {
+            // Refused, cleanly: exit 3, naming why, and nothing installed.
+            let verify = verify.expect_code(3);
+            let import = import.expect_code(3);
+            assert!(served_tree(&target).is_empty(), "a refused import installed files (crash at {point})");
+            if signed.iter().any(|s| *s) {
+                // Never a signed snapshot that fails verification, except the
+                // first drive of a spanned one whose next drive is unsigned:
+                // then the missing part or the drive holding it must be named.
+                assert_eq!(signed, [true, false], "a signed snapshot fails verification (crash at {point})");
+                let unsigned = self.drives[1].as_str();
+                for refused in [&verify, &import] {
+                    let named = refused.stderr.contains(unsigned) || refused.stderr.contains("part(s) 2");
+                    assert!(named, "neither part 2 nor {unsigned} is named: {}", refused.stderr);
+                }
+                eprintln!("  verify of both drives: {}", verify.stderr.trim());
+                let alone = run(&["verify", self.drives[0].as_str(), "--trust", self.public.as_str()]).expect_code(3);
+                assert!(alone.stderr.contains("give the drive(s) with part(s) 2"), "{}", alone.stderr);
+                Media::PartlySigned
+            } else {
+                for refused in [&verify, &import] {
+                    assert!(
+                        ["no signature", "missing"].iter().any(|why| refused.stderr.contains(why)),
+                        "crash at {point}: {}",
+                        refused.stderr
+                    );
+                }
+                Media::Refused
+            }
+        };
+
+        // The same export command again.
+        let again = Run::from(self.export_command().output().unwrap());
+        eprintln!("export again after {point}: exit {} {}", again.code, again.stderr.trim());
+        match media {
+            Media::Refused => {
+                let again = again.ok();
+                assert!(again.stdout.contains("read back from the media and verified"), "{}", again.stdout);
+            }
+            // Already complete: refused, and the snapshot is left as it was.
+            Media::Complete => {
+                let again = again.expect_code(1);
+                assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+            }
+            // FINDING: export refuses to overwrite the signed first drive,
+            // so the same command cannot finish the snapshot (see
+            // `spanned_export_rerun_after_crash_between_signatures_completes`).
+            // An export with a new sequence (the default) imports, but
+            // `ferry verify` of the drives still fails on the leftover until
+            // its folders are removed by hand; then the same command works.
+            Media::PartlySigned => {
+                let again = again.expect_code(1);
+                assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+                let args: Vec<String> = self.export_command().get_args().map(|a| a.to_string_lossy().into()).collect();
+                let at = args.iter().position(|a| a == "--sequence").unwrap();
+                Run::from(ferry().args(args[..at].iter().chain(&args[at + 2..])).output().unwrap()).ok();
+                self.imports_exactly(&format!("fresh-{point}"));
+                let stale = self.with_drives("verify", None).expect_code(3);
+                assert!(stale.stderr.contains("av/7"), "{}", stale.stderr);
+                for drive in &self.drives {
+                    std::fs::remove_dir_all(drive.join("ferry/av/7")).unwrap();
+                }
+                self.export_command().output().map(Run::from).unwrap().ok();
+            }
+        }
+        assert_eq!(self.signed(), vec![true; self.drives.len()]);
+        self.with_drives("verify", None).ok();
+        self.imports_exactly(&format!("imported-{point}"));
+        media
+    }
+}
+
+/// Kills `ferry export` at every export crash point (each with new drives),
+/// then checks the drives hold no snapshot that is accepted or a complete
+/// one, and that the same export run again finishes the job.
+fn export_crash_loop(layout: &str) -> Vec<(&'static str, Media)> {
+    let mut seen = Vec::new();
+    for point in EXPORT_POINTS {
+        let case = ExportCrash::new(layout);
+        if layout != "spanned" && point == "export-between-drive-signatures" {
+            // One drive: the point is never reached and the export finishes.
+            let output = case.export_command().env("FERRY_CRASH_POINT", point).output().unwrap();
+            assert_eq!(output.status.code(), Some(0), "{layout} export with {point}: {output:?}");
+            case.with_drives("verify", None).ok();
+            continue;
+        }
+        seen.push((point, case.crash_at(point)));
+    }
+    eprintln!("{layout} export crashes: {seen:?}");
+    seen
+}
+
+fn expected_export(spanned: bool) -> Vec<(&'static str, Media)> {
+    let mut expected = vec![
+        ("export-payload-written", Media::Refused),
+        ("export-manifest-written", Media::Refused),
+        ("export-checksums-written", Media::Refused),
+        ("export-before-signature", Media::Refused),
+    ];
+    if spanned {
+        expected.push(("export-between-drive-signatures", Media::PartlySigned));
+    }
+    expected.push(("export-signed", Media::Complete));
+    expected
+}
+
+#[test]
+fn tar_export_crash_at_every_point() {
+    assert_eq!(export_crash_loop("tar"), expected_export(false));
+}
+
+#[test]
+fn tree_export_crash_at_every_point() {
+    assert_eq!(export_crash_loop("tree"), expected_export(false));
+}
+
+#[test]
+fn spanned_export_crash_at_every_point() {
+    let case = ExportCrash::new("spanned");
+    // The fixture really spans two drives.
+    case.export_command().output().unwrap();
+    assert_eq!(case.signed(), [true, true]);
+    drop(case);
+    assert_eq!(export_crash_loop("spanned"), expected_export(true));
+}
+
+/// What the issue asks for and export does not do yet: after a kill
+/// between the drives' signatures, the same export command should replace
+/// the unfinished spanned snapshot. It stops at "already exists" because
+/// the first drive's folder is signed. Run with `--ignored` once fixed.
+#[test]
+#[ignore = "finding: export refuses a spanned snapshot signed on only some drives"]
+fn spanned_export_rerun_after_crash_between_signatures_completes() {
+    let case = ExportCrash::new("spanned");
+    expect_killed(
+        case.export_command().env("FERRY_CRASH_POINT", "export-between-drive-signatures"),
+        "export-between-drive-signatures",
+    );
+    case.export_command().output().map(Run::from).unwrap().ok();
+    case.with_drives("verify", None).ok();
+    case.imports_exactly("imported");
 }

@@ -62,31 +62,15 @@ fn tree_bytes(root: &Utf8Path) -> BTreeMap<String, Option<Vec<u8>>> {
 /// The golden media: sequence 1 as a plain tree (the invalid cases are
 /// copies of it), then the same repository as sequence 2 in tar volumes
 /// small enough that a file is split across two of them.
-fn export_golden_parameters(media: &Utf8Path) -> Run {
+fn export_golden_parameters(media: &Utf8Path) {
     let source = samples().join("repository");
     let key = key_file(TRUSTED, "key");
     let export = |sequence: &str, layout: &[&str]| {
-        let mut args = vec![
-            "export",
-            source.as_str(),
-            media.as_str(),
-            "--key",
-            key.as_str(),
-            "--repository",
-            REPOSITORY,
-            "--sequence",
-            sequence,
-            "--created",
-            CREATED,
-            "--expires",
-            EXPIRES,
-            "-q",
-        ];
-        args.extend_from_slice(layout);
-        run(&args)
+        let options = [&["--created", CREATED, "--expires", EXPIRES], layout].concat();
+        export_with(&source, media, &key, REPOSITORY, sequence.parse().unwrap(), &options);
     };
-    export(SEQUENCE, &["--layout", "tree"]).ok();
-    export(TAR_SEQUENCE, &["--layout", "tar", "--volume-size", "64K"])
+    export(SEQUENCE, &["--layout", "tree"]);
+    export(TAR_SEQUENCE, &["--layout", "tar", "--volume-size", "64K"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -118,7 +102,7 @@ fn golden_media_imports_as_the_sample_repository() {
 fn reexporting_the_sample_repository_gives_the_golden_media_byte_for_byte() {
     let scratch = Scratch::new();
     let media = scratch.path("media");
-    export_golden_parameters(&media).ok();
+    export_golden_parameters(&media);
     let fresh = tree_bytes(&media);
     let golden = tree_bytes(&samples().join("media"));
     let mut differences = Vec::new();
@@ -867,7 +851,7 @@ fn regenerate() {
     if media.exists() {
         std::fs::remove_dir_all(&media).unwrap();
     }
-    export_golden_parameters(&media).ok();
+    export_golden_parameters(&media);
 
     let invalid = samples().join("invalid");
     for case in invalid_cases_if_any(&invalid) {

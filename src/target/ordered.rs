@@ -206,6 +206,19 @@ pub fn install(target: &dyn Target, job: &OrderedInstall<'_>) -> Result<()> {
                 job.media.copy_verified(path, file, &mut staged, job.progress)?;
                 staged.commit()
             });
+            // Control run only (tests/crash.rs): FERRY_CONTROL_UNSAFE=no-journal
+            // renames each file into place as soon as it is staged, before the
+            // journal and regardless of the index-last order, so the crash
+            // tests can show that their checks catch an unprotected switch.
+            #[cfg(feature = "crash-points")]
+            let staged = staged.and_then(|()| {
+                if !crash::control_unsafe("no-journal") {
+                    return Ok(());
+                }
+                let folders: Vec<RelPath> = std::iter::successors(path.parent(), RelPath::parent).collect();
+                folders.iter().rev().try_for_each(|folder| target.make_dir(folder))?;
+                target.put(&staged_names[n], path)
+            });
             match staged {
                 // A dropped connection mid-upload: send the whole file again.
                 Err(error) if error.is_transient() && attempt < STAGING_RETRIES => {
