@@ -122,12 +122,7 @@ impl SnapshotDir {
         let mut held = Vec::new();
         let mut total = 0;
         for root in std::iter::once(&self.root).chain(&self.parts) {
-            let note = fsutil::read_optional(&root.join(PART_FILE), 4096).ok().flatten().unwrap_or_default();
-            let text = String::from_utf8_lossy(&note);
-            let Some(line) = text.lines().find_map(|l| l.strip_prefix("part: ")) else { continue };
-            if let Some((part, of)) = line.split_once(" of ")
-                && let (Ok(part), Ok(of)) = (part.parse::<usize>(), of.parse::<usize>())
-            {
+            if let Some((part, of)) = part_of(root) {
                 held.push(part);
                 total = total.max(of);
             }
@@ -379,6 +374,14 @@ pub fn checksums(manifest: &crate::manifest::Manifest, manifest_bytes: &[u8], he
 pub fn part_note(part: usize, parts: usize, volumes: &[usize]) -> Vec<u8> {
     let list: Vec<String> = volumes.iter().map(|v| crate::volume::volume_name(*v)).collect();
     format!("ferry part v1\npart: {part} of {parts}\nvolumes: {}\n", list.join(" ")).into_bytes()
+}
+
+/// Reads `part: K of N` from the `part` note of a snapshot folder, if any.
+pub fn part_of(snapshot_folder: &Utf8Path) -> Option<(usize, usize)> {
+    let note = fsutil::read_optional(&snapshot_folder.join(PART_FILE), 4096).ok().flatten()?;
+    let text = String::from_utf8_lossy(&note);
+    let (part, of) = text.lines().find_map(|l| l.strip_prefix("part: "))?.split_once(" of ")?;
+    Some((part.parse().ok()?, of.parse().ok()?))
 }
 
 /// `contents.SHA256SUMS` of a tar snapshot: one line per repository file,

@@ -93,6 +93,25 @@ fn a_snapshot_spans_three_drives_and_imports_from_all_three_in_any_order() {
 }
 
 #[test]
+fn drives_copied_one_after_another_into_one_folder_import_as_one() {
+    let s = Span::new();
+    let drives = s.drives("drive", 3);
+    s.export(&drives, "5", &[]).ok();
+    let incoming = s.scratch.path("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    for drive in &drives {
+        let copied = std::process::Command::new("cp")
+            .args(["-r", drive.join("ferry").as_str(), incoming.as_str()])
+            .status()
+            .unwrap();
+        assert!(copied.success());
+    }
+    let target = s.scratch.path("target");
+    s.import(&[&incoming], &target).ok();
+    assert_eq!(served_tree(&target), tree_state(&s.source));
+}
+
+#[test]
 fn a_missing_drive_is_named_and_nothing_changes() {
     let s = Span::new();
     let drives = s.drives("drive", 3);

@@ -153,10 +153,10 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     }
     let folders: Vec<SnapshotDir> =
         drives.iter().map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence)).collect();
-    for folder in &folders {
-        if folder.is_complete() {
-            return Err(Error::AlreadyExists(folder.root().to_owned()));
-        }
+    if let Some(done) = folders.iter().find(|folder| folder.is_complete())
+        && !is_unfinished_span(&folders)
+    {
+        return Err(Error::AlreadyExists(done.root().to_owned()));
     }
     let budgets = check_drives(options, &drives, &entries)?;
     for folder in folders.iter().filter(|folder| folder.root().exists()) {
@@ -276,6 +276,19 @@ fn check_drives(options: &ExportOptions, drives: &[&Utf8PathBuf], entries: &[Sou
         drive::check_fit(drive, fs, &writes)?;
     }
     Ok(budgets)
+}
+
+/// Whether the snapshot folders on the drives given are a spanned export
+/// that was interrupted between the drives' signatures: some signed, one
+/// saying it is part K of N, and fewer than N signed. Such a snapshot is
+/// imported nowhere (a drive is missing its signature), so exporting again
+/// replaces it instead of calling it finished.
+fn is_unfinished_span(folders: &[SnapshotDir]) -> bool {
+    let signed = folders.iter().filter(|folder| folder.is_complete()).count();
+    folders
+        .iter()
+        .filter(|folder| folder.is_complete())
+        .any(|folder| media::part_of(folder.root()).is_some_and(|(_, parts)| signed < parts))
 }
 
 /// A write that failed because a drive filled up although the check before

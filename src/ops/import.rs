@@ -329,6 +329,18 @@ fn check_every_drive_holds_a_part(
     for drive in drives {
         if !folders.iter().any(|folder| folder.starts_with(drive)) {
             let manifest = snapshot.manifest();
+            let same = SnapshotDir::on_media(drive, manifest.repository.as_str(), manifest.sequence);
+            if same.root().exists() {
+                return Err(Error::Damaged {
+                    media: drive.clone(),
+                    problems: vec![format!(
+                        "holds an unfinished part of {} sequence {} ({} has no manifest.sig): the export did not finish; run it again",
+                        manifest.repository,
+                        manifest.sequence,
+                        same.root()
+                    )],
+                });
+            }
             return Err(Error::Damaged {
                 media: drive.clone(),
                 problems: vec![format!(
