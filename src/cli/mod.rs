@@ -417,6 +417,9 @@ fn list_text(report: &list::ListReport) -> String {
     for s in &report.snapshots {
         let sequence = s.sequence.map_or("?".into(), |n| n.to_string());
         text.push_str(&format!("\n  {} {} [{}]", s.repository, sequence, s.status));
+        if let Some(part) = &s.part {
+            text.push_str(&format!(" part {part} of a snapshot spanning several drives;"));
+        }
         if let (Some(layout), Some(files), Some(bytes)) = (s.layout, s.files, s.bytes) {
             let volumes = match s.volumes {
                 Some(n) if layout == "tar" => format!(" in {n} volume(s)"),

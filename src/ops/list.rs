@@ -38,6 +38,8 @@ pub struct ListedSnapshot {
     pub signed_by: Option<String>,
     /// SHA-256 of the manifest, when verified.
     pub snapshot_id: Option<String>,
+    /// For a snapshot spanning several drives: this drive's part, `K of N`.
+    pub part: Option<String>,
     /// Why a snapshot was refused.
     pub problem: Option<String>,
 }
@@ -78,6 +80,7 @@ fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>) -> ListedSnapshot {
         expires: None,
         signed_by: None,
         snapshot_id: None,
+        part: media::part_of(root).map(|(part, of)| format!("{part} of {of}")),
         problem: None,
     };
     if !dir.is_complete() {
