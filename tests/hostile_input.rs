@@ -903,3 +903,110 @@ fn finding_unsupported_scheme_error_echoes_the_password() {
         assert!(!error.contains("hunter2"), "password echoed: {error}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Tar volumes: `volume::index` over arbitrary and mutated volumes
+
+/// The manifest every hostile volume is checked against: a folder, a file
+/// in it, an empty file, and a file split over volumes when they are small.
+fn tar_manifest(volume_size: u64) -> Manifest {
+    let file = |size| EntryKind::File(FileEntry { size, digest: Digest([0; 32]), executable: false, index: false });
+    Manifest {
+        repository: RepositoryId::new("av").unwrap(),
+        sequence: 1,
+        created: timestamp(1_700_000_000),
+        expires: None,
+        layout: ferry::manifest::Layout::Tar(vec![ferry::manifest::Volume {
+            size: volume_size,
+            digest: Digest([0; 32]),
+        }]),
+        entries: vec![
+            Entry { path: RelPath::new("a").unwrap(), kind: EntryKind::Dir },
+            Entry { path: RelPath::new("a/x.dat").unwrap(), kind: file(700) },
+            Entry { path: RelPath::new("empty").unwrap(), kind: file(0) },
+        ],
+    }
+}
+
+/// A valid volume for [`tar_manifest`], as export writes it.
+fn valid_volume() -> Vec<u8> {
+    let scratch = Scratch::new();
+    let destination = ferry::volume::Destination { dir: scratch.root.clone(), budget: u64::MAX };
+    let mut writer = ferry::volume::VolumeWriter::new(vec![destination], 1 << 20, 1_700_000_000).unwrap();
+    let source = Utf8Path::new("hostile/source");
+    writer.add_dir(&RelPath::new("a").unwrap()).unwrap();
+    writer.add_file(&RelPath::new("a/x.dat").unwrap(), 700, false, &mut &[7u8; 700][..], source, &|_| {}).unwrap();
+    writer.add_file(&RelPath::new("empty").unwrap(), 0, false, &mut &[][..], source, &|_| {}).unwrap();
+    writer.finish().unwrap();
+    std::fs::read(scratch.root.join(ferry::volume::volume_name(1))).unwrap()
+}
+
+/// Indexes `bytes` as the only volume: a typed refusal, or an index whose
+/// files lie inside the volume with exactly the listed sizes.
+fn check_volume(bytes: &[u8]) {
+    let scratch = Scratch::new();
+    scratch.write(&ferry::volume::volume_name(1), bytes);
+    let manifest = tar_manifest(bytes.len() as u64);
+    match ferry::volume::index(&[scratch.root.clone()], &manifest) {
+        Ok(index) => {
+            for (path, file) in manifest.files() {
+                let segments = index.segments(path).unwrap_or(&[]);
+                let total: u64 = segments.iter().map(|s| s.length).sum();
+                assert_eq!(total, file.size, "{path}: indexed {total} bytes, listed {}", file.size);
+                assert!(
+                    segments.iter().all(|s| s.offset + s.length <= bytes.len() as u64),
+                    "{path} outside the volume"
+                );
+            }
+        }
+        Err(error) => assert!(
+            matches!(error, Error::Damaged { .. }),
+            "expected a Damaged refusal naming the volume, got {error:?}"
+        ),
+    }
+}
+
+#[test]
+fn the_valid_volume_indexes() {
+    let volume = valid_volume();
+    let scratch = Scratch::new();
+    scratch.write(&ferry::volume::volume_name(1), &volume);
+    ferry::volume::index(&[scratch.root.clone()], &tar_manifest(volume.len() as u64)).unwrap();
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn tar_index_refuses_arbitrary_bytes(bytes in arbitrary_bytes()) {
+        check_volume(&bytes);
+    }
+
+    #[test]
+    fn tar_index_survives_byte_changes(
+        changes in proptest::collection::vec((any::<Index>(), any::<u8>()), 1..8),
+        cut in proptest::option::of(any::<Index>()),
+    ) {
+        let mut volume = valid_volume();
+        for (at, byte) in changes {
+            let at = at.index(volume.len());
+            volume[at] = byte;
+        }
+        if let Some(cut) = cut {
+            volume.truncate(cut.index(volume.len()));
+        }
+        check_volume(&volume);
+    }
+
+    #[test]
+    fn tar_index_survives_blocks_moved_and_repeated(from in any::<Index>(), to in any::<Index>(), count in 1usize..4) {
+        let volume = valid_volume();
+        let blocks: Vec<&[u8]> = volume.chunks(512).collect();
+        let from = from.index(blocks.len());
+        let mut moved: Vec<&[u8]> = blocks.clone();
+        for _ in 0..count {
+            moved.insert(to.index(moved.len()), blocks[from]);
+        }
+        check_volume(&moved.concat());
+    }
+}
