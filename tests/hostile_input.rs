@@ -947,7 +947,7 @@ fn check_volume(bytes: &[u8]) {
     let scratch = Scratch::new();
     scratch.write(&ferry::volume::volume_name(1), bytes);
     let manifest = tar_manifest(bytes.len() as u64);
-    match ferry::volume::index(&[scratch.root.clone()], &manifest) {
+    match ferry::volume::index(std::slice::from_ref(&scratch.root), &manifest) {
         Ok(index) => {
             for (path, file) in manifest.files() {
                 let segments = index.segments(path).unwrap_or(&[]);
@@ -971,7 +971,7 @@ fn the_valid_volume_indexes() {
     let volume = valid_volume();
     let scratch = Scratch::new();
     scratch.write(&ferry::volume::volume_name(1), &volume);
-    ferry::volume::index(&[scratch.root.clone()], &tar_manifest(volume.len() as u64)).unwrap();
+    ferry::volume::index(std::slice::from_ref(&scratch.root), &tar_manifest(volume.len() as u64)).unwrap();
 }
 
 proptest! {
