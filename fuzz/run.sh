@@ -7,7 +7,7 @@
 #   fuzz/run.sh all SECONDS           fuzz every target in turn, SECONDS each
 #   fuzz/run.sh repro TARGET FILE     run one input (a crash-* artifact) once
 #
-# Targets: manifest signature keys state text. Corpora live in
+# Targets: manifest signature keys state text volume. Corpora live in
 # fuzz/corpus/TARGET (seeded by fuzz/seed.sh), findings in
 # fuzz/artifacts/TARGET, logs in fuzz/logs/TARGET.log.
 set -euo pipefail
@@ -21,7 +21,7 @@ TRIPLE=x86_64-unknown-linux-gnu
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-TARGETS=(manifest signature keys state text)
+TARGETS=(manifest signature keys state text volume)
 
 build() { cargo +stable build --release --target "$TRIPLE" --bins; }
 binary() { echo "target/$TRIPLE/release/$1"; }

@@ -93,4 +93,6 @@ for text in 'bases/daily/2026-11-24.dat' 'bases/ünïcødé.dat' 'a/b c/d.txt' '
     '2026-11-24T13:00:00Z' '2026-11-24T13:00:00+01:00' '@1790000000' '90s' '7d' '2w' '99999999999999999999d'; do
     add_text text "$text"
 done
+# Tar volumes: the golden tar sample's volume.
+add volume "$samples"/media/ferry/sample/2/volumes/*.tar
 for target in corpus/*; do echo "$target: $(ls "$target" | wc -l) seeds"; done
