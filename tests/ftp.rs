@@ -414,7 +414,17 @@ fn ftps_pin_and_ca_file() {
     let dir = server.root.join("site");
     let password = [("FERRY_FTP_PASSWORD", PASSWORD)];
     let ferry_run = |args: &[&str]| {
-        let run = Run::from(ferry().envs(password).env("HOME", f.scratch.root.as_str()).args(args).output().unwrap());
+        let once =
+            || Run::from(ferry().envs(password).env("HOME", f.scratch.root.as_str()).args(args).output().unwrap());
+        let mut run = once();
+        // The in-process server (libunftp) now and then garbles its TLS
+        // records ("InvalidContentType") before the certificate is even
+        // checked; pure-ftpd and vsftpd never do. One retry keeps that
+        // flake of the test server from failing CI; a real refusal repeats.
+        if run.stderr.contains("InvalidContentType") {
+            eprintln!("retrying once after the in-process server's TLS flake: {}", run.stderr.trim());
+            run = once();
+        }
         assert_no_password(&run, PASSWORD, args);
         run
     };
