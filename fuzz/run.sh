@@ -56,7 +56,7 @@ repro)
     build
     "$(binary "${2:?target}")" "${3:?file}"
     ;;
-manifest | signature | keys | state | text)
+manifest | signature | keys | state | text | volume)
     build
     fuzz_one "$@"
     ;;

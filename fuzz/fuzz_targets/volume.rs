@@ -2,6 +2,7 @@
 //! the golden tar sample's manifest (`samples/media/ferry/sample/2`). It
 //! must refuse with `Damaged` or give an index whose files lie inside the
 //! volume with exactly the listed sizes; it must never panic.
+//! The volume goes through a file because the reader reads files.
 #![no_main]
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -14,10 +15,13 @@ static MANIFEST: LazyLock<Manifest> = LazyLock::new(|| {
     Manifest::decode(&std::fs::read(&path).expect("the golden tar sample"), &path).expect("a valid manifest")
 });
 
-/// One folder per process: the volume is read from a file, as on a drive.
+/// One folder per process under `$TMPDIR` (fuzz/run.sh points it at a
+/// folder it removes; `TMPDIR=/dev/shm` keeps the writes in memory): the
+/// volume is read from a file, as on a drive.
 static DIR: LazyLock<Utf8PathBuf> = LazyLock::new(|| {
-    let dir = Utf8PathBuf::from(format!("/dev/shm/ferry-fuzz-volume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch folder in /dev/shm");
+    let base = Utf8PathBuf::from_path_buf(std::env::temp_dir()).expect("a UTF-8 TMPDIR");
+    let dir = base.join(format!("ferry-fuzz-volume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
     dir
 });
 
