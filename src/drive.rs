@@ -206,6 +206,32 @@ pub struct PlannedWrite<'a> {
 /// naming the path and the limit.
 pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> Result<()> {
     let entries = entries_of(writes);
+    let mut problems = limit_problems(media, fs, &entries);
+    let (existing, _) = resolve(media);
+    if let Some(space) = free_space(&existing, fs)? {
+        let needed = space_needed(&entries, space.cluster);
+        if needed > space.free {
+            problems.push(format!(
+                "`{media}`: needs {} more: {} to write (counted in {} clusters), {} free",
+                crate::report::human_bytes(needed - space.free),
+                crate::report::human_bytes(needed),
+                crate::report::human_bytes(space.cluster),
+                crate::report::human_bytes(space.free)
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(Error::DriveUnfit { media: media.to_owned(), problems }) }
+}
+
+/// [`check_fit`] without the free space: for writes whose room the caller
+/// has already budgeted (tar volumes sized to what each drive has free).
+pub fn check_limits(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> Result<()> {
+    let problems = limit_problems(media, fs, &entries_of(writes));
+    if problems.is_empty() { Ok(()) } else { Err(Error::DriveUnfit { media: media.to_owned(), problems }) }
+}
+
+/// Everything [`check_fit`] checks but free space, one line per problem.
+fn limit_problems(media: &Utf8Path, fs: DriveFs, entries: &BTreeMap<String, Entry>) -> Vec<String> {
     let (existing, media_abs) = resolve(media);
     let mount_table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mount = mount_for(&mount_table, &existing);
@@ -214,7 +240,7 @@ pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> 
     let ascii_only = mount.as_ref().is_some_and(|m| m.fs_type == "fuse.fusefat");
     let mut problems = Vec::new();
 
-    for (path, entry) in &entries {
+    for (path, entry) in entries {
         let name = path.rsplit('/').next().unwrap_or(path);
         problems.extend(name_problems(name, fs).into_iter().map(|problem| format!("`{path}`: {problem}")));
         if ascii_only && !name.is_ascii() {
@@ -241,26 +267,12 @@ pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> 
             ));
             collided.extend([a, b]);
         }
-        problems.extend(collisions_on_drive(&media_abs, &entries, &collided, fs));
+        problems.extend(collisions_on_drive(&media_abs, entries, &collided, fs));
     }
 
     let drive_root = mount.map_or(media_abs.clone(), |mount| mount.point);
     problems.extend(path_length_problems(&media_abs, &drive_root, entries.keys().map(String::as_str), fs));
-
-    if let Some(space) = free_space(&existing, fs)? {
-        let needed = space_needed(&entries, space.cluster);
-        if needed > space.free {
-            problems.push(format!(
-                "`{media}`: needs {} more: {} to write (counted in {} clusters), {} free",
-                crate::report::human_bytes(needed - space.free),
-                crate::report::human_bytes(needed),
-                crate::report::human_bytes(space.cluster),
-                crate::report::human_bytes(space.free)
-            ));
-        }
-    }
-
-    if problems.is_empty() { Ok(()) } else { Err(Error::DriveUnfit { media: media.to_owned(), problems }) }
+    problems
 }
 
 /// A planned entry: size, or a folder.

@@ -1,9 +1,10 @@
 //! The removable-drive side: `formats/media-layout-v1.md`.
 //!
 //! A drive holds snapshot folders `MEDIA/ferry/REPOSITORY/SEQUENCE/`, each
-//! with `payload/` (the tree), `manifest` and `manifest.sig`. The signature
-//! is written last, so a folder without one is an unfinished export and is
-//! never installed.
+//! with `volumes/` (tar volumes, [`crate::volume`]) or `payload/` (a plain
+//! tree), `manifest`, checksum files and `manifest.sig`. The signature is
+//! written last, so a folder without one is an unfinished export and is
+//! never installed. A snapshot may span several drives ([`locate_all`]).
 
 use crate::digest::copy_hashing;
 use crate::error::{Error, IoContext, Result};
@@ -153,25 +154,33 @@ impl SnapshotDir {
     /// does not list: for a tree, no extra file under `payload/`; for tar
     /// volumes, every header matches the manifest (`volume::index`).
     pub fn open_payload(&self, snapshot: &VerifiedSnapshot) -> Result<Payload> {
-        let layout = snapshot.manifest().layout.volumes();
-        // An installed source is always a plain tree, whatever the media was.
-        let source = if self.installed || layout.is_empty() {
-            let extra = self.unlisted_entries(snapshot)?;
-            if !extra.is_empty() {
-                return Err(Error::Damaged { media: self.root.clone(), problems: extra });
-            }
-            PayloadSource::Tree(self.payload())
-        } else {
-            match crate::volume::index(&self.volume_dirs(), snapshot.manifest()) {
-                Ok(index) => PayloadSource::Tar(index),
-                Err(Error::Damaged { media, mut problems }) => {
-                    problems.extend(self.missing_parts());
-                    return Err(Error::Damaged { media, problems });
+        let source = match self.tar_index(snapshot)? {
+            Some(index) => PayloadSource::Tar(index),
+            None => {
+                let extra = self.unlisted_entries(snapshot)?;
+                if !extra.is_empty() {
+                    return Err(Error::Damaged { media: self.root.clone(), problems: extra });
                 }
-                Err(other) => return Err(other),
+                PayloadSource::Tree(self.payload())
             }
         };
         Ok(Payload { root: self.root.clone(), source })
+    }
+
+    /// The index of the snapshot's tar volumes, `None` for a tree. An
+    /// installed source is always a plain tree, whatever the media was.
+    fn tar_index(&self, snapshot: &VerifiedSnapshot) -> Result<Option<crate::volume::TarIndex>> {
+        if self.installed || snapshot.manifest().layout.volumes().is_empty() {
+            return Ok(None);
+        }
+        match crate::volume::index(&self.volume_dirs(), snapshot.manifest()) {
+            Ok(index) => Ok(Some(index)),
+            Err(Error::Damaged { media, mut problems }) => {
+                problems.extend(self.missing_parts());
+                Err(Error::Damaged { media, problems })
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Checks every payload byte against the verified manifest and lists
@@ -182,15 +191,10 @@ impl SnapshotDir {
     pub fn check_payload(&self, snapshot: &VerifiedSnapshot, progress: &dyn Progress, from_device: bool) -> Result<()> {
         let manifest = snapshot.manifest();
         progress.phase("verifying", manifest.payload_bytes());
-        let mut problems = Vec::new();
-        if !self.installed && !manifest.layout.volumes().is_empty() {
-            let payload = self.open_payload(snapshot)?;
-            if let PayloadSource::Tar(index) = &payload.source {
-                problems = crate::volume::check_all(index, manifest, from_device, &|n| progress.advance(n))?;
-            }
-        } else {
-            problems = self.check_tree(snapshot, progress, from_device)?;
-        }
+        let mut problems = match self.tar_index(snapshot)? {
+            Some(index) => crate::volume::check_all(&index, manifest, from_device, &|n| progress.advance(n))?,
+            None => self.check_tree(snapshot, progress, from_device)?,
+        };
         if problems.is_empty() {
             Ok(())
         } else {
@@ -315,7 +319,7 @@ impl Payload {
             }
             PayloadSource::Tar(index) => {
                 let volume = index.segments(path).and_then(|s| s.first()).map_or(0, |s| s.volume);
-                (Box::new(index.open(path)?), index.volume_path(volume))
+                (Box::new(index.open(path)), index.volume_path(volume))
             }
         };
         // A failed write is the target's fault, a failed read the drive's:

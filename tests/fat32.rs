@@ -193,3 +193,21 @@ fn fat32_split_file_round_trips_and_unportable_names_are_refused_up_front() {
     fat.remount();
     assert_eq!(tree_state(&fat.mount), before, "a refused export changed the drive");
 }
+
+/// An export killed on a nearly full drive leaves an unfinished folder; the
+/// same export run again must count that folder's room as free, since it
+/// replaces it, instead of refusing for want of space.
+#[test]
+fn rerun_after_an_unfinished_export_reuses_its_room() {
+    let Some(mut fat) = FatImage::new(SMALLEST_FAT32_MIB) else { return };
+    let scratch = Scratch::new();
+    let (secret, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    write(&source.join("bases/large.dat"), &pseudo_random_bytes(5, 20 * 1024 * 1024));
+    // What a killed export of the same sequence left: no manifest.sig.
+    write(&fat.mount.join("ferry/av/1/volumes/0001.tar"), &pseudo_random_bytes(6, 20 * 1024 * 1024));
+    let exported = export(&source, &fat.mount, &secret, "1", &[]);
+    assert_eq!(exported.code, 0, "{}{}", exported.stdout, exported.stderr);
+    fat.remount();
+    run(&["verify", fat.mount.as_str(), "--trust", public.as_str()]).ok();
+}

@@ -1,9 +1,11 @@
 //! `ferry export`: snapshot a source tree onto removable media.
 //!
-//! Order of writes (formats/media-layout-v1.md §3): every payload file, a
-//! filesystem flush, the manifest, another flush, the signature. A crash or
-//! a full drive at any point leaves a folder without `manifest.sig`, which
-//! every reader treats as incomplete.
+//! Order of writes (formats/media-layout-v1.md §4): the payload (tar
+//! volumes, or a tree), then on each drive the manifest and checksum files
+//! and one filesystem flush, then the signatures. A crash or a full drive
+//! at any point leaves a folder without `manifest.sig`, which every reader
+//! treats as incomplete. Before any of it, the drives' room and filesystem
+//! limits are checked.
 
 use crate::digest::copy_hashing;
 use crate::drive::{self, DriveFs, PlannedWrite};
@@ -158,17 +160,20 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     {
         return Err(Error::AlreadyExists(done.root().to_owned()));
     }
-    let budgets = check_drives(options, &drives, &entries)?;
+    // An unfinished folder can never be imported: it goes first (E1), so
+    // that the room it takes counts as free.
     for folder in folders.iter().filter(|folder| folder.root().exists()) {
         progress.notice(&format!("removing unfinished export {}", folder.root()));
         fsutil::remove_tree(folder.root())?;
     }
+    let folder_on_drive = format!("{MEDIA_ROOT}/{repository}/{sequence}");
+    let budgets = check_drives(options, &drives, &folder_on_drive, &entries)?;
     // A failed export removes what it wrote: half a snapshot helps nobody,
     // and without a signature it could never be imported anyway.
     let written = write_snapshot(&folders, &budgets, &entries, options, key, progress, created, |layout, hashed| {
         Manifest { repository: repository.clone(), sequence, created, expires, layout, entries: hashed }
     });
-    let (manifest, manifest_bytes, used) = match written {
+    let (manifest, manifest_bytes, snapshot) = match written {
         Ok(written) => written,
         Err(error) => {
             for folder in &folders {
@@ -177,7 +182,6 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
             return Err(explain_full_drive(error, &drives, options.target_fs));
         }
     };
-    let snapshot = &used[0];
     if options.read_back {
         progress.notice("reading the media back");
         let verified = snapshot.open(&key.own_trust());
@@ -190,10 +194,12 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
             return Err(error);
         }
     }
-    let pruned = match options.prune {
-        Some(keep) => crate::ops::list::prune(&options.media, repository.as_str(), keep, snapshot.root())?,
-        None => Vec::new(),
-    };
+    let mut pruned = Vec::new();
+    if let Some(keep) = options.prune {
+        for (drive, folder) in drives.iter().zip(&folders).filter(|(_, folder)| folder.root().exists()) {
+            pruned.extend(crate::ops::list::prune(drive, repository.as_str(), keep, folder.root())?);
+        }
+    }
     let files = manifest.files().count();
     Ok(ExportReport {
         snapshot_dir: snapshot.root().to_owned(),
@@ -214,35 +220,50 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
 
 /// Checks before writing a byte that the snapshot fits the drives and their
 /// filesystem (`drive::check_fit`); returns how many bytes of volumes each
-/// drive may take.
-fn check_drives(options: &ExportOptions, drives: &[&Utf8PathBuf], entries: &[SourceEntry]) -> Result<Vec<u64>> {
+/// drive may take. `folder` is the snapshot folder's path below a drive.
+fn check_drives(
+    options: &ExportOptions,
+    drives: &[&Utf8PathBuf],
+    folder: &str,
+    entries: &[SourceEntry],
+) -> Result<Vec<u64>> {
     let metadata = metadata_estimate(entries);
-    let first = drives[0];
-    let fs = options.target_fs.unwrap_or_else(|| drive::detect(first));
+    let manifest = format!("{folder}/{}", media::MANIFEST_FILE);
+    let fs_of = |drive: &Utf8Path| options.target_fs.unwrap_or_else(|| drive::detect(drive));
     let MediaLayout::Tar { volume_size } = options.layout else {
-        let paths: Vec<String> = entries.iter().map(|e| format!("{MEDIA_ROOT}/x/0/{PAYLOAD_DIR}/{}", e.path)).collect();
+        let paths: Vec<String> = entries.iter().map(|e| format!("{folder}/{PAYLOAD_DIR}/{}", e.path)).collect();
         let mut writes: Vec<PlannedWrite<'_>> = entries
             .iter()
             .zip(&paths)
             .map(|(e, path)| PlannedWrite { path, size: e.file.map_or(0, |f| f.size), is_dir: e.file.is_none() })
             .collect();
-        writes.push(PlannedWrite { path: "ferry/x/0/manifest", size: metadata, is_dir: false });
-        drive::check_fit(first, fs, &writes)?;
+        writes.push(PlannedWrite { path: &manifest, size: metadata, is_dir: false });
+        drive::check_fit(drives[0], fs_of(drives[0]), &writes)?;
         return Ok(vec![u64::MAX]);
     };
     let total = volume::estimate(entries.iter().map(|e| (e.path.as_str(), e.file.map(|f| f.size))), volume_size);
+    let first_volume = format!("{folder}/{}/{}", volume::VOLUMES_DIR, volume::volume_name(1));
     let mut budgets = Vec::with_capacity(drives.len());
     for drive in drives {
-        let drive_fs = options.target_fs.unwrap_or_else(|| drive::detect(drive));
-        let free = drive::free_bytes(drive, drive_fs)?.unwrap_or(u64::MAX).saturating_sub(metadata);
-        budgets.push(options.drive_size.map_or(free, |cap| cap.saturating_sub(metadata).min(free)));
+        let fs = fs_of(drive);
+        let free = drive::free_bytes(drive, fs)?.unwrap_or(u64::MAX).saturating_sub(metadata);
+        let budget = options.drive_size.map_or(free, |cap| cap.saturating_sub(metadata).min(free));
+        // Room is budgeted here, volume by volume; the drive's filesystem
+        // still has its say on the largest volume's size and the path.
+        let largest = volume_size.min(budget).min(total);
+        let writes = [
+            PlannedWrite { path: &first_volume, size: largest, is_dir: false },
+            PlannedWrite { path: &manifest, size: metadata, is_dir: false },
+        ];
+        drive::check_limits(drive, fs, &writes)?;
+        budgets.push(budget);
     }
     // The end of a drive with less room than the smallest volume stays empty.
     let available: u64 = budgets.iter().map(|b| b.saturating_sub(volume::MIN_VOLUME_SIZE)).sum();
     if total > available {
         let plural = if drives.len() > 1 { "the drives have" } else { "the drive has" };
         return Err(Error::DriveUnfit {
-            media: first.to_owned(),
+            media: drives[0].to_owned(),
             problems: vec![format!(
                 "needs {} more: about {} of volumes and {} of manifest and checksums per drive to write, {plural} room for {}{}",
                 crate::report::human_bytes(total - available),
@@ -252,28 +273,6 @@ fn check_drives(options: &ExportOptions, drives: &[&Utf8PathBuf], entries: &[Sou
                 if options.drive_size.is_some() { " (with --drive-size)" } else { "" },
             )],
         });
-    }
-    // What each drive gets: its volumes, as large as the volume size allows.
-    let mut names = Vec::new();
-    let mut left = total;
-    for (n, budget) in budgets.iter().enumerate() {
-        let mut room = (*budget).min(left);
-        left -= room;
-        let mut sizes = Vec::new();
-        while room > 0 {
-            sizes.push(room.min(volume_size));
-            room -= room.min(volume_size);
-        }
-        names.push((n, sizes));
-    }
-    for ((n, sizes), drive) in names.iter().zip(drives) {
-        let paths: Vec<String> =
-            (1..=sizes.len()).map(|v| format!("ferry/x/0/volumes/{}", volume::volume_name(v))).collect();
-        let mut writes: Vec<PlannedWrite<'_>> =
-            sizes.iter().zip(&paths).map(|(size, path)| PlannedWrite { path, size: *size, is_dir: false }).collect();
-        writes.push(PlannedWrite { path: "ferry/x/0/manifest", size: metadata, is_dir: false });
-        let fs = if *n == 0 { fs } else { options.target_fs.unwrap_or_else(|| drive::detect(drive)) };
-        drive::check_fit(drive, fs, &writes)?;
     }
     Ok(budgets)
 }
@@ -333,7 +332,7 @@ fn write_snapshot(
     progress: &dyn Progress,
     created: Timestamp,
     manifest_for: impl FnOnce(Layout, Vec<Entry>) -> Manifest,
-) -> Result<(Manifest, Vec<u8>, Vec<SnapshotDir>)> {
+) -> Result<(Manifest, Vec<u8>, SnapshotDir)> {
     // Which drive each volume went to; a tree is all on the first.
     let mut placement = Vec::new();
     let manifest = match options.layout {
@@ -398,7 +397,7 @@ fn write_snapshot(
     crate::crash::point("export-signed");
     let mut used = folders[0].clone();
     used.set_parts(folders[1..parts].iter().map(|f| f.root().to_owned()).collect());
-    Ok((manifest, manifest_bytes, vec![used]))
+    Ok((manifest, manifest_bytes, used))
 }
 
 /// Writes the payload as tar volumes, one file after another in manifest
