@@ -24,15 +24,8 @@ const LARGE: usize = 128 * 1024 * 1024;
 /// A repository version: the small repository, a version file, an index,
 /// and (for versions 2 and 3) one large file.
 fn repository(root: &Utf8Path, version: u64) {
-    small_repository(root);
+    versioned_repository(root, version);
     write(&root.join("version.txt"), format!("version {version}\n").as_bytes());
-    write(&root.join("index/master.xml"), format!("<index version=\"{version}\"/>\n").as_bytes());
-    for i in 0..20 {
-        write(
-            &root.join(format!("data/d{}/f{i:02}.dat", i % 4)),
-            format!("file {i} of version {version}\n").as_bytes(),
-        );
-    }
     if version >= 2 {
         write(&root.join("large/big.bin"), &pseudo_random_bytes(version, LARGE));
     }

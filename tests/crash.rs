@@ -94,27 +94,15 @@ struct Fixture {
 
 impl Fixture {
     fn new(switch: &'static str, kind_changes: bool) -> Self {
-        let scratch = Scratch::new();
-        let key = scratch.path("key");
-        keygen(&key);
-        let secret = key.with_extension("key");
-        let source = scratch.path("source");
-        let (media1, media2) = (scratch.path("media1"), scratch.path("media2"));
+        let TwoSnapshots { scratch, public, media1, media2, old, new, .. } =
+            two_snapshots(version_one, |source| version_two(source, kind_changes));
         let site = scratch.path("site");
         std::fs::create_dir_all(&site).unwrap();
         let target = site.join("target");
-
-        version_one(&source);
-        let old = tree_state(&source);
-        export(&source, &media1, &secret, "av", 1);
-        version_two(&source, kind_changes);
-        let new = tree_state(&source);
-        export(&source, &media2, &secret, "av", 2);
         assert!(old.len() >= 30 && new.len() >= 30, "{} and {} entries", old.len(), new.len());
         assert_ne!(old, new);
 
-        let fixture =
-            Fixture { public: key.with_extension("pub"), site, target, media2, switch, old, new, _scratch: scratch };
+        let fixture = Fixture { public, site, target, media2, switch, old, new, _scratch: scratch };
         let first = fixture.import(&media1).ok();
         assert!(first.stdout.contains(&format!("({switch} switch)")), "{}", first.stdout);
         assert_eq!(fixture.served(), Served::Old, "after installing snapshot 1");
@@ -173,23 +161,9 @@ impl Fixture {
     /// Nothing of an unfinished switch is left: no journal, staging,
     /// incoming or temporary files in `.ferry`, no `-next` or probe sibling.
     fn assert_no_leftovers(&self) {
-        let state = tree_state(&self.target.join(".ferry"));
-        let leftovers: Vec<&String> = state
-            .keys()
-            .filter(|p| {
-                p.as_str() == "journal"
-                    || p.starts_with("staging")
-                    || p.starts_with("incoming")
-                    || p.ends_with(".ferry-tmp")
-                    || p.as_str() == "rollback-intent"
-            })
-            .collect();
+        let leftovers = switch_leftovers(&self.target.join(".ferry"), |p| p.ends_with(".ferry-tmp"));
         assert!(leftovers.is_empty(), "leftovers in .ferry: {leftovers:?}");
-        let siblings: Vec<String> = std::fs::read_dir(&self.site)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "target" && name != ".target.ferry-previous")
-            .collect();
+        let siblings = target_siblings(&self.site);
         assert!(siblings.is_empty(), "unexpected folders beside the target: {siblings:?}");
     }
 }

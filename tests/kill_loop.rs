@@ -371,26 +371,12 @@ impl Loop {
 
     /// Nothing of an unfinished switch is left behind.
     fn assert_no_leftovers(&self, what: &str) {
-        let state = tree_state(&self.state_dir());
-        let leftovers: Vec<&String> = state
-            .keys()
-            .filter(|p| {
-                p.as_str() == "journal"
-                    || p.starts_with("staging")
-                    || p.starts_with("incoming")
-                    || p.starts_with("lock")
-                    || p.as_str() == "rollback-intent"
-            })
-            .collect();
+        let leftovers = switch_leftovers(&self.state_dir(), |p| p.starts_with("lock"));
         assert!(leftovers.is_empty(), "{}, {what}: leftovers in .ferry: {leftovers:?}", self.context);
         let temporary: Vec<String> =
             tree_state(&self.target).into_keys().filter(|p| p.ends_with(".ferry-tmp")).collect();
         assert!(temporary.is_empty(), "{}, {what}: temporary files left: {temporary:?}", self.context);
-        let siblings: Vec<String> = std::fs::read_dir(&self.site)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "target" && name != ".target.ferry-previous")
-            .collect();
+        let siblings = target_siblings(&self.site);
         assert!(siblings.is_empty(), "{}, {what}: unexpected folders beside the target: {siblings:?}", self.context);
     }
 

@@ -135,19 +135,9 @@ struct Fixture {
 
 impl Fixture {
     fn new(big: usize, big_size: usize, small: usize) -> Self {
-        let scratch = Scratch::new();
-        let key = scratch.path("key");
-        keygen(&key);
-        let secret = key.with_extension("key");
-        let source = scratch.path("source");
-        let (media1, media2) = (scratch.path("media1"), scratch.path("media2"));
-        version_one(&source);
-        let old = tree_state(&source);
-        export(&source, &media1, &secret, "av", 1);
-        version_two(&source, big, big_size, small);
-        let new = tree_state(&source);
-        export(&source, &media2, &secret, "av", 2);
-        Fixture { public: key.with_extension("pub"), media1, media2, old, new, scratch }
+        let TwoSnapshots { scratch, public, media1, media2, old, new, .. } =
+            two_snapshots(version_one, |source| version_two(source, big, big_size, small));
+        Fixture { public, media1, media2, old, new, scratch }
     }
 
     fn import(&self, media: &Utf8Path, target: &Utf8Path, switch: &str) -> Run {
@@ -385,12 +375,18 @@ fn sweep(switch: &str, what: &str) -> Option<SweepCounts> {
     Some(counts)
 }
 
-#[test]
-fn full_disk_sweep_tree_switch() {
+/// [`sweep`] out of space, then out of inodes: each sweep must see both a
+/// failed import that changed nothing and a successful one.
+fn sweep_space_and_inodes(switch: &str) {
     for what in ["space", "inodes"] {
-        let Some(counts) = sweep("tree", what) else { return };
+        let Some(counts) = sweep(switch, what) else { return };
         assert!(counts.failed_unchanged > 0 && counts.succeeded > 0, "{what}: sweep missed a case: {counts:?}");
     }
+}
+
+#[test]
+fn full_disk_sweep_tree_switch() {
+    sweep_space_and_inodes("tree");
 }
 
 /// With no inode left next to the target, `--switch tree` must say the
@@ -412,15 +408,24 @@ fn tree_switch_probe_reports_the_full_disk() {
 
 #[test]
 fn full_disk_sweep_ordered_switch() {
-    for what in ["space", "inodes"] {
-        let Some(counts) = sweep("ordered", what) else { return };
-        assert!(counts.failed_unchanged > 0 && counts.succeeded > 0, "{what}: sweep missed a case: {counts:?}");
-    }
+    sweep_space_and_inodes("ordered");
 }
 
 // ---------------------------------------------------------------------------
 // Media that runs out of space or inodes during an export
 // ---------------------------------------------------------------------------
+
+/// A fresh key pair (`key.key`, `key.pub`) and a source holding snapshot 2
+/// with eight 256 KiB files and `small` small ones: too big for 1 MiB media.
+fn big_source(small: usize) -> (Scratch, Utf8PathBuf, Utf8PathBuf) {
+    let scratch = Scratch::new();
+    let key = scratch.path("key");
+    keygen(&key);
+    let source = scratch.path("source");
+    version_one(&source);
+    version_two(&source, 8, 256 * 1024, small);
+    (scratch, key, source)
+}
 
 fn export_args<'a>(source: &'a Utf8Path, media: &'a Utf8Path, key: &'a Utf8Path) -> Vec<&'a str> {
     vec!["export", source.as_str(), media.as_str(), "--key", key.as_str(), "--repository", "av", "--sequence", "7"]
@@ -436,13 +441,8 @@ fn assert_no_snapshot_left(media: &Utf8Path) {
 
 #[test]
 fn export_to_full_media() {
-    let scratch = Scratch::new();
-    let key = scratch.path("key");
-    keygen(&key);
+    let (scratch, key, source) = big_source(300);
     let secret = key.with_extension("key");
-    let source = scratch.path("source");
-    version_one(&source);
-    version_two(&source, 8, 256 * 1024, 300);
     // Tar volumes need few inodes; running out of them takes a tree.
     for (what, size, inodes, layout) in [("space", "1m", 10_000, "tar"), ("inodes", "64m", 100, "tree")] {
         let media = scratch.path(&format!("media-{what}"));
@@ -474,12 +474,7 @@ fn export_to_full_media() {
 /// media, not to the source.
 #[test]
 fn export_to_full_media_names_the_media() {
-    let scratch = Scratch::new();
-    let key = scratch.path("key");
-    keygen(&key);
-    let source = scratch.path("source");
-    version_one(&source);
-    version_two(&source, 8, 256 * 1024, 0);
+    let (scratch, key, source) = big_source(0);
     let media = scratch.path("media");
     let Some(_fs) = Tmpfs::mount(&media, "1m", 10_000) else { return };
     let failed = Run::from(ferry().args(export_args(&source, &media, &key.with_extension("key"))).output().unwrap());
@@ -506,12 +501,7 @@ fn export_to_full_fat_image() {
         );
         return;
     }
-    let scratch = Scratch::new();
-    let key = scratch.path("key");
-    keygen(&key);
-    let source = scratch.path("source");
-    version_one(&source);
-    version_two(&source, 8, 256 * 1024, 0);
+    let (scratch, key, source) = big_source(0);
     let image = scratch.path("fat.img");
     std::fs::File::create(&image).unwrap().set_len(1024 * 1024).unwrap();
     assert!(Command::new("mkfs.vfat").arg(image.as_str()).stdout(Stdio::null()).status().unwrap().success());
@@ -631,11 +621,9 @@ fn a_million_entries() {
     assert!(peak < MEMORY_BOUND_KIB, "peak RSS {peak} KiB above the documented {MEMORY_BOUND_KIB} KiB");
 }
 
-/// A snapshot folder whose manifest is a 2 GiB sparse file, with a
-/// well-formed signature file next to it.
-#[test]
-fn a_2_gib_manifest_is_refused() {
-    let scratch = Scratch::new();
+/// A snapshot folder (`media`) whose manifest is a 2 GiB sparse file, with
+/// a well-formed signature file next to it; returns it and the public key.
+fn two_gib_manifest(scratch: &Scratch) -> (Utf8PathBuf, Utf8PathBuf) {
     let key = scratch.path("key");
     keygen(&key);
     let secret = ferry::signing::SecretKey::load(&key.with_extension("key"), &mut |_| unreachable!()).unwrap();
@@ -643,7 +631,15 @@ fn a_2_gib_manifest_is_refused() {
     std::fs::create_dir(&media).unwrap();
     std::fs::File::create(media.join("manifest")).unwrap().set_len(2 << 30).unwrap();
     std::fs::write(media.join("manifest.sig"), secret.sign_manifest(b"something else")).unwrap();
-    let public = key.with_extension("pub");
+    (media, key.with_extension("pub"))
+}
+
+/// A 2 GiB manifest ([`two_gib_manifest`]) is refused quickly, with the
+/// size limit named, by verify and by import.
+#[test]
+fn a_2_gib_manifest_is_refused() {
+    let scratch = Scratch::new();
+    let (media, public) = two_gib_manifest(&scratch);
     let (verify, peak, elapsed) = measured(&["verify", media.as_str(), "--trust", public.as_str()]);
     println!(
         "2 GiB manifest: verify exit {} in {:.2} s, peak RSS {} KiB; stderr: {}",
@@ -672,14 +668,7 @@ fn a_2_gib_manifest_is_refused() {
 #[test]
 fn a_2_gib_manifest_is_refused_without_reading_it() {
     let scratch = Scratch::new();
-    let key = scratch.path("key");
-    keygen(&key);
-    let secret = ferry::signing::SecretKey::load(&key.with_extension("key"), &mut |_| unreachable!()).unwrap();
-    let media = scratch.path("media");
-    std::fs::create_dir(&media).unwrap();
-    std::fs::File::create(media.join("manifest")).unwrap().set_len(2 << 30).unwrap();
-    std::fs::write(media.join("manifest.sig"), secret.sign_manifest(b"something else")).unwrap();
-    let public = key.with_extension("pub");
+    let (media, public) = two_gib_manifest(&scratch);
     let (verify, peak, _) = measured(&["verify", media.as_str(), "--trust", public.as_str()]);
     assert_eq!(verify.code, 3);
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB: the oversized manifest was read into memory");

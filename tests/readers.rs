@@ -248,6 +248,18 @@ struct Shared {
 }
 
 impl Shared {
+    /// Nothing counted or reported yet, no import running.
+    fn new(known: Known, target: Utf8PathBuf) -> Self {
+        Shared {
+            known,
+            target,
+            stop: AtomicBool::new(false),
+            importing: AtomicBool::new(false),
+            figures: Figures::default(),
+            violations: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
     fn violation(&self, text: String) {
         let mut violations = self.violations.lock().unwrap();
         if violations.len() < 20 {
@@ -375,6 +387,22 @@ fn check_index(shared: &Shared, index: &str, v: usize, bytes: &[u8], served: &Tr
     None
 }
 
+/// Reads the index file `index` again: if it is still `what` (version `v`,
+/// `bytes`), checks the data `served` after it against it ([`check_index`])
+/// and reports a problem; if it changed meanwhile, the check is only counted
+/// as inconclusive.
+fn check_index_if_unchanged(shared: &Shared, index: &str, what: &str, v: usize, bytes: &[u8], served: &Tree) {
+    let again = std::fs::read(shared.target.join(index)).ok().map(|b| format!("file {}", hex_digest(&b)));
+    if again.as_deref() != Some(what) {
+        Shared::add(&shared.figures.index_checks_inconclusive);
+        return;
+    }
+    Shared::add(&shared.figures.index_checks);
+    if let Some(problem) = check_index(shared, index, v, bytes, served) {
+        shared.violation(problem);
+    }
+}
+
 /// Ordered switch reader: read the index files, then the whole tree by
 /// path (every file one of its versions), then the index files again; if
 /// an index did not change meanwhile, the data it names must not be older.
@@ -436,15 +464,7 @@ fn path_reader(shared: &Shared) {
         }
         for (index, first) in INDEX_FILES.iter().zip(before) {
             let Some((what, v, bytes)) = first else { continue };
-            let again = std::fs::read(shared.target.join(index)).ok().map(|b| format!("file {}", hex_digest(&b)));
-            if again.as_ref() != Some(&what) {
-                Shared::add(&shared.figures.index_checks_inconclusive);
-                continue;
-            }
-            Shared::add(&shared.figures.index_checks);
-            if let Some(problem) = check_index(shared, index, v, &bytes, &served) {
-                shared.violation(problem);
-            }
+            check_index_if_unchanged(shared, index, &what, v, &bytes, &served);
         }
     }
 }
@@ -466,15 +486,7 @@ fn index_reader(shared: &Shared) {
                     Err(error) => shared.violation(format!("reading {name} failed: {error}")),
                 }
             }
-            let again = std::fs::read(shared.target.join(index)).ok().map(|b| format!("file {}", hex_digest(&b)));
-            if again.as_ref() != Some(&what) {
-                Shared::add(&shared.figures.index_checks_inconclusive);
-                continue;
-            }
-            Shared::add(&shared.figures.index_checks);
-            if let Some(problem) = check_index(shared, index, v, &bytes, &served) {
-                shared.violation(problem);
-            }
+            check_index_if_unchanged(shared, index, &what, v, &bytes, &served);
         }
     }
 }
@@ -517,14 +529,7 @@ fn readers_during_imports(switch: &str) {
     import(0);
     assert_eq!(content_of(&target), trees[0]);
 
-    let shared = Arc::new(Shared {
-        known: Known::new(trees),
-        target: target.clone(),
-        stop: AtomicBool::new(false),
-        importing: AtomicBool::new(false),
-        figures: Figures::default(),
-        violations: std::sync::Mutex::new(Vec::new()),
-    });
+    let shared = Arc::new(Shared::new(Known::new(trees), target.clone()));
     let mut readers = Vec::new();
     let whole: fn(&Shared) = if switch == "tree" { tree_reader } else { path_reader };
     for reader in [whole, index_reader] {
@@ -601,14 +606,7 @@ fn known_for_control(scratch: &Scratch) -> Shared {
         version(&source, v);
         trees.push(content_of(&source));
     }
-    Shared {
-        known: Known::new(trees),
-        target: scratch.path("none"),
-        stop: AtomicBool::new(false),
-        importing: AtomicBool::new(false),
-        figures: Figures::default(),
-        violations: std::sync::Mutex::new(Vec::new()),
-    }
+    Shared::new(Known::new(trees), scratch.path("none"))
 }
 
 #[test]
@@ -686,14 +684,7 @@ fn control_the_readers_report_what_they_must() {
     let scratch = Scratch::new();
     let target = scratch.path("served");
     let known = known_for_control(&scratch).known;
-    let with_target = || Shared {
-        known: known.clone(),
-        target: target.clone(),
-        stop: AtomicBool::new(false),
-        importing: AtomicBool::new(false),
-        figures: Figures::default(),
-        violations: std::sync::Mutex::new(Vec::new()),
-    };
+    let with_target = || Shared::new(known.clone(), target.clone());
     std::fs::create_dir_all(&target).unwrap();
     copy_tree(&scratch.path("v1"), &target);
     write(&target.join(".ferry/state"), b"ignored\n");

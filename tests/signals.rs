@@ -42,14 +42,7 @@ const LARGE_SIZE: usize = 4 * 1024 * 1024;
 /// Version 1 is small; version 2 adds 128 MiB in 32 files and changes an
 /// index file, so its export and import take long enough to interrupt.
 fn repository(root: &Utf8Path, version: u64) {
-    small_repository(root);
-    write(&root.join("index/master.xml"), format!("<index version=\"{version}\"/>\n").as_bytes());
-    for i in 0..20 {
-        write(
-            &root.join(format!("data/d{}/f{i:02}.dat", i % 4)),
-            format!("file {i} of version {version}\n").as_bytes(),
-        );
-    }
+    versioned_repository(root, version);
     if version >= 2 {
         for i in 0..LARGE_FILES {
             write(&root.join(format!("large/l{i:02}.bin")), &pseudo_random_bytes(i as u64 + 1, LARGE_SIZE));

@@ -260,3 +260,73 @@ pub fn assert_tree_unchanged(before: &BTreeMap<String, String>, after: &BTreeMap
     }
     panic!("{what} changed:\n  {}", lines.join("\n  "));
 }
+
+/// The small repository with `index/master.xml` and twenty data files
+/// under `data/` that name `version`: what differs between versions.
+pub fn versioned_repository(root: &Utf8Path, version: u64) {
+    small_repository(root);
+    write(&root.join("index/master.xml"), format!("<index version=\"{version}\"/>\n").as_bytes());
+    for i in 0..20 {
+        write(
+            &root.join(format!("data/d{}/f{i:02}.dat", i % 4)),
+            format!("file {i} of version {version}\n").as_bytes(),
+        );
+    }
+}
+
+/// Two snapshots of one source folder, signed with a fresh key pair.
+pub struct TwoSnapshots {
+    pub scratch: Scratch,
+    /// The secret key (`key.key`) and the public one (`key.pub`).
+    pub secret: Utf8PathBuf,
+    pub public: Utf8PathBuf,
+    /// The source folder, as the second version left it.
+    pub source: Utf8PathBuf,
+    /// Sequence 1 on `media1`, sequence 2 on `media2` (repository `av`).
+    pub media1: Utf8PathBuf,
+    pub media2: Utf8PathBuf,
+    /// [`tree_state`] of the source at each export.
+    pub old: Tree,
+    pub new: Tree,
+}
+
+/// Builds version 1 of a source with `first` and exports it to `media1` as
+/// sequence 1, then turns it into version 2 with `second` and exports that
+/// to `media2` as sequence 2.
+pub fn two_snapshots(first: impl FnOnce(&Utf8Path), second: impl FnOnce(&Utf8Path)) -> TwoSnapshots {
+    let scratch = Scratch::new();
+    let key = scratch.path("key");
+    keygen(&key);
+    let secret = key.with_extension("key");
+    let source = scratch.path("source");
+    let (media1, media2) = (scratch.path("media1"), scratch.path("media2"));
+    first(&source);
+    let old = tree_state(&source);
+    export(&source, &media1, &secret, "av", 1);
+    second(&source);
+    let new = tree_state(&source);
+    export(&source, &media2, &secret, "av", 2);
+    TwoSnapshots { public: key.with_extension("pub"), secret, source, media1, media2, old, new, scratch }
+}
+
+/// What an unfinished switch leaves in the state folder `state_dir`: the
+/// journal, staging and incoming entries, a rollback intent, and any entry
+/// `also` picks.
+pub fn switch_leftovers(state_dir: &Utf8Path, also: impl Fn(&str) -> bool) -> Vec<String> {
+    tree_state(state_dir)
+        .into_keys()
+        .filter(|p| {
+            p == "journal" || p.starts_with("staging") || p.starts_with("incoming") || p == "rollback-intent" || also(p)
+        })
+        .collect()
+}
+
+/// The names in `site` other than the target (`target`) and the previous
+/// tree a whole-tree switch keeps (`.target.ferry-previous`).
+pub fn target_siblings(site: &Utf8Path) -> Vec<String> {
+    std::fs::read_dir(site)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "target" && name != ".target.ferry-previous")
+        .collect()
+}
