@@ -21,11 +21,14 @@
 
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod clock;
 pub mod crash;
 pub mod digest;
+pub mod drive;
 pub mod error;
 pub mod fsutil;
+pub mod install;
 pub mod manifest;
 pub mod media;
 pub mod ops;
@@ -34,8 +37,6 @@ pub mod rel_path;
 pub mod report;
 pub mod scan;
 pub mod signing;
-pub mod target;
 pub mod volume;
 
 pub use error::{Error, ErrorClass, Result};
-pub mod drive;

@@ -62,7 +62,7 @@ impl SnapshotDir {
 
     /// Whether `root` is an update source ferry installed.
     pub fn is_installed_source(root: &Utf8Path) -> bool {
-        root.join(crate::target::STATE_DIR).join(crate::target::state::STATE_FILE).is_file()
+        root.join(crate::backend::STATE_DIR).join(crate::install::state::STATE_FILE).is_file()
     }
 
     /// The folder itself.
@@ -75,7 +75,7 @@ impl SnapshotDir {
     }
 
     fn metadata_dir(&self) -> Utf8PathBuf {
-        if self.installed { self.root.join(crate::target::STATE_DIR) } else { self.root.clone() }
+        if self.installed { self.root.join(crate::backend::STATE_DIR) } else { self.root.clone() }
     }
     /// `manifest`.
     pub fn manifest_path(&self) -> Utf8PathBuf {
@@ -252,7 +252,7 @@ impl SnapshotDir {
         let mut problems = Vec::new();
         if payload.is_dir() {
             let walker = walkdir::WalkDir::new(&payload).min_depth(1).sort_by_file_name().into_iter();
-            let state_dir = self.installed.then_some(crate::target::STATE_DIR);
+            let state_dir = self.installed.then_some(crate::backend::STATE_DIR);
             for item in
                 walker.filter_entry(|e| !(e.depth() == 1 && Some(e.file_name()) == state_dir.map(std::ffi::OsStr::new)))
             {

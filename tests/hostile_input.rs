@@ -16,13 +16,13 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 use ferry::Error;
+use ferry::backend::location::{self as spec, Location};
 use ferry::clock;
 use ferry::digest::Digest;
+use ferry::install::state::{InstalledState, Journal, JournalKind, Step, SwitchKind};
 use ferry::manifest::{Entry, EntryKind, FileEntry, Manifest, RepositoryId};
 use ferry::rel_path::RelPath;
 use ferry::signing::{self, SecretKey, TrustStore};
-use ferry::target::spec::{self, TargetSpec};
-use ferry::target::state::{InstalledState, Journal, JournalKind, Step, SwitchKind};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::collections::BTreeSet;
@@ -532,14 +532,14 @@ fn check_rel_path(text: &str) {
 fn check_target_spec(text: &str) {
     for implicit in [false, true] {
         match spec::parse(text, implicit) {
-            Ok(TargetSpec::Ftp(url)) => {
+            Ok(Location::Ftp(url)) => {
                 assert!(!url.host.is_empty());
                 assert!(!url.path.split('/').any(|c| c == ".."), "`..` survived: {url:?}");
                 assert!(url.path.is_empty() || url.path.starts_with('/'));
                 assert!(!url.path.ends_with('/'));
                 let _ = url.to_string();
             }
-            Ok(TargetSpec::Dir(path)) => assert_eq!(path.as_str(), text),
+            Ok(Location::Dir(path)) => assert_eq!(path.as_str(), text),
             Err(error) => {
                 assert!(matches!(error, Error::InvalidArgument(_)), "unexpected error {error:?}");
                 // A password given in an ftp:// or ftps:// URL never appears

@@ -8,13 +8,12 @@ mod output;
 use args::{Cli, Command, FtpArgs, LayoutArg, Switch};
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::Parser;
+use ferry::backend::ftp::FtpOptions;
+use ferry::backend::location::{FtpUrl, Location};
+use ferry::backend::{Backend, BackendOptions};
 use ferry::media::SnapshotDir;
 use ferry::ops::{export, import, keygen, list, publish, rollback, status, verify};
 use ferry::signing::{SecretKey, TrustStore};
-use ferry::target::Target;
-use ferry::target::dir::DirTarget;
-use ferry::target::ftp::{FtpOptions, FtpTarget};
-use ferry::target::spec::{FtpUrl, TargetSpec};
 use ferry::{Error, ErrorClass};
 use output::Output;
 use zeroize::Zeroizing;
@@ -137,9 +136,9 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
         }
         Command::Verify(a) => {
             let progress = out.progress();
-            let installed = match ferry::target::spec::parse(&a.media[0], a.ftp.implicit_tls)? {
-                TargetSpec::Ftp(_) => true,
-                TargetSpec::Dir(path) => SnapshotDir::is_installed_source(&path),
+            let installed = match ferry::backend::location::parse(&a.media[0], a.ftp.implicit_tls)? {
+                Location::Ftp(_) => true,
+                Location::Dir(path) => SnapshotDir::is_installed_source(&path),
             };
             if installed {
                 if a.media.len() > 1 {
@@ -217,7 +216,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                 for line in &report.recovered {
                     text.push_str(&format!("recovered: {line}\n"));
                 }
-                if report.switch == "none" {
+                if report.switch == import::SwitchUsed::None {
                     text.push_str(&format!(
                         "{} sequence {} is already installed at {}; nothing changed",
                         report.snapshot.repository, report.snapshot.sequence, report.target
@@ -228,7 +227,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                         report.snapshot.repository,
                         report.snapshot.sequence,
                         report.target,
-                        report.switch,
+                        report.switch.as_str(),
                         report.added,
                         report.changed,
                         report.removed,
@@ -273,7 +272,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                 )];
                 for outcome in &report.targets {
                     let detail = match (&outcome.report, &outcome.error) {
-                        (Some(r), _) if r.switch != "none" => format!(
+                        (Some(r), _) if r.switch != import::SwitchUsed::None => format!(
                             ": {} added, {} changed, {} removed, {} sent",
                             r.added,
                             r.changed,
@@ -283,7 +282,7 @@ fn dispatch(cli: &Cli, out: &Output) -> ferry::Result<i32> {
                         (_, Some(error)) => format!(": {error}"),
                         _ => String::new(),
                     };
-                    lines.push(format!("  {} {}{detail}", outcome.status, outcome.target));
+                    lines.push(format!("  {} {}{detail}", outcome.status.as_str(), outcome.target));
                 }
                 lines.join("\n")
             });
@@ -333,35 +332,35 @@ fn switch_choice(switch: Switch) -> import::SwitchChoice {
 }
 
 /// Opens a TARGET argument: a folder or an FTP/FTPS URL.
-fn open_target(text: &str, state_dir: Option<&Utf8Path>, ftp: &FtpArgs) -> ferry::Result<Box<dyn Target>> {
-    match ferry::target::spec::parse(text, ftp.implicit_tls)? {
-        TargetSpec::Dir(path) => Ok(Box::new(DirTarget::new(&path, state_dir))),
-        TargetSpec::Ftp(url) => {
-            if state_dir.is_some() {
-                return Err(Error::InvalidArgument("--state-dir applies to folder targets only".into()));
-            }
-            let pin_sha256 = match &ftp.pin_sha256 {
-                None => None,
-                Some(text) => {
-                    let hex_digits: String = text.trim_start_matches("sha256:").chars().filter(|c| *c != ':').collect();
-                    let mut pin = [0u8; 32];
-                    hex::decode_to_slice(hex_digits.to_ascii_lowercase(), &mut pin)
-                        .map_err(|_| Error::InvalidArgument(format!("--pin-sha256 `{text}` is not 64 hex digits")))?;
-                    Some(pin)
-                }
-            };
-            let options = FtpOptions {
-                password: ftp_password(&url, ftp.password_file.as_deref())?,
-                connections: usize::from(ftp.connections),
-                active: ftp.active,
-                timeout: ftp.ftp_timeout.0.unsigned_abs(),
-                ca_file: ftp.ca_file.clone(),
-                pin_sha256,
-                tls12_only: ftp.tls12,
-            };
-            Ok(Box::new(FtpTarget::new(url, options)?))
+fn open_target(text: &str, state_dir: Option<&Utf8Path>, ftp: &FtpArgs) -> ferry::Result<Box<dyn Backend>> {
+    let pin_sha256 = match &ftp.pin_sha256 {
+        None => None,
+        Some(text) => {
+            let hex_digits: String = text.trim_start_matches("sha256:").chars().filter(|c| *c != ':').collect();
+            let mut pin = [0u8; 32];
+            hex::decode_to_slice(hex_digits.to_ascii_lowercase(), &mut pin)
+                .map_err(|_| Error::InvalidArgument(format!("--pin-sha256 `{text}` is not 64 hex digits")))?;
+            Some(pin)
         }
-    }
+    };
+    let password = match ferry::backend::location::parse(text, ftp.implicit_tls)? {
+        Location::Ftp(url) => ftp_password(&url, ftp.password_file.as_deref())?,
+        Location::Dir(_) => None,
+    };
+    let options = BackendOptions {
+        state_dir: state_dir.map(Utf8Path::to_owned),
+        implicit_tls: ftp.implicit_tls,
+        ftp: FtpOptions {
+            password,
+            connections: usize::from(ftp.connections),
+            active: ftp.active,
+            timeout: ftp.ftp_timeout.0.unsigned_abs(),
+            ca_file: ftp.ca_file.clone(),
+            pin_sha256,
+            tls12_only: ftp.tls12,
+        },
+    };
+    ferry::backend::open(text, &options)
 }
 
 /// The FTP password: `--password-file`, else `FERRY_FTP_PASSWORD`, else the

@@ -7,18 +7,19 @@
 //! stream into staging; the commit strategy comes from the target's
 //! capabilities.
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::install::change_set::ChangeSet;
+use crate::install::history::Event;
+use crate::install::ordered::{self, OrderedInstall};
+use crate::install::state::{InstalledState, SwitchKind};
+use crate::install::tree::{self, TreeInstall};
 use crate::media::{self, SnapshotDir};
 use crate::ops::verify::{SnapshotSummary, check_expiry};
 use crate::report::Progress;
 use crate::signing::{TrustStore, VerifiedSnapshot};
-use crate::target::ordered::{self, OrderedInstall};
-use crate::target::state::{InstalledState, SwitchKind};
-use crate::target::{Target, TreeInstall};
 use jiff::Timestamp;
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// How to commit the new snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,8 +62,8 @@ pub struct ImportReport {
     pub snapshot: SnapshotSummary,
     /// Sequence installed before, if any.
     pub previous_sequence: Option<u64>,
-    /// `tree`, `ordered`, or `none` when the snapshot was already installed.
-    pub switch: String,
+    /// How the snapshot was switched in, or `none` when it was already installed.
+    pub switch: SwitchUsed,
     /// Files added.
     pub added: usize,
     /// Files whose content or mode changed.
@@ -75,9 +76,41 @@ pub struct ImportReport {
     pub recovered: Vec<String>,
 }
 
+/// How an import switched its snapshot in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchUsed {
+    /// The whole tree was exchanged in one step.
+    Tree,
+    /// Files were renamed into place under a journal.
+    Ordered,
+    /// Nothing: the snapshot was already installed.
+    None,
+}
+
+impl SwitchUsed {
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwitchUsed::Tree => "tree",
+            SwitchUsed::Ordered => "ordered",
+            SwitchUsed::None => "none",
+        }
+    }
+}
+
+impl From<SwitchKind> for SwitchUsed {
+    fn from(kind: SwitchKind) -> Self {
+        match kind {
+            SwitchKind::Tree => SwitchUsed::Tree,
+            SwitchKind::Ordered => SwitchUsed::Ordered,
+        }
+    }
+}
+
 /// Installs the newest trusted snapshot from the media into `target`.
 pub fn import(
-    target: &dyn Target,
+    target: &dyn Backend,
     options: &ImportOptions,
     trust: &TrustStore,
     progress: &dyn Progress,
@@ -85,7 +118,7 @@ pub fn import(
     // Everything about the media is checked before the target is touched;
     // only the state marker is read here, to know which repository to pick.
     let installed_repository =
-        crate::ops::installed_state(target).ok().flatten().map(|state| state.repository.to_string());
+        crate::install::installed_state(target).ok().flatten().map(|state| state.repository.to_string());
     let wanted_repository = options.repository.clone().or(installed_repository);
     let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), options.sequence, trust)?;
     install(target, &dir, &snapshot, options, progress)
@@ -96,7 +129,7 @@ pub fn import(
 /// repository and sequence, and switches it in. `ferry publish` calls this
 /// once per distribution point.
 pub fn install(
-    target: &dyn Target,
+    target: &dyn Backend,
     dir: &SnapshotDir,
     snapshot: &VerifiedSnapshot,
     options: &ImportOptions,
@@ -108,8 +141,8 @@ pub fn install(
 
     target.create()?;
     let _lock = target.lock(options.wait)?;
-    let recovered: Vec<String> = crate::ops::recover(target)?.into_iter().map(|r| r.description).collect();
-    let installed = crate::ops::installed(target)?;
+    let recovered: Vec<String> = crate::install::recover(target)?.into_iter().map(|r| r.description).collect();
+    let installed = crate::install::installed(target)?;
     let summary = SnapshotSummary::new(dir, snapshot);
     if let Some((state, _)) = &installed {
         check_policy(dir, snapshot, state)?;
@@ -118,7 +151,7 @@ pub fn install(
                 target: target.location(),
                 snapshot: summary,
                 previous_sequence: Some(state.sequence),
-                switch: "none".into(),
+                switch: SwitchUsed::None,
                 added: 0,
                 changed: 0,
                 removed: 0,
@@ -142,10 +175,11 @@ pub fn install(
         }
     };
     let installed_manifest = installed.as_ref().map(|(_, m)| m);
-    let (added, changed, removed, bytes_transferred) = count_changes(installed_manifest, manifest);
+    let mut changes = ChangeSet::between(installed_manifest, manifest);
+    changes.confirm_in_place(target)?;
 
     target.check_space()?;
-    let switch = match (options.switch, target.whole_tree()) {
+    let switch = match (options.switch, target.tree_exchange()) {
         (SwitchChoice::Ordered, _) | (SwitchChoice::Auto, None) => SwitchKind::Ordered,
         (_, Some(_)) => SwitchKind::Tree,
         (SwitchChoice::Tree, None) => {
@@ -167,32 +201,30 @@ pub fn install(
         previous: installed.as_ref().map(|(s, _)| s.snapshot),
         rolled_back_from: None,
     };
-    let history_line = format!(
-        "{} import {} {} signed-by {} from {}",
-        crate::clock::format(now),
-        manifest.sequence,
-        snapshot.id().short(),
-        snapshot.signer(),
-        dir.root()
-    );
-    match (switch, target.whole_tree()) {
-        (SwitchKind::Tree, Some(tree)) => tree.install_tree(&TreeInstall {
-            snapshot,
-            media: &payload,
-            installed: installed_manifest,
-            state: &state,
-            history_line: &history_line,
-            progress,
-        })?,
+    let record = Event::Import {
+        time: now,
+        sequence: manifest.sequence,
+        snapshot: snapshot.id(),
+        signed_by: snapshot.signer().to_string(),
+        from: dir.root().to_string(),
+    }
+    .record();
+    match (switch, target.tree_exchange()) {
+        (SwitchKind::Tree, Some(trees)) => tree::install(
+            target,
+            trees,
+            &TreeInstall { snapshot, media: &payload, changes: &changes, state: &state, record: &record, progress },
+        )?,
         _ => ordered::install(
             target,
             &OrderedInstall {
                 snapshot,
                 media: &payload,
                 installed: installed_manifest,
+                changes: &changes,
                 adopted: &adopted,
                 state: &state,
-                history_line: &history_line,
+                record: &record,
                 progress,
             },
         )?,
@@ -201,14 +233,11 @@ pub fn install(
         target: target.location(),
         snapshot: summary,
         previous_sequence: installed.as_ref().map(|(s, _)| s.sequence),
-        switch: match switch {
-            SwitchKind::Tree => "tree".into(),
-            SwitchKind::Ordered => "ordered".into(),
-        },
-        added,
-        changed,
-        removed,
-        bytes_transferred,
+        switch: switch.into(),
+        added: changes.added.len(),
+        changed: changes.changed.len(),
+        removed: changes.removed.len(),
+        bytes_transferred: changes.bytes_to_write(),
         recovered,
     })
 }
@@ -353,20 +382,4 @@ fn check_every_drive_holds_a_part(
         }
     }
     Ok(())
-}
-
-fn count_changes(installed: Option<&Manifest>, new: &Manifest) -> (usize, usize, usize, u64) {
-    let old: HashMap<_, _> = installed.map(|m| m.files().collect()).unwrap_or_default();
-    let (mut added, mut changed, mut bytes) = (0, 0, 0);
-    for (path, file) in new.files() {
-        match old.get(path) {
-            None => added += 1,
-            Some(before) if *before != file => changed += 1,
-            Some(_) => continue,
-        }
-        bytes += file.size;
-    }
-    let new_paths: std::collections::HashSet<_> = new.files().map(|(p, _)| p).collect();
-    let removed = old.keys().filter(|p| !new_paths.contains(*p)).count();
-    (added, changed, removed, bytes)
 }

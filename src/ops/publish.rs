@@ -5,23 +5,52 @@
 //! anything is sent; then each target gets exactly what `ferry import`
 //! would do to it, so a second run finishes only what failed.
 
+use crate::backend::Backend;
 use crate::error::{Error, ErrorClass, Result};
 use crate::media::SnapshotDir;
 use crate::ops::import::{self, ImportOptions, ImportReport};
 use crate::ops::verify::SnapshotSummary;
 use crate::report::Progress;
 use crate::signing::{TrustStore, VerifiedSnapshot};
-use crate::target::Target;
 use camino::Utf8Path;
 use serde::Serialize;
+
+/// How publishing to one distribution point ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TargetStatus {
+    /// The snapshot was switched in.
+    #[serde(rename = "updated")]
+    Updated,
+    /// The target already served the snapshot.
+    #[serde(rename = "up to date")]
+    UpToDate,
+    /// The target refused the snapshot (older, other repository, ...).
+    #[serde(rename = "refused")]
+    Refused,
+    /// The target could not be reached or written.
+    #[serde(rename = "failed")]
+    Failed,
+}
+
+impl TargetStatus {
+    /// The words used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetStatus::Updated => "updated",
+            TargetStatus::UpToDate => "up to date",
+            TargetStatus::Refused => "refused",
+            TargetStatus::Failed => "failed",
+        }
+    }
+}
 
 /// What happened at one distribution point.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetOutcome {
     /// The target.
     pub target: String,
-    /// `updated`, `up to date`, `refused` or `failed`.
-    pub status: String,
+    /// How it ended.
+    pub status: TargetStatus,
     /// The error, when it did not succeed.
     pub error: Option<String>,
     /// What the import did, when it succeeded.
@@ -40,10 +69,10 @@ pub struct PublishReport {
 impl PublishReport {
     /// The worst outcome: `None` when every target succeeded.
     pub fn worst(&self) -> Option<ErrorClass> {
-        let failed = |status: &str| self.targets.iter().any(|t| t.status == status);
-        if failed("failed") {
+        let any = |status: TargetStatus| self.targets.iter().any(|t| t.status == status);
+        if any(TargetStatus::Failed) {
             Some(ErrorClass::Failure)
-        } else if failed("refused") {
+        } else if any(TargetStatus::Refused) {
             Some(ErrorClass::Refused)
         } else {
             None
@@ -71,7 +100,7 @@ pub fn open_source(
 pub fn publish(
     source: &SnapshotDir,
     snapshot: &VerifiedSnapshot,
-    targets: &[Box<dyn Target>],
+    targets: &[Box<dyn Backend>],
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<PublishReport> {
@@ -93,19 +122,27 @@ pub fn publish(
             .map(|handle| match handle.join() {
                 Ok((target, Ok(report))) => TargetOutcome {
                     target,
-                    status: if report.switch == "none" { "up to date" } else { "updated" }.into(),
+                    status: if report.switch == import::SwitchUsed::None {
+                        TargetStatus::UpToDate
+                    } else {
+                        TargetStatus::Updated
+                    },
                     error: None,
                     report: Some(report),
                 },
                 Ok((target, Err(error))) => TargetOutcome {
                     target,
-                    status: if error.class() == ErrorClass::Refused { "refused" } else { "failed" }.into(),
+                    status: if error.class() == ErrorClass::Refused {
+                        TargetStatus::Refused
+                    } else {
+                        TargetStatus::Failed
+                    },
                     error: Some(error.to_string()),
                     report: None,
                 },
                 Err(_) => TargetOutcome {
                     target: "?".into(),
-                    status: "failed".into(),
+                    status: TargetStatus::Failed,
                     error: Some("the worker publishing to this target panicked (a bug)".into()),
                     report: None,
                 },

@@ -2,10 +2,12 @@
 //! deliberate way to lower the installed sequence. The new state marker
 //! records `rolled-back-from`, and the history log says so.
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::install::history::Event;
+use crate::install::state::{InstalledState, SwitchKind};
+use crate::install::{ordered, tree};
 use crate::manifest::Manifest;
-use crate::target::state::{InstalledState, SwitchKind};
-use crate::target::{Target, ordered};
 use camino::Utf8Path;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -28,12 +30,12 @@ pub struct RollbackReport {
 }
 
 /// Switches `target` back to its previous snapshot.
-pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<RollbackReport> {
+pub fn rollback(target: &dyn Backend, wait: bool, now: Timestamp) -> Result<RollbackReport> {
     let _lock = target.lock(wait)?;
-    let recoveries = crate::ops::recover(target)?;
+    let recoveries = crate::install::recover(target)?;
     let finished_rollback = recoveries.iter().any(|r| r.finished_rollback);
     let recovered: Vec<String> = recoveries.into_iter().map(|r| r.description).collect();
-    let Some((current, current_manifest)) = crate::ops::installed(target)? else {
+    let Some((current, current_manifest)) = crate::install::installed(target)? else {
         return Err(Error::NotInstalled(target.location().into()));
     };
     if let (true, Some(from_sequence)) = (finished_rollback, current.rolled_back_from) {
@@ -49,13 +51,8 @@ pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<Rollb
         });
     }
     let history = |to: &InstalledState| {
-        format!(
-            "{} rollback {} {} from {}",
-            crate::clock::format(now),
-            to.sequence,
-            to.snapshot.short(),
-            current.sequence
-        )
+        Event::Rollback { time: now, sequence: to.sequence, snapshot: to.snapshot, from_sequence: current.sequence }
+            .record()
     };
     let rolled_back = |previous: InstalledState, switch: SwitchKind| InstalledState {
         installed: now,
@@ -64,14 +61,13 @@ pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<Rollb
         switch,
         ..previous
     };
-    let to = match target.whole_tree() {
-        Some(tree) if current.switch == SwitchKind::Tree => {
-            let previous = tree
-                .previous_tree_state()
+    let to = match target.tree_exchange() {
+        Some(trees) if current.switch == SwitchKind::Tree => {
+            let previous = tree::previous_state(trees)
                 .filter(|kept| current.previous == Some(kept.snapshot))
                 .ok_or_else(|| Error::NoPrevious(target.location().into()))?;
             let state = rolled_back(previous, SwitchKind::Tree);
-            tree.rollback_tree(&state, &history(&state))?;
+            tree::rollback(target, trees, &state, &history(&state))?;
             state
         }
         _ => {
@@ -82,7 +78,7 @@ pub fn rollback(target: &dyn Target, wait: bool, now: Timestamp) -> Result<Rollb
             if current.previous != Some(previous.snapshot) {
                 return Err(Error::NoPrevious(target.location().into()));
             }
-            let origin = format!("{}/.ferry/previous/manifest", target.location());
+            let origin = format!("{}/previous/manifest", target.state_location());
             let previous_manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&origin))?;
             let state = rolled_back(previous, SwitchKind::Ordered);
             ordered::rollback(

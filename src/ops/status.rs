@@ -4,9 +4,9 @@
 //! are out of date after 1 day and extremely out of date after 7 days,
 //! measured from when the snapshot was taken on the connected side.
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::target::Target;
-use crate::target::state::SwitchKind;
+use crate::install::state::SwitchKind;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -85,8 +85,8 @@ pub struct StatusReport {
 }
 
 /// Reads the target's state and judges its freshness at `now`.
-pub fn status(target: &dyn Target, thresholds: Thresholds, now: Timestamp) -> Result<StatusReport> {
-    let Some((state, _)) = crate::ops::installed(target)? else {
+pub fn status(target: &dyn Backend, thresholds: Thresholds, now: Timestamp) -> Result<StatusReport> {
+    let Some((state, _)) = crate::install::installed(target)? else {
         return Err(Error::NotInstalled(target.location().into()));
     };
     let age = now.duration_since(state.created);
@@ -97,9 +97,9 @@ pub fn status(target: &dyn Target, thresholds: Thresholds, now: Timestamp) -> Re
     } else {
         Freshness::Fresh
     };
-    let previous_kept = match (state.switch, target.whole_tree()) {
-        (SwitchKind::Tree, Some(tree)) => tree.previous_tree_state().is_some(),
-        _ => crate::target::ordered::has_previous(target)?,
+    let previous_kept = match (state.switch, target.tree_exchange()) {
+        (SwitchKind::Tree, Some(trees)) => crate::install::tree::previous_state(trees).is_some(),
+        _ => crate::install::ordered::has_previous(target)?,
     };
     Ok(StatusReport {
         target: target.location(),

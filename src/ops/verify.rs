@@ -109,17 +109,17 @@ pub struct InstalledReport {
 /// the right SHA-256), and nothing unlisted may be there. Reports drift as
 /// [`Error::Damaged`]. Writes nothing.
 pub fn verify_installed(
-    target: &dyn crate::target::Target,
+    target: &dyn crate::backend::Backend,
     trust: Option<&TrustStore>,
     deep: bool,
     progress: &dyn Progress,
 ) -> Result<InstalledReport> {
-    use crate::target::state::{MANIFEST_FILE, SIGNATURE_FILE};
-    let Some((state, manifest)) = crate::ops::installed(target)? else {
+    use crate::install::state::{MANIFEST_FILE, SIGNATURE_FILE};
+    let Some((state, manifest)) = crate::install::installed(target)? else {
         return Err(Error::NotInstalled(target.location().into()));
     };
     if let Some(trust) = trust {
-        let origin = |name: &str| Utf8PathBuf::from(format!("{}/.ferry/{name}", target.location()));
+        let origin = |name: &str| Utf8PathBuf::from(format!("{}/{name}", target.state_location()));
         let missing = |name: &str| Error::format(origin(name), "missing");
         let manifest_bytes = target.read_state(MANIFEST_FILE)?.ok_or_else(|| missing(MANIFEST_FILE))?;
         let signature_bytes = target.read_state(SIGNATURE_FILE)?.ok_or_else(|| missing(SIGNATURE_FILE))?;

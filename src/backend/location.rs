@@ -44,7 +44,7 @@ impl fmt::Display for FtpUrl {
 
 /// What a TARGET argument names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetSpec {
+pub enum Location {
     /// A local folder or mounted shared folder.
     Dir(Utf8PathBuf),
     /// An FTP or FTPS server.
@@ -52,7 +52,7 @@ pub enum TargetSpec {
 }
 
 /// Parses a TARGET argument. `implicit_tls` turns `ftps://` into implicit TLS.
-pub fn parse(text: &str, implicit_tls: bool) -> Result<TargetSpec> {
+pub fn parse(text: &str, implicit_tls: bool) -> Result<Location> {
     let (tls, rest) = if let Some(rest) = text.strip_prefix("ftp://") {
         (Tls::None, rest)
     } else if let Some(rest) = text.strip_prefix("ftps://") {
@@ -63,7 +63,7 @@ pub fn parse(text: &str, implicit_tls: bool) -> Result<TargetSpec> {
             redact(text)
         )));
     } else {
-        return Ok(TargetSpec::Dir(Utf8PathBuf::from(text)));
+        return Ok(Location::Dir(Utf8PathBuf::from(text)));
     };
     let bad = |why: &str| Error::InvalidArgument(format!("`{}`: {why}", redact(text)));
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
@@ -104,7 +104,7 @@ pub fn parse(text: &str, implicit_tls: bool) -> Result<TargetSpec> {
         return Err(bad("`..` in the path"));
     }
     let path = if path.is_empty() { String::new() } else { format!("/{path}") };
-    Ok(TargetSpec::Ftp(FtpUrl { tls, host, port, user, path }))
+    Ok(Location::Ftp(FtpUrl { tls, host, port, user, path }))
 }
 
 /// The URL with anything that looks like a password removed, for messages.
@@ -142,16 +142,16 @@ mod tests {
 
     #[test]
     fn parses_targets() {
-        assert_eq!(parse("/srv/updates", false).unwrap(), TargetSpec::Dir("/srv/updates".into()));
-        let TargetSpec::Ftp(url) = parse("ftp://upd@127.0.0.1:2121/pub/av/", false).unwrap() else { panic!() };
+        assert_eq!(parse("/srv/updates", false).unwrap(), Location::Dir("/srv/updates".into()));
+        let Location::Ftp(url) = parse("ftp://upd@127.0.0.1:2121/pub/av/", false).unwrap() else { panic!() };
         assert_eq!(
             (url.user.as_str(), url.host.as_str(), url.port, url.path.as_str()),
             ("upd", "127.0.0.1", 2121, "/pub/av")
         );
         assert_eq!(url.to_string(), "ftp://upd@127.0.0.1:2121/pub/av");
-        let TargetSpec::Ftp(url) = parse("ftps://host", true).unwrap() else { panic!() };
+        let Location::Ftp(url) = parse("ftps://host", true).unwrap() else { panic!() };
         assert_eq!((url.tls, url.port, url.user.as_str(), url.path.as_str()), (Tls::Implicit, 990, "anonymous", ""));
-        let TargetSpec::Ftp(url) = parse("ftp://[::1]:21/x%20y", false).unwrap() else { panic!() };
+        let Location::Ftp(url) = parse("ftp://[::1]:21/x%20y", false).unwrap() else { panic!() };
         assert_eq!((url.host.as_str(), url.path.as_str()), ("::1", "/x y"));
         assert_eq!(url.to_string(), "ftp://anonymous@[::1]:21/x y");
     }

@@ -17,8 +17,8 @@
 //! * a lock folder `.ferry/lock` created with `MKD`, which fails when it
 //!   exists on every server we know, so two publishers cannot interleave.
 
-use super::spec::{FtpUrl, Tls};
-use super::{Capabilities, StagedFile, Target, TargetLock};
+use super::location::{FtpUrl, Tls};
+use super::{Backend, BackendLock, Capabilities, StagedFile};
 use crate::error::{Error, Result};
 use crate::rel_path::RelPath;
 use camino::Utf8PathBuf;
@@ -60,6 +60,21 @@ pub struct FtpOptions {
     /// Offer TLS 1.2 only (for servers such as vsftpd whose TLS 1.3 session
     /// reuse fails on later data connections).
     pub tls12_only: bool,
+}
+
+impl Default for FtpOptions {
+    /// Anonymous, four passive connections, 30 s timeouts, system roots.
+    fn default() -> Self {
+        FtpOptions {
+            password: None,
+            connections: 4,
+            active: false,
+            timeout: Duration::from_secs(30),
+            ca_file: None,
+            pin_sha256: None,
+            tls12_only: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for FtpOptions {
@@ -195,13 +210,13 @@ fn describe(error: &FtpError) -> String {
 }
 
 /// An FTP or FTPS update source.
-pub struct FtpTarget {
+pub struct FtpBackend {
     pool: Arc<Pool>,
     created_dirs: Mutex<HashSet<String>>,
     rename_replaces: AtomicBool,
 }
 
-impl FtpTarget {
+impl FtpBackend {
     /// A target at `url`; nothing is contacted until the first operation.
     pub fn new(url: FtpUrl, options: FtpOptions) -> Result<Self> {
         let tls = match url.tls {
@@ -209,7 +224,7 @@ impl FtpTarget {
             Tls::Explicit | Tls::Implicit => Some(Arc::new(tls_config(&options, &url)?)),
         };
         let pool = Pool { url, options, tls, idle: Mutex::new(Vec::new()) };
-        Ok(FtpTarget {
+        Ok(FtpBackend {
             pool: Arc::new(pool),
             created_dirs: Mutex::new(HashSet::new()),
             rename_replaces: AtomicBool::new(true),
@@ -531,18 +546,13 @@ fn this_host() -> String {
     rustix::system::uname().nodename().to_string_lossy().into_owned()
 }
 
-impl Target for FtpTarget {
+impl Backend for FtpBackend {
     fn location(&self) -> String {
         self.url().to_string()
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            atomic_tree_switch: false,
-            atomic_replace: self.rename_replaces.load(Ordering::Relaxed),
-            hard_links: false,
-            cheap_metadata: false,
-        }
+        Capabilities { cheap_metadata: false }
     }
 
     fn parallelism(&self) -> usize {
@@ -554,7 +564,7 @@ impl Target for FtpTarget {
         self.make_dirs(&root)
     }
 
-    fn lock(&self, wait: bool) -> Result<TargetLock> {
+    fn lock(&self, wait: bool) -> Result<BackendLock> {
         self.make_dirs(&self.state_root())?;
         let folder = self.state_path("lock");
         let owner_path = format!("{folder}/owner");
@@ -638,13 +648,12 @@ impl Target for FtpTarget {
         self.upload_small(&self.state_path(name), bytes)
     }
 
-    fn append_history(&self, line: &str) -> Result<()> {
-        let mut history = self
-            .read_state(super::state::HISTORY_FILE)?
-            .unwrap_or_else(|| format!("{}\n", super::state::HISTORY_MAGIC).into_bytes());
-        history.extend_from_slice(line.as_bytes());
-        history.push(b'\n');
-        self.write_state(super::state::HISTORY_FILE, &history)
+    fn append_state(&self, name: &str, first_line: &str, line: &str) -> Result<()> {
+        // FTP has no reliable append: rewrite the small file atomically.
+        let mut text = self.read_state(name)?.unwrap_or_else(|| format!("{first_line}\n").into_bytes());
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
+        self.write_state(name, &text)
     }
 
     fn remove_state(&self, name: &str) -> Result<()> {

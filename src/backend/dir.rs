@@ -6,34 +6,28 @@
 //! `renameat2(RENAME_EXCHANGE)` swaps it with `TARGET`. The old tree becomes
 //! `PARENT/.NAME.ferry-previous`, which `ferry rollback` swaps back. Where
 //! the exchange is impossible (a mount point, a network filesystem, a
-//! state folder outside the tree) the ordered switch of [`super::ordered`]
-//! is used instead. See `formats/target-state-v1.md`.
+//! state folder outside the tree) the ordered switch of
+//! [`crate::install::ordered`] is used instead. This file only provides the
+//! storage primitives ([`TreeExchange`]); what goes into each tree is
+//! decided by [`crate::install::tree`]. See `formats/target-state-v1.md`.
 
-use super::state::{
-    HISTORY_FILE, HISTORY_MAGIC, InstalledState, MANIFEST_FILE, MAX_STATE_BYTES, SIGNATURE_FILE, STATE_FILE,
-};
-use super::{Capabilities, Recovery, STATE_DIR, StagedFile, Target, TargetLock, TreeInstall, WholeTreeSwitch};
-use crate::crash;
+use super::{Backend, BackendLock, Capabilities, STATE_DIR, Slot, StagedFile, TreeExchange};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
-use crate::manifest::{EntryKind, FileEntry};
-use crate::parallel;
 use crate::rel_path::RelPath;
 use camino::{Utf8Path, Utf8PathBuf};
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::OnceLock;
 
-/// Largest history log carried over into a new tree.
-const MAX_HISTORY_BYTES: u64 = 64 * 1024 * 1024;
-/// Marks a tree that a whole-tree rollback is switching to.
-const ROLLBACK_INTENT: &str = "rollback-intent";
+/// The state marker, removed first when a tree beside the live one is
+/// cleared (`formats/target-state-v1.md` §4).
+const STATE_MARKER: &str = "state";
 
 /// A folder target.
 #[derive(Debug)]
-pub struct DirTarget {
+pub struct DirBackend {
     root: Utf8PathBuf,
     state_dir: Utf8PathBuf,
     state_inside: bool,
@@ -50,12 +44,12 @@ struct Probe {
     disk_full: Option<i32>,
 }
 
-impl DirTarget {
+impl DirBackend {
     /// A target at `root` with its state in `state_dir` (default `root/.ferry`).
     pub fn new(root: &Utf8Path, state_dir: Option<&Utf8Path>) -> Self {
         let state_inside = state_dir.is_none();
         let state_dir = state_dir.map_or_else(|| root.join(STATE_DIR), Utf8Path::to_owned);
-        DirTarget { root: root.to_owned(), state_dir, state_inside, tree_switch: OnceLock::new() }
+        DirBackend { root: root.to_owned(), state_dir, state_inside, tree_switch: OnceLock::new() }
     }
 
     /// The folder devices read.
@@ -117,27 +111,6 @@ impl DirTarget {
             Err(_) => Probe::default(),
         }
     }
-
-    fn read_tree_state(&self, tree: &Utf8Path) -> Option<InstalledState> {
-        let path = tree.join(STATE_DIR).join(STATE_FILE);
-        let bytes = fsutil::read_optional(&path, MAX_STATE_BYTES).ok()??;
-        InstalledState::decode(&bytes, &path).ok()
-    }
-
-    fn copy_history(&self, into: &Utf8Path, line: &str) -> Result<()> {
-        let mut history = fsutil::read_optional(&self.state_path(HISTORY_FILE), MAX_HISTORY_BYTES)?
-            .unwrap_or_else(|| format!("{HISTORY_MAGIC}\n").into_bytes());
-        history.extend_from_slice(line.as_bytes());
-        history.push(b'\n');
-        fsutil::write_atomic(&into.join(HISTORY_FILE), &history)
-    }
-}
-
-/// Removes a whole tree, its state marker first: a tree that was only half
-/// deleted must never look like a valid previous or next tree to recovery.
-fn remove_tree_state_first(tree: &Utf8Path) -> Result<()> {
-    fsutil::remove_file(&tree.join(STATE_DIR).join(STATE_FILE))?;
-    fsutil::remove_tree(tree)
 }
 
 /// Takes the import lock on a folder that is about to become TARGET.
@@ -190,25 +163,24 @@ impl StagedFile for DirStagedFile {
     }
 }
 
-impl Target for DirTarget {
+impl Backend for DirBackend {
     fn location(&self) -> String {
         self.root.to_string()
     }
 
+    fn state_location(&self) -> String {
+        self.state_dir.to_string()
+    }
+
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            atomic_tree_switch: self.tree_switch.get_or_init(|| self.probe_tree_switch()).works,
-            atomic_replace: true,
-            hard_links: true,
-            cheap_metadata: true,
-        }
+        Capabilities { cheap_metadata: true }
     }
 
     fn create(&self) -> Result<()> {
         fsutil::create_dir_all(&self.root)
     }
 
-    fn lock(&self, wait: bool) -> Result<TargetLock> {
+    fn lock(&self, wait: bool) -> Result<BackendLock> {
         loop {
             let handle = File::open(&self.root).ctx("open", &self.root)?;
             if wait {
@@ -265,12 +237,12 @@ impl Target for DirTarget {
         fsutil::write_atomic(&path, bytes)
     }
 
-    fn append_history(&self, line: &str) -> Result<()> {
+    fn append_state(&self, name: &str, first_line: &str, line: &str) -> Result<()> {
         fsutil::create_dir_all(&self.state_dir)?;
-        let path = self.state_path(HISTORY_FILE);
+        let path = self.state_path(name);
         let mut file = OpenOptions::new().create(true).append(true).open(&path).ctx("open", &path)?;
         if file.metadata().ctx("inspect", &path)?.len() == 0 {
-            writeln!(file, "{HISTORY_MAGIC}").ctx("append to", &path)?;
+            writeln!(file, "{first_line}").ctx("append to", &path)?;
         }
         writeln!(file, "{line}").ctx("append to", &path)?;
         file.sync_all().ctx("flush", &path)
@@ -396,126 +368,89 @@ impl Target for DirTarget {
         }
     }
 
-    fn whole_tree(&self) -> Option<&dyn WholeTreeSwitch> {
-        self.capabilities().atomic_tree_switch.then_some(self as &dyn WholeTreeSwitch)
+    fn tree_exchange(&self) -> Option<&dyn TreeExchange> {
+        self.tree_switch.get_or_init(|| self.probe_tree_switch()).works.then_some(self as &dyn TreeExchange)
     }
 }
 
-impl WholeTreeSwitch for DirTarget {
-    fn recover_tree(&self) -> Result<Option<Recovery>> {
+impl DirBackend {
+    fn slot_path(&self, slot: Slot) -> Result<Utf8PathBuf> {
+        match slot {
+            Slot::Next => self.next_tree(),
+            Slot::Previous => self.previous_tree(),
+        }
+    }
+
+    fn parent_of_trees(&self) -> Result<Utf8PathBuf> {
         let next = self.next_tree()?;
-        let previous = self.previous_tree()?;
-        let current = self.read_tree_state(&self.root);
-        let mut done = None;
-        if next.exists() {
-            let exchanged = match (&current, self.read_tree_state(&next)) {
-                (Some(current), Some(old)) => current.previous == Some(old.snapshot),
-                _ => false,
-            };
-            if exchanged {
-                remove_tree_state_first(&previous)?;
-                std::fs::rename(&next, &previous).ctx("rename", &next)?;
-                done = Some(Recovery::new(
-                    format!("finished an interrupted switch: kept the old tree as {previous}"),
-                    false,
-                ));
-            } else {
-                remove_tree_state_first(&next)?;
-                done = Some(Recovery::new(format!("removed an unfinished new tree {next}"), false));
-            }
-            fsutil::sync_dir(next.parent().unwrap_or(Utf8Path::new("/")))?;
-        }
-        // A rollback leaves an intent file in the tree it switches to: still
-        // in the previous tree means the exchange has not happened yet.
-        if previous.join(STATE_DIR).join(ROLLBACK_INTENT).exists() {
-            exchange(&self.root, &previous).ctx("switch back to", &self.root)?;
-            fsutil::sync_dir(previous.parent().unwrap_or(Utf8Path::new("/")))?;
-            done = Some(Recovery::new("finished an interrupted rollback", true));
-        }
-        if self.state_path(ROLLBACK_INTENT).exists() {
-            remove_tree_state_first(&previous)?;
-            fsutil::remove_file(&self.state_path(ROLLBACK_INTENT))?;
-            done = Some(Recovery::new("finished an interrupted rollback", true));
-        }
-        Ok(done)
+        Ok(next.parent().unwrap_or(Utf8Path::new("/")).to_owned())
+    }
+}
+
+impl TreeExchange for DirBackend {
+    fn exists(&self, slot: Slot) -> bool {
+        self.slot_path(slot).is_ok_and(|path| path.exists())
     }
 
-    fn install_tree(&self, job: &TreeInstall<'_>) -> Result<()> {
+    fn clear(&self, slot: Slot) -> Result<()> {
+        let tree = self.slot_path(slot)?;
+        fsutil::remove_file(&tree.join(STATE_DIR).join(STATE_MARKER))?;
+        fsutil::remove_tree(&tree)
+    }
+
+    fn create(&self, slot: Slot) -> Result<()> {
+        let tree = self.slot_path(slot)?;
+        std::fs::create_dir(&tree).ctx("create", &tree)?;
+        let state = tree.join(STATE_DIR);
+        std::fs::create_dir(&state).ctx("create", &state)
+    }
+
+    fn make_dir(&self, slot: Slot, path: &RelPath) -> Result<()> {
+        let dir = path.under(&self.slot_path(slot)?);
+        std::fs::create_dir(&dir).ctx("create folder", &dir)
+    }
+
+    fn link_live(&self, slot: Slot, path: &RelPath) -> bool {
+        self.slot_path(slot).is_ok_and(|tree| std::fs::hard_link(path.under(&self.root), path.under(&tree)).is_ok())
+    }
+
+    fn create_file(&self, slot: Slot, path: &RelPath, executable: bool) -> Result<Box<dyn StagedFile>> {
+        let destination = path.under(&self.slot_path(slot)?);
+        let handle = OpenOptions::new().write(true).create_new(true).open(&destination).ctx("create", &destination)?;
+        handle.set_permissions(file_mode(executable)).ctx("set permissions of", &destination)?;
+        Ok(Box::new(DirStagedFile { writer: BufWriter::with_capacity(256 * 1024, handle), path: destination }))
+    }
+
+    fn read_state(&self, slot: Slot, name: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.slot_path(slot)?.join(STATE_DIR).join(name);
+        fsutil::read_optional(&path, crate::manifest::MAX_MANIFEST_BYTES)
+    }
+
+    fn write_state(&self, slot: Slot, name: &str, bytes: &[u8]) -> Result<()> {
+        fsutil::write_atomic(&self.slot_path(slot)?.join(STATE_DIR).join(name), bytes)
+    }
+
+    fn sync(&self, slot: Slot) -> Result<()> {
+        fsutil::sync_filesystem(&self.slot_path(slot)?)
+    }
+
+    fn lock(&self, slot: Slot) -> Result<BackendLock> {
+        let handle = lock_folder(&self.slot_path(slot)?)?;
+        Ok(Box::new(DirLock { _handle: handle }))
+    }
+
+    fn exchange(&self, slot: Slot) -> Result<()> {
+        exchange(&self.root, &self.slot_path(slot)?).ctx("switch trees at", &self.root)?;
+        fsutil::sync_dir(&self.parent_of_trees()?)
+    }
+
+    fn keep_next_as_previous(&self) -> Result<()> {
         let next = self.next_tree()?;
-        remove_tree_state_first(&next)?;
-        std::fs::create_dir(&next).ctx("create", &next)?;
-        let manifest = job.snapshot.manifest();
-        for entry in &manifest.entries {
-            if let EntryKind::Dir = entry.kind {
-                let dir = entry.path.under(&next);
-                std::fs::create_dir(&dir).ctx("create folder", &dir)?;
-            }
-        }
-        // Unchanged files are hard-linked from the installed tree: no data
-        // copied, and the previous tree keeps its own name for the inode.
-        let installed: HashMap<&RelPath, &FileEntry> = job.installed.map(|m| m.files().collect()).unwrap_or_default();
-        let mut to_copy = Vec::new();
-        for (path, file) in manifest.files() {
-            let unchanged = installed.get(path) == Some(&file) && self.file_size(path)? == Some(file.size);
-            if !(unchanged && std::fs::hard_link(path.under(&self.root), path.under(&next)).is_ok()) {
-                to_copy.push((path, file));
-            }
-        }
-        to_copy.sort_by_key(|(path, file)| (job.media.read_position(path), std::cmp::Reverse(file.size)));
-        job.progress.phase("installing", to_copy.iter().map(|(_, f)| f.size).sum());
-        let errors = parallel::for_each(&to_copy, true, |(path, file)| -> Result<()> {
-            let destination = path.under(&next);
-            let handle =
-                OpenOptions::new().write(true).create_new(true).open(&destination).ctx("create", &destination)?;
-            handle.set_permissions(file_mode(file.executable)).ctx("set permissions of", &destination)?;
-            let mut writer = BufWriter::with_capacity(256 * 1024, handle);
-            job.media.copy_verified(path, file, &mut writer, job.progress)?;
-            writer.flush().ctx("write", &destination)
-        });
-        if let Some(error) = errors.into_iter().next() {
-            remove_tree_state_first(&next)?;
-            return Err(error);
-        }
-        crash::point("tree-built");
-        let state_dir = next.join(STATE_DIR);
-        std::fs::create_dir(&state_dir).ctx("create", &state_dir)?;
-        fsutil::write_atomic(&state_dir.join(MANIFEST_FILE), job.snapshot.manifest_bytes())?;
-        fsutil::write_atomic(&state_dir.join(SIGNATURE_FILE), job.snapshot.signature_bytes())?;
-        self.copy_history(&state_dir, job.history_line)?;
-        fsutil::write_atomic(&state_dir.join(STATE_FILE), &job.state.encode())?;
-        fsutil::sync_filesystem(&next)?;
-        // Whoever opens TARGET after the exchange finds this folder: it must
-        // already be locked, or a newcomer could "recover" our last steps.
-        let _new_tree_lock = lock_folder(&next)?;
-        crash::point("before-exchange");
-        exchange(&self.root, &next).ctx("switch in the new tree at", &self.root)?;
-        let parent = next.parent().unwrap_or(Utf8Path::new("/")).to_owned();
-        fsutil::sync_dir(&parent)?;
-        crash::point("after-exchange");
-        let previous = self.previous_tree()?;
-        remove_tree_state_first(&previous)?;
-        crash::point("previous-removed");
-        std::fs::rename(&next, &previous).ctx("rename", &next)?;
-        fsutil::sync_dir(&parent)
+        std::fs::rename(&next, self.previous_tree()?).ctx("rename", &next)?;
+        fsutil::sync_dir(&self.parent_of_trees()?)
     }
 
-    fn previous_tree_state(&self) -> Option<InstalledState> {
-        self.read_tree_state(&self.previous_tree().ok()?)
-    }
-
-    fn rollback_tree(&self, state: &InstalledState, history_line: &str) -> Result<()> {
-        let previous = self.previous_tree()?;
-        let state_dir = previous.join(STATE_DIR);
-        fsutil::write_atomic(&state_dir.join(ROLLBACK_INTENT), b"")?;
-        self.copy_history(&state_dir, history_line)?;
-        fsutil::write_atomic(&state_dir.join(STATE_FILE), &state.encode())?;
-        let _returning_tree_lock = lock_folder(&previous)?;
-        crash::point("rollback-prepared");
-        exchange(&self.root, &previous).ctx("switch back to the previous tree at", &self.root)?;
-        fsutil::sync_dir(previous.parent().unwrap_or(Utf8Path::new("/")))?;
-        crash::point("rollback-exchanged");
-        // One step back only: the tree rolled back from is not kept.
-        remove_tree_state_first(&previous)?;
-        fsutil::remove_file(&self.state_path(ROLLBACK_INTENT))
+    fn describe(&self, slot: Slot) -> String {
+        self.slot_path(slot).map_or_else(|_| format!("{slot:?}"), |path| path.to_string())
     }
 }

@@ -9,11 +9,13 @@
 //! last. Every step can be repeated, so after a crash [`recover`] simply runs
 //! the journal again from the start.
 
+use super::change_set::ChangeSet;
 use super::state::{
     HISTORY_FILE, InstalledState, JOURNAL_FILE, Journal, JournalKind, MANIFEST_FILE, MAX_STATE_BYTES, SIGNATURE_FILE,
     STATE_FILE, Step,
 };
-use super::{Recovery, Target};
+use super::{Recovery, history};
+use crate::backend::Backend;
 use crate::crash;
 use crate::error::{Error, Result};
 use crate::manifest::{EntryKind, FileEntry, Manifest};
@@ -47,12 +49,14 @@ pub struct OrderedInstall<'a> {
     pub media: &'a Payload,
     /// The installed manifest, if any.
     pub installed: Option<&'a Manifest>,
+    /// What differs from the installed snapshot.
+    pub changes: &'a ChangeSet<'a>,
     /// The tree found at a target without state that is being adopted.
     pub adopted: &'a [(RelPath, bool)],
     /// The new state marker.
     pub state: &'a InstalledState,
-    /// The history line to append.
-    pub history_line: &'a str,
+    /// The history record of this import.
+    pub record: &'a str,
     /// Progress sink.
     pub progress: &'a dyn Progress,
 }
@@ -174,21 +178,12 @@ fn plan(
 }
 
 /// Installs a snapshot with the ordered switch.
-pub fn install(target: &dyn Target, job: &OrderedInstall<'_>) -> Result<()> {
+pub fn install(target: &dyn Backend, job: &OrderedInstall<'_>) -> Result<()> {
     let manifest = job.snapshot.manifest();
     let old = known_entries(job.installed, job.adopted);
 
     // Stage every changed file, verified on the way in.
-    // Changes are known from the installed manifest; where it is cheap, a
-    // file someone truncated or removed since is sent again as well.
-    let check_sizes = target.capabilities().cheap_metadata;
-    let mut changed = Vec::new();
-    for (path, file) in manifest.files() {
-        let same = matches!(old.get(path), Some(Known::File(Some(before))) if *before == file);
-        if !(same && (!check_sizes || target.file_size(path)? == Some(file.size))) {
-            changed.push((path, file));
-        }
-    }
+    let changed = job.changes.to_write();
     let staged_names: Vec<String> = (0..changed.len()).map(|n| format!("{STAGING}/{n:06}")).collect();
     let puts: Vec<(&RelPath, PutSource, bool)> = changed
         .iter()
@@ -245,7 +240,7 @@ pub fn install(target: &dyn Target, job: &OrderedInstall<'_>) -> Result<()> {
             }
         }
     }
-    write_incoming(target, job.snapshot.manifest_bytes(), job.snapshot.signature_bytes(), job.state, job.history_line)?;
+    write_incoming(target, job.snapshot.manifest_bytes(), job.snapshot.signature_bytes(), job.state, job.record)?;
     let journal = Journal {
         snapshot: job.snapshot.id(),
         kind: JournalKind::Import,
@@ -260,20 +255,20 @@ pub fn install(target: &dyn Target, job: &OrderedInstall<'_>) -> Result<()> {
 }
 
 fn write_incoming(
-    target: &dyn Target,
+    target: &dyn Backend,
     manifest: &[u8],
     signature: &[u8],
     state: &InstalledState,
-    history_line: &str,
+    record: &str,
 ) -> Result<()> {
     target.write_state(&format!("{INCOMING}/{MANIFEST_FILE}"), manifest)?;
     target.write_state(&format!("{INCOMING}/{SIGNATURE_FILE}"), signature)?;
     target.write_state(&format!("{INCOMING}/{STATE_FILE}"), &state.encode())?;
-    target.write_state(&format!("{INCOMING}/{HISTORY_FILE}"), history_line.as_bytes())
+    target.write_state(&format!("{INCOMING}/{HISTORY_FILE}"), record.as_bytes())
 }
 
 /// Runs every step of a complete journal, then commits the incoming state.
-fn run_journal(target: &dyn Target, journal: &Journal) -> Result<()> {
+fn run_journal(target: &dyn Backend, journal: &Journal) -> Result<()> {
     let run_step = |step: &Step| -> Result<()> {
         match step {
             Step::MakeDir(path) => target.make_dir(path),
@@ -310,7 +305,7 @@ fn run_journal(target: &dyn Target, journal: &Journal) -> Result<()> {
     crash::point("before-state");
     let incoming = |name: &str| -> Result<Vec<u8>> {
         target.read_state(&format!("{INCOMING}/{name}"))?.ok_or_else(|| Error::Recovery {
-            path: format!("{}/{INCOMING}/{name}", target.location()).into(),
+            path: format!("{}/{INCOMING}/{name}", target.state_location()).into(),
             problem: "missing while finishing a switch; the state folder was changed by hand".into(),
         })
     };
@@ -320,7 +315,7 @@ fn run_journal(target: &dyn Target, journal: &Journal) -> Result<()> {
     target.write_state(STATE_FILE, &incoming(STATE_FILE)?)?;
     crash::point("after-state");
     let history = incoming(HISTORY_FILE)?;
-    target.append_history(&String::from_utf8_lossy(&history))?;
+    history::append(target, &String::from_utf8_lossy(&history))?;
     target.remove_state(JOURNAL_FILE)?;
     if journal.kind == JournalKind::Rollback {
         target.remove_state(PREVIOUS)?;
@@ -333,14 +328,14 @@ fn run_journal(target: &dyn Target, journal: &Journal) -> Result<()> {
 /// Finishes a switch a crash interrupted, or clears what an import left
 /// before its journal was complete (nothing visible had changed then).
 /// Returns a description of what it did, if anything.
-pub fn recover(target: &dyn Target) -> Result<Option<Recovery>> {
+pub fn recover(target: &dyn Backend) -> Result<Option<Recovery>> {
     let Some(bytes) = target.read_state(JOURNAL_FILE)? else {
         let leftovers = target.read_state(&format!("{INCOMING}/{STATE_FILE}"))?.is_some();
         target.remove_state(INCOMING)?;
         target.remove_state(STAGING)?;
         return Ok(leftovers.then(|| Recovery::new("removed the staging area of an unfinished import", false)));
     };
-    let origin = format!("{}/.ferry/{JOURNAL_FILE}", target.location());
+    let origin = format!("{}/{JOURNAL_FILE}", target.state_location());
     match Journal::decode(&bytes, Utf8Path::new(&origin))? {
         None => {
             target.remove_state(JOURNAL_FILE)?;
@@ -361,16 +356,16 @@ pub fn recover(target: &dyn Target) -> Result<Option<Recovery>> {
 }
 
 /// Whether a previous snapshot is kept for [`rollback`].
-pub fn has_previous(target: &dyn Target) -> Result<bool> {
+pub fn has_previous(target: &dyn Backend) -> Result<bool> {
     Ok(target.read_state(&format!("{PREVIOUS}/{STATE_FILE}"))?.is_some())
 }
 
 /// Reads the kept previous snapshot: its state, manifest and signature bytes.
-pub fn previous_snapshot(target: &dyn Target) -> Result<(InstalledState, Vec<u8>, Vec<u8>)> {
+pub fn previous_snapshot(target: &dyn Backend) -> Result<(InstalledState, Vec<u8>, Vec<u8>)> {
     let read = |name: &str| -> Result<Vec<u8>> {
         target.read_state(&format!("{PREVIOUS}/{name}"))?.ok_or_else(|| Error::NoPrevious(target.location().into()))
     };
-    let origin = format!("{}/.ferry/{PREVIOUS}/{STATE_FILE}", target.location());
+    let origin = format!("{}/{PREVIOUS}/{STATE_FILE}", target.state_location());
     let state_bytes = read(STATE_FILE)?;
     if state_bytes.len() as u64 > MAX_STATE_BYTES {
         return Err(Error::format(origin, "larger than the state file limit"));
@@ -382,12 +377,12 @@ pub fn previous_snapshot(target: &dyn Target) -> Result<(InstalledState, Vec<u8>
 /// Switches back to the previous snapshot: files it had that the current
 /// one replaced or deleted come back from `previous/tree/`.
 pub fn rollback(
-    target: &dyn Target,
+    target: &dyn Backend,
     current: &Manifest,
     previous: &Manifest,
     previous_bytes: (&[u8], &[u8]),
     state: &InstalledState,
-    history_line: &str,
+    record: &str,
 ) -> Result<()> {
     let old = known_entries(Some(current), &[]);
     let mut puts = Vec::new();
@@ -398,14 +393,14 @@ pub fn rollback(
             let size = target.state_file_size(&kept)?;
             if size != Some(file.size) {
                 return Err(Error::Recovery {
-                    path: format!("{}/.ferry/{kept}", target.location()).into(),
+                    path: format!("{}/{kept}", target.state_location()).into(),
                     problem: "the kept copy needed for rollback is missing or damaged; nothing was changed".into(),
                 });
             }
             puts.push((path, PutSource::Kept, file.index));
         }
     }
-    write_incoming(target, previous_bytes.0, previous_bytes.1, state, history_line)?;
+    write_incoming(target, previous_bytes.0, previous_bytes.1, state, record)?;
     let snapshot = crate::digest::Digest::of(previous_bytes.0);
     let journal = Journal { snapshot, kind: JournalKind::Rollback, steps: plan(&old, previous, &puts, false) };
     target.flush()?;
