@@ -15,7 +15,7 @@ use std::fmt;
 use std::os::unix::fs::MetadataExt;
 
 /// Filesystem kind of a drive, as detected or given with --target-fs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriveFs {
     /// FAT32 (FAT12 and FAT16 too: their limits are no looser).
     Fat32,

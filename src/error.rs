@@ -16,6 +16,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum ErrorClass {
     /// I/O, target or lock problems: exit code 1.
     Failure,
+    /// The command line or its files were not usable as given (a missing
+    /// key, conflicting options, no passphrase): exit code 2.
+    Usage,
     /// The input was refused by verification or trust; nothing changed: exit code 3.
     Refused,
 }
@@ -256,7 +259,6 @@ impl Error {
             | Error::MissingSignature(_)
             | Error::UntrustedKey { .. }
             | Error::BadSignature { .. }
-            | Error::NoTrust
             | Error::Rollback { .. }
             | Error::SequenceReuse { .. }
             | Error::WrongRepository { .. }
@@ -264,6 +266,7 @@ impl Error {
             | Error::Damaged { .. }
             | Error::Mismatch { .. }
             | Error::NoSnapshot(_) => ErrorClass::Refused,
+            Error::InvalidArgument(_) | Error::Passphrase(_) | Error::NoTrust => ErrorClass::Usage,
             _ => ErrorClass::Failure,
         }
     }

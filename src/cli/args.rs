@@ -1,6 +1,7 @@
 //! Command-line arguments. Every option has a one-line summary and, where
 //! it helps, a paragraph of prose shown by `--help`.
 
+use super::commands;
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
@@ -68,7 +69,7 @@ message shows.
 The passphrase comes from --passphrase-file, the FERRY_PASSPHRASE variable, \
 or a prompt. --no-passphrase stores the key unencrypted, on purpose. Existing \
 files are never overwritten.")]
-    Keygen(KeygenArgs),
+    Keygen(commands::keygen::KeygenArgs),
     /// Snapshot a repository folder onto removable media, signed.
     #[command(long_about = "\
 Snapshot the repository folder SOURCE onto MEDIA (the drive's mount point or \
@@ -85,14 +86,14 @@ The sequence number goes up by itself: by default it is the creation time in \
 Unix seconds, or one more than the newest snapshot on the drive if that is \
 higher. Set SOURCE_DATE_EPOCH or --created and --sequence for reproducible \
 exports: the same source, sequence and time give the same bytes.")]
-    Export(ExportArgs),
+    Export(commands::export::ExportArgs),
     /// Check media: signature, expiry and every byte. Writes nothing.
     #[command(long_about = "\
 Check every snapshot on MEDIA (a drive, or one snapshot folder): the \
 signature must verify with a trusted key, the snapshot must not have \
 expired, and every file must have the size and SHA-256 the manifest lists. \
 Missing, damaged and extra files are listed. Nothing is written anywhere.")]
-    Verify(VerifyArgs),
+    Verify(commands::verify::VerifyArgs),
     /// List the snapshots on a drive: repository, sequence, layout, size, age.
     #[command(long_about = "\
 List every snapshot folder on MEDIA (MEDIA/ferry/REPOSITORY/SEQUENCE/), by \
@@ -101,7 +102,7 @@ complete snapshot's signature is checked and its manifest shown: layout, \
 files, size, creation and expiry, signer. Without them only the folder names \
 are shown, marked unchecked. Unfinished exports show as incomplete. No \
 payload byte is read (that is `ferry verify`) and nothing is written.")]
-    List(ListArgs),
+    List(commands::list::ListArgs),
     /// Install the newest trusted snapshot from media into an update source.
     #[command(long_about = "\
 Install the snapshot on MEDIA into TARGET, a local folder or a mounted \
@@ -120,7 +121,7 @@ is built beside the old one (unchanged files hard-linked) and swapped in with \
 one atomic rename; elsewhere files are renamed into place in a safe order \
 under a journal. An interrupted import is finished or rolled back by the \
 next run. The previous snapshot is kept for `ferry rollback`.")]
-    Import(ImportArgs),
+    Import(commands::import::ImportArgs),
     /// Switch an update source back to its previous snapshot.
     #[command(long_about = "\
 Switch TARGET back to the snapshot installed before the current one. This is \
@@ -128,7 +129,7 @@ the one deliberate way to lower the installed sequence; it is recorded in \
 the state marker and in .ferry/history. Only one step back is possible, and \
 the snapshot rolled back from is not kept: import it again from its drive \
 to return to it.")]
-    Rollback(TargetArgs),
+    Rollback(commands::rollback::RollbackArgs),
     /// Push an installed update source on to distribution points (FTP servers or folders).
     #[command(long_about = "\
 Push the snapshot an update source serves (a folder ferry imported into) or \
@@ -142,7 +143,7 @@ One line per target says `updated`, `up to date`, `refused` or `failed` and \
 why. The exit code is 0 when every target succeeded, 3 when one refused the \
 snapshot, 1 when one failed; running the same command again finishes only \
 what failed.")]
-    Publish(PublishArgs),
+    Publish(commands::publish::PublishArgs),
     /// Show what an update source serves and whether it is up to date.
     #[command(long_about = "\
 Show the repository, sequence, creation time and age of the snapshot TARGET \
@@ -152,85 +153,7 @@ counts from when the snapshot was taken on the connected host.
 
 Exit codes: 0 fresh, 4 out of date, 5 extremely out of date, so a monitoring \
 script can alert on them.")]
-    Status(StatusArgs),
-}
-
-/// `ferry keygen`.
-#[derive(Debug, Args)]
-pub struct KeygenArgs {
-    /// Where to write the keys: PREFIX.key and PREFIX.pub.
-    pub prefix: Utf8PathBuf,
-    /// Store the secret key unencrypted.
-    #[arg(long, conflicts_with = "passphrase_file")]
-    pub no_passphrase: bool,
-    /// Read the passphrase from the first line of FILE.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<Utf8PathBuf>,
-}
-
-/// `ferry export`.
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// The repository folder to snapshot.
-    pub source: Utf8PathBuf,
-    /// The drive's mount point, or a folder on it; several drives when the
-    /// snapshot does not fit on one (tar volumes fill each in turn).
-    #[arg(required = true, num_args = 1..)]
-    pub media: Vec<Utf8PathBuf>,
-    /// The secret key to sign with (PREFIX.key).
-    #[arg(long, value_name = "PREFIX.key")]
-    pub key: Utf8PathBuf,
-    /// Read the key's passphrase from the first line of FILE.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<Utf8PathBuf>,
-    /// Repository id (default: the source folder's name, in lower case).
-    #[arg(long, value_name = "ID")]
-    pub repository: Option<String>,
-    /// Sequence number (default: goes up by itself).
-    #[arg(long, value_name = "N")]
-    pub sequence: Option<u64>,
-    /// How long the snapshot may be imported: 90s, 15m, 12h, 30d, 2w, or never.
-    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_expiry)]
-    pub expires: Expiry,
-    /// Creation time to record (default: SOURCE_DATE_EPOCH, else now).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub created: Option<Timestamp>,
-    /// Glob naming index files, installed after the data they list
-    /// (repeatable; default: every *.xml and *.idx file and everything in a folder named index).
-    #[arg(long, value_name = "GLOB")]
-    pub index: Vec<String>,
-    /// Skip reading the media back after writing.
-    #[arg(long)]
-    pub no_read_back: bool,
-    /// How to store the payload: tar volumes (the default, safe on FAT32 and
-    /// exFAT), or a plain folder tree to browse and copy by hand.
-    #[arg(long, value_enum, default_value = "tar")]
-    pub layout: LayoutArg,
-    /// Largest tar volume: bytes, or with K, M, G (powers of 1024); a file
-    /// larger than a volume is split across volumes.
-    #[arg(long, value_name = "SIZE", default_value = "4000000000", value_parser = parse_size)]
-    pub volume_size: u64,
-    /// After exporting, keep only the newest N snapshots of this repository
-    /// on the media and remove older and unfinished ones.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub prune: Option<u64>,
-    /// Put at most SIZE on each drive (default: its free space), to split a
-    /// snapshot over several drives: K, M, G as for --volume-size.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub drive_size: Option<u64>,
-    /// The drive's filesystem, whose limits are checked before writing
-    /// (default: detected).
-    #[arg(long, value_enum, value_name = "FS")]
-    pub target_fs: Option<ferry::drive::DriveFs>,
-}
-
-/// `--layout`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LayoutArg {
-    /// Tar volumes under `volumes/`.
-    Tar,
-    /// Plain files under `payload/`.
-    Tree,
+    Status(commands::status::StatusArgs),
 }
 
 /// Parses a size such as `4000000000`, `700M` or `2G` (K, M, G, T are powers of 1024).
@@ -264,32 +187,6 @@ pub struct Trust {
     pub trust: Vec<Utf8PathBuf>,
 }
 
-/// `ferry verify`.
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The drive, one snapshot folder on it, or an installed update source
-    /// (a folder or an ftp:// URL) to check for drift; every drive of a
-    /// snapshot that spans several.
-    #[arg(required = true, num_args = 1..)]
-    pub media: Vec<String>,
-    #[command(flatten)]
-    pub trust: Trust,
-    /// For an installed update source: hash every file, not just compare sizes.
-    #[arg(long)]
-    pub deep: bool,
-    #[command(flatten)]
-    pub ftp: FtpArgs,
-}
-
-/// `ferry list`.
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// The drive, or a folder above `ferry/`.
-    pub media: Utf8PathBuf,
-    #[command(flatten)]
-    pub trust: Trust,
-}
-
 /// How to reach FTP/FTPS targets.
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "FTP targets")]
@@ -312,8 +209,8 @@ pub struct FtpArgs {
     pub ca_file: Option<Utf8PathBuf>,
     /// Accept exactly the FTPS server certificate with this SHA-256
     /// fingerprint (64 hex digits, `sha256:` prefix and colons allowed).
-    #[arg(long, value_name = "SHA256")]
-    pub pin_sha256: Option<String>,
+    #[arg(long, value_name = "SHA256", value_parser = parse_pin)]
+    pub pin_sha256: Option<[u8; 32]>,
     /// Offer only TLS 1.2 (for vsftpd, whose TLS 1.3 session reuse fails).
     #[arg(long)]
     pub tls12: bool,
@@ -333,34 +230,6 @@ pub enum Switch {
     Ordered,
 }
 
-/// `ferry import`.
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// The drive, or one snapshot folder on it; every drive of a snapshot
-    /// that spans several.
-    #[arg(required = true, num_args = 1..)]
-    pub media: Vec<Utf8PathBuf>,
-    /// The update source devices read: a folder, or ftp://[user@]host[:port]/path
-    /// or ftps://... (explicit TLS).
-    pub target: String,
-    #[command(flatten)]
-    pub trust: Trust,
-    /// Keep ferry's state here instead of TARGET/.ferry (forces --switch ordered).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<Utf8PathBuf>,
-    /// Import only snapshots of this repository.
-    #[arg(long, value_name = "ID")]
-    pub repository: Option<String>,
-    /// Install this sequence, not the newest (it must still be newer than
-    /// the installed one).
-    #[arg(long, value_name = "N")]
-    pub sequence: Option<u64>,
-    #[command(flatten)]
-    pub install: InstallArgs,
-    #[command(flatten)]
-    pub ftp: FtpArgs,
-}
-
 /// How `import` and `publish` switch a snapshot into each target.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
@@ -375,58 +244,6 @@ pub struct InstallArgs {
     pub adopt: bool,
 }
 
-/// `ferry publish`.
-#[derive(Debug, Args)]
-pub struct PublishArgs {
-    /// An update source ferry installed, or a drive / snapshot folder.
-    pub source: Utf8PathBuf,
-    /// Distribution points: folders or ftp:// / ftps:// URLs.
-    #[arg(required = true)]
-    pub targets: Vec<String>,
-    #[command(flatten)]
-    pub trust: Trust,
-    /// With a drive as SOURCE: publish only this repository.
-    #[arg(long, value_name = "ID")]
-    pub repository: Option<String>,
-    #[command(flatten)]
-    pub install: InstallArgs,
-    #[command(flatten)]
-    pub ftp: FtpArgs,
-}
-
-/// `ferry rollback`.
-#[derive(Debug, Args)]
-pub struct TargetArgs {
-    /// The update source: a folder or an ftp:// / ftps:// URL.
-    pub target: String,
-    /// Where ferry's state is, if not TARGET/.ferry.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<Utf8PathBuf>,
-    /// Wait for another ferry process working on TARGET instead of failing.
-    #[arg(long)]
-    pub wait: bool,
-    #[command(flatten)]
-    pub ftp: FtpArgs,
-}
-
-/// `ferry status`.
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// The update source: a folder or an ftp:// / ftps:// URL.
-    pub target: String,
-    /// Where ferry's state is, if not TARGET/.ferry.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<Utf8PathBuf>,
-    /// Age after which the source is out of date.
-    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_span)]
-    pub out_of_date: Span,
-    /// Age after which the source is extremely out of date.
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_span)]
-    pub extremely_out_of_date: Span,
-    #[command(flatten)]
-    pub ftp: FtpArgs,
-}
-
 /// A duration given on the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct Span(pub SignedDuration);
@@ -435,17 +252,25 @@ pub struct Span(pub SignedDuration);
 #[derive(Debug, Clone, Copy)]
 pub struct Expiry(pub Option<SignedDuration>);
 
-fn parse_span(text: &str) -> Result<Span, String> {
+pub fn parse_span(text: &str) -> Result<Span, String> {
     ferry::clock::parse_duration(text).map(Span)
 }
 
-fn parse_expiry(text: &str) -> Result<Expiry, String> {
+pub fn parse_expiry(text: &str) -> Result<Expiry, String> {
     if text == "never" {
         return Ok(Expiry(None));
     }
     ferry::clock::parse_duration(text).map(|d| Expiry(Some(d)))
 }
 
-fn parse_time(text: &str) -> Result<Timestamp, String> {
+pub fn parse_time(text: &str) -> Result<Timestamp, String> {
     ferry::clock::parse_flexible(text)
+}
+
+fn parse_pin(text: &str) -> Result<[u8; 32], String> {
+    let hex_digits: String = text.trim_start_matches("sha256:").chars().filter(|c| *c != ':').collect();
+    let mut pin = [0u8; 32];
+    hex::decode_to_slice(hex_digits.to_ascii_lowercase(), &mut pin)
+        .map_err(|_| format!("`{text}` is not 64 hex digits"))?;
+    Ok(pin)
 }

@@ -1,0 +1,167 @@
+//! `ferry export`.
+
+use super::Context;
+use crate::cli::args::{Expiry, parse_expiry, parse_size, parse_time};
+use crate::cli::{exit, secrets};
+use camino::Utf8PathBuf;
+use clap::{Args, ValueEnum};
+use ferry::drive::DriveFs;
+use ferry::ops::export;
+use ferry::signing::SecretKey;
+use jiff::Timestamp;
+
+/// `ferry export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The repository folder to snapshot.
+    pub source: Utf8PathBuf,
+    /// The drive's mount point, or a folder on it; several drives when the
+    /// snapshot does not fit on one (tar volumes fill each in turn).
+    #[arg(required = true, num_args = 1..)]
+    pub media: Vec<Utf8PathBuf>,
+    /// The secret key to sign with (PREFIX.key).
+    #[arg(long, value_name = "PREFIX.key")]
+    pub key: Utf8PathBuf,
+    /// Read the key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<Utf8PathBuf>,
+    /// Repository id (default: the source folder's name, in lower case).
+    #[arg(long, value_name = "ID")]
+    pub repository: Option<String>,
+    /// Sequence number (default: goes up by itself).
+    #[arg(long, value_name = "N")]
+    pub sequence: Option<u64>,
+    /// How long the snapshot may be imported: 90s, 15m, 12h, 30d, 2w, or never.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_expiry)]
+    pub expires: Expiry,
+    /// Creation time to record (default: SOURCE_DATE_EPOCH, else now).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub created: Option<Timestamp>,
+    /// Glob naming index files, installed after the data they list
+    /// (repeatable; default: every *.xml and *.idx file and everything in a folder named index).
+    #[arg(long, value_name = "GLOB")]
+    pub index: Vec<String>,
+    /// Skip reading the media back after writing.
+    #[arg(long)]
+    pub no_read_back: bool,
+    /// How to store the payload: tar volumes (the default, safe on FAT32 and
+    /// exFAT), or a plain folder tree to browse and copy by hand.
+    #[arg(long, value_enum, default_value = "tar")]
+    pub layout: LayoutArg,
+    /// Largest tar volume: bytes, or with K, M, G (powers of 1024); a file
+    /// larger than a volume is split across volumes.
+    #[arg(long, value_name = "SIZE", default_value = "4000000000", value_parser = parse_size)]
+    pub volume_size: u64,
+    /// After exporting, keep only the newest N snapshots of this repository
+    /// on the media and remove older and unfinished ones.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub prune: Option<u64>,
+    /// Put at most SIZE on each drive (default: its free space), to split a
+    /// snapshot over several drives: K, M, G as for --volume-size.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub drive_size: Option<u64>,
+    /// The drive's filesystem, whose limits are checked before writing
+    /// (default: detected).
+    #[arg(long, value_enum, value_name = "FS")]
+    pub target_fs: Option<TargetFsArg>,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// Tar volumes under `volumes/`.
+    Tar,
+    /// Plain files under `payload/`.
+    Tree,
+}
+
+/// `--target-fs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetFsArg {
+    /// FAT32 (FAT12 and FAT16 too: their limits are no looser).
+    Fat32,
+    /// exFAT.
+    Exfat,
+    /// NTFS.
+    Ntfs,
+    /// Any other filesystem: only Linux's own limits apply.
+    Any,
+}
+
+impl From<TargetFsArg> for DriveFs {
+    fn from(arg: TargetFsArg) -> Self {
+        match arg {
+            TargetFsArg::Fat32 => DriveFs::Fat32,
+            TargetFsArg::Exfat => DriveFs::Exfat,
+            TargetFsArg::Ntfs => DriveFs::Ntfs,
+            TargetFsArg::Any => DriveFs::Any,
+        }
+    }
+}
+
+/// Exports the snapshot and prints what went where.
+pub fn run(args: &ExportArgs, ctx: &Context) -> ferry::Result<i32> {
+    let key = SecretKey::load(&args.key, &mut |id| {
+        secrets::existing_passphrase(args.passphrase_file.as_deref(), &args.key, id)
+    })?;
+    let options = options(args)?;
+    let progress = ctx.out.progress();
+    let report = export::export(&options, &key, &progress)?;
+    progress.finish();
+    ctx.out.report(&report, || text(&report));
+    Ok(exit::OK)
+}
+
+fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {
+    let created = match args.created {
+        Some(time) => Some(time),
+        None => source_date_epoch()?,
+    };
+    Ok(export::ExportOptions {
+        source: args.source.clone(),
+        media: args.media[0].clone(),
+        more_media: args.media[1..].to_vec(),
+        drive_size: args.drive_size,
+        target_fs: args.target_fs.map(DriveFs::from),
+        repository: args.repository.clone(),
+        sequence: args.sequence,
+        created,
+        expires_after: args.expires.0,
+        index_patterns: if args.index.is_empty() {
+            ferry::scan::DEFAULT_INDEX_PATTERNS.iter().map(|p| p.to_string()).collect()
+        } else {
+            args.index.clone()
+        },
+        read_back: !args.no_read_back,
+        layout: match args.layout {
+            LayoutArg::Tree => export::MediaLayout::Tree,
+            LayoutArg::Tar => export::MediaLayout::Tar { volume_size: args.volume_size },
+        },
+        prune: args.prune.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    })
+}
+
+fn source_date_epoch() -> ferry::Result<Option<Timestamp>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => ferry::clock::parse_flexible(&format!("@{text}"))
+            .map(Some)
+            .map_err(|e| ferry::Error::InvalidArgument(format!("SOURCE_DATE_EPOCH: {e}"))),
+        Err(_) => Ok(None),
+    }
+}
+
+fn text(report: &export::ExportReport) -> String {
+    format!(
+        "exported {} sequence {} to {}\n  {} files, {} folders, {}; snapshot {}; signed by key {}; expires {}{}",
+        report.repository,
+        report.sequence,
+        report.snapshot_dir,
+        report.files,
+        report.folders,
+        ferry::report::human_bytes(report.bytes),
+        &report.snapshot_id[..12],
+        report.key_id,
+        report.expires,
+        if report.read_back_verified { "\n  read back from the media and verified" } else { "" }
+    ) + &report.pruned.iter().map(|dir| format!("\n  pruned {dir}")).collect::<String>()
+}

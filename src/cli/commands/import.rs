@@ -1,0 +1,84 @@
+//! `ferry import`.
+
+use super::{Context, load_trust, open_target, switch_choice};
+use crate::cli::args::{FtpArgs, InstallArgs, Trust};
+use crate::cli::exit;
+use camino::Utf8PathBuf;
+use clap::Args;
+use ferry::ops::import::{self, SwitchUsed};
+
+/// `ferry import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The drive, or one snapshot folder on it; every drive of a snapshot
+    /// that spans several.
+    #[arg(required = true, num_args = 1..)]
+    pub media: Vec<Utf8PathBuf>,
+    /// The update source devices read: a folder, or ftp://[user@]host[:port]/path
+    /// or ftps://... (explicit TLS).
+    pub target: String,
+    #[command(flatten)]
+    pub trust: Trust,
+    /// Keep ferry's state here instead of TARGET/.ferry (forces --switch ordered).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<Utf8PathBuf>,
+    /// Import only snapshots of this repository.
+    #[arg(long, value_name = "ID")]
+    pub repository: Option<String>,
+    /// Install this sequence, not the newest (it must still be newer than
+    /// the installed one).
+    #[arg(long, value_name = "N")]
+    pub sequence: Option<u64>,
+    #[command(flatten)]
+    pub install: InstallArgs,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
+}
+
+/// Installs the snapshot and prints what changed.
+pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
+    let trust = load_trust(&args.trust)?;
+    let target = open_target(&args.target, args.state_dir.as_deref(), &args.ftp)?;
+    let options = import::ImportOptions {
+        media: args.media.clone(),
+        repository: args.repository.clone(),
+        sequence: args.sequence,
+        switch: switch_choice(args.install.switch),
+        wait: args.install.wait,
+        adopt: args.install.adopt,
+        now: ctx.now,
+    };
+    let progress = ctx.out.progress();
+    let report = import::import(target.as_ref(), &options, &trust, &progress)?;
+    progress.finish();
+    ctx.out.report(&report, || text(&report));
+    Ok(exit::OK)
+}
+
+fn text(report: &import::ImportReport) -> String {
+    let mut text = String::new();
+    for line in &report.recovered {
+        text.push_str(&format!("recovered: {line}\n"));
+    }
+    if report.switch == SwitchUsed::None {
+        text.push_str(&format!(
+            "{} sequence {} is already installed at {}; nothing changed",
+            report.snapshot.repository, report.snapshot.sequence, report.target
+        ));
+        return text;
+    }
+    text.push_str(&format!(
+        "installed {} sequence {} at {} ({} switch)\n  {} added, {} changed, {} removed, {} copied; signed by key {}{}",
+        report.snapshot.repository,
+        report.snapshot.sequence,
+        report.target,
+        report.switch.as_str(),
+        report.added,
+        report.changed,
+        report.removed,
+        ferry::report::human_bytes(report.bytes_transferred),
+        report.snapshot.signed_by,
+        report.previous_sequence.map_or(String::new(), |p| format!("; previous sequence {p} kept for rollback"))
+    ));
+    text
+}

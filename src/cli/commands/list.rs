@@ -1,0 +1,54 @@
+//! `ferry list`.
+
+use super::{Context, optional_trust};
+use crate::cli::args::Trust;
+use crate::cli::exit;
+use camino::Utf8PathBuf;
+use clap::Args;
+use ferry::ops::list;
+
+/// `ferry list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The drive, or a folder above `ferry/`.
+    pub media: Utf8PathBuf,
+    #[command(flatten)]
+    pub trust: Trust,
+}
+
+/// Lists the snapshots on a drive.
+pub fn run(args: &ListArgs, ctx: &Context) -> ferry::Result<i32> {
+    let trust = optional_trust(&args.trust)?;
+    let report = list::list(&args.media, trust.as_ref())?;
+    ctx.out.report(&report, || text(&report));
+    Ok(exit::OK)
+}
+
+fn text(report: &list::ListReport) -> String {
+    let mut text = format!("{}: {} snapshot folder(s)", report.media, report.snapshots.len());
+    for s in &report.snapshots {
+        let sequence = s.sequence.map_or("?".into(), |n| n.to_string());
+        text.push_str(&format!("\n  {} {} [{}]", s.repository, sequence, s.status));
+        if let Some(part) = &s.part {
+            text.push_str(&format!(" part {part} of a snapshot spanning several drives;"));
+        }
+        if let (Some(layout), Some(files), Some(bytes)) = (s.layout, s.files, s.bytes) {
+            let volumes = match s.volumes {
+                Some(n) if layout == "tar" => format!(" in {n} volume(s)"),
+                _ => String::new(),
+            };
+            text.push_str(&format!(
+                " {layout}{volumes}, {files} files, {}, created {}, expires {}, signed by key {}",
+                ferry::report::human_bytes(bytes),
+                s.created.as_deref().unwrap_or("?"),
+                s.expires.as_deref().unwrap_or("?"),
+                s.signed_by.as_deref().unwrap_or("?")
+            ));
+        }
+        if let Some(problem) = &s.problem {
+            text.push_str(&format!(": {problem}"));
+        }
+        text.push_str(&format!("\n    {}", s.dir));
+    }
+    text
+}

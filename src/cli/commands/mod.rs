@@ -1,0 +1,83 @@
+//! One module per command: its arguments' meaning, the library call, and
+//! its text output. Shared here: trusted keys, opening targets, the clock.
+
+pub mod export;
+pub mod import;
+pub mod keygen;
+pub mod list;
+pub mod publish;
+pub mod rollback;
+pub mod status;
+pub mod verify;
+
+use super::args::{FtpArgs, Switch, Trust};
+use super::output::Output;
+use camino::{Utf8Path, Utf8PathBuf};
+use ferry::Error;
+use ferry::backend::ftp::FtpOptions;
+use ferry::backend::location::Location;
+use ferry::backend::{Backend, BackendOptions};
+use ferry::ops::import::SwitchChoice;
+use ferry::signing::TrustStore;
+
+/// What every command gets besides its own arguments.
+pub struct Context<'a> {
+    /// Where reports, errors and progress go.
+    pub out: &'a Output,
+    /// The time to judge expiry and freshness by (`--now`, else the clock).
+    pub now: jiff::Timestamp,
+}
+
+/// The trusted keys: `--trust`, else `FERRY_TRUST`; an error without either.
+pub fn load_trust(trust: &Trust) -> ferry::Result<TrustStore> {
+    let mut paths = trust.trust.clone();
+    if paths.is_empty()
+        && let Ok(list) = std::env::var("FERRY_TRUST")
+    {
+        paths.extend(list.split(':').filter(|p| !p.is_empty()).map(Utf8PathBuf::from));
+    }
+    if paths.is_empty() {
+        return Err(Error::NoTrust);
+    }
+    TrustStore::load(&paths)
+}
+
+/// The trusted keys when some were given, else none (commands that work
+/// without them, checking less).
+pub fn optional_trust(trust: &Trust) -> ferry::Result<Option<TrustStore>> {
+    if trust.trust.is_empty() && std::env::var_os("FERRY_TRUST").is_none() {
+        return Ok(None);
+    }
+    load_trust(trust).map(Some)
+}
+
+/// Opens a TARGET argument through the back-end registry.
+pub fn open_target(text: &str, state_dir: Option<&Utf8Path>, ftp: &FtpArgs) -> ferry::Result<Box<dyn Backend>> {
+    let password = match ferry::backend::location::parse(text, ftp.implicit_tls)? {
+        Location::Ftp(url) => super::secrets::ftp_password(&url, ftp.password_file.as_deref())?,
+        Location::Dir(_) => None,
+    };
+    let options = BackendOptions {
+        state_dir: state_dir.map(Utf8Path::to_owned),
+        implicit_tls: ftp.implicit_tls,
+        ftp: FtpOptions {
+            password,
+            connections: usize::from(ftp.connections),
+            active: ftp.active,
+            timeout: ftp.ftp_timeout.0.unsigned_abs(),
+            ca_file: ftp.ca_file.clone(),
+            pin_sha256: ftp.pin_sha256,
+            tls12_only: ftp.tls12,
+        },
+    };
+    ferry::backend::open(text, &options)
+}
+
+/// The library's switch choice for `--switch`.
+pub fn switch_choice(switch: Switch) -> SwitchChoice {
+    match switch {
+        Switch::Auto => SwitchChoice::Auto,
+        Switch::Tree => SwitchChoice::Tree,
+        Switch::Ordered => SwitchChoice::Ordered,
+    }
+}

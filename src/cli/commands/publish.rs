@@ -1,0 +1,72 @@
+//! `ferry publish`.
+
+use super::{Context, load_trust, open_target, switch_choice};
+use crate::cli::args::{FtpArgs, InstallArgs, Trust};
+use crate::cli::exit;
+use camino::Utf8PathBuf;
+use clap::Args;
+use ferry::ops::import::{self, SwitchUsed};
+use ferry::ops::publish;
+
+/// `ferry publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// An update source ferry installed, or a drive / snapshot folder.
+    pub source: Utf8PathBuf,
+    /// Distribution points: folders or ftp:// / ftps:// URLs.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub trust: Trust,
+    /// With a drive as SOURCE: publish only this repository.
+    #[arg(long, value_name = "ID")]
+    pub repository: Option<String>,
+    #[command(flatten)]
+    pub install: InstallArgs,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
+}
+
+/// Publishes to every target and prints one line per target; the exit code
+/// is the worst outcome's.
+pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
+    let trust = load_trust(&args.trust)?;
+    let (source, snapshot) = publish::open_source(&args.source, args.repository.as_deref(), &trust)?;
+    let targets = args.targets.iter().map(|t| open_target(t, None, &args.ftp)).collect::<ferry::Result<Vec<_>>>()?;
+    let options = import::ImportOptions {
+        media: vec![args.source.clone()],
+        repository: args.repository.clone(),
+        sequence: None,
+        switch: switch_choice(args.install.switch),
+        wait: args.install.wait,
+        adopt: args.install.adopt,
+        now: ctx.now,
+    };
+    let progress = ctx.out.progress();
+    let report = publish::publish(&source, &snapshot, &targets, &options, &progress)?;
+    progress.finish();
+    ctx.out.report(&report, || text(&report));
+    Ok(report.worst().map_or(exit::OK, exit::for_class))
+}
+
+fn text(report: &publish::PublishReport) -> String {
+    let mut lines = vec![format!(
+        "published {} sequence {} from {}",
+        report.snapshot.repository, report.snapshot.sequence, report.snapshot.dir
+    )];
+    for outcome in &report.targets {
+        let detail = match (&outcome.report, &outcome.error) {
+            (Some(r), _) if r.switch != SwitchUsed::None => format!(
+                ": {} added, {} changed, {} removed, {} sent",
+                r.added,
+                r.changed,
+                r.removed,
+                ferry::report::human_bytes(r.bytes_transferred)
+            ),
+            (_, Some(error)) => format!(": {error}"),
+            _ => String::new(),
+        };
+        lines.push(format!("  {} {}{detail}", outcome.status.as_str(), outcome.target));
+    }
+    lines.join("\n")
+}

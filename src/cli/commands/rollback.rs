@@ -1,0 +1,40 @@
+//! `ferry rollback`.
+
+use super::{Context, open_target};
+use crate::cli::args::FtpArgs;
+use crate::cli::exit;
+use camino::Utf8PathBuf;
+use clap::Args;
+use ferry::ops::rollback;
+
+/// `ferry rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The update source: a folder or an ftp:// / ftps:// URL.
+    pub target: String,
+    /// Where ferry's state is, if not TARGET/.ferry.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<Utf8PathBuf>,
+    /// Wait for another ferry process working on TARGET instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
+}
+
+/// Switches back and prints from which sequence to which.
+pub fn run(args: &RollbackArgs, ctx: &Context) -> ferry::Result<i32> {
+    let target = open_target(&args.target, args.state_dir.as_deref(), &args.ftp)?;
+    let report = rollback::rollback(target.as_ref(), args.wait, ctx.now)?;
+    ctx.out.report(&report, || {
+        format!(
+            "rolled {} at {} back from sequence {} to sequence {} (recorded in {}/history)",
+            report.repository,
+            report.target,
+            report.from_sequence,
+            report.to_sequence,
+            target.state_location()
+        )
+    });
+    Ok(exit::OK)
+}

@@ -1,0 +1,89 @@
+//! `ferry verify`: media, or an installed update source.
+
+use super::{Context, load_trust, open_target, optional_trust};
+use crate::cli::args::{FtpArgs, Trust};
+use crate::cli::exit;
+use camino::Utf8PathBuf;
+use clap::Args;
+use ferry::backend::location::Location;
+use ferry::media::SnapshotDir;
+use ferry::ops::verify;
+
+/// `ferry verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The drive, one snapshot folder on it, or an installed update source
+    /// (a folder or an ftp:// URL) to check for drift; every drive of a
+    /// snapshot that spans several.
+    #[arg(required = true, num_args = 1..)]
+    pub media: Vec<String>,
+    #[command(flatten)]
+    pub trust: Trust,
+    /// For an installed update source: hash every file, not just compare sizes.
+    #[arg(long)]
+    pub deep: bool,
+    #[command(flatten)]
+    pub ftp: FtpArgs,
+}
+
+/// Verifies media or an installed source and prints one line per snapshot.
+pub fn run(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
+    let installed = match ferry::backend::location::parse(&args.media[0], args.ftp.implicit_tls)? {
+        Location::Ftp(_) => true,
+        Location::Dir(path) => SnapshotDir::is_installed_source(&path),
+    };
+    if installed {
+        return run_installed(args, ctx);
+    }
+    let trust = load_trust(&args.trust)?;
+    let drives: Vec<Utf8PathBuf> = args.media.iter().map(Utf8PathBuf::from).collect();
+    let progress = ctx.out.progress();
+    let report = verify::verify(&drives, &trust, ctx.now, &progress)?;
+    progress.finish();
+    ctx.out.report(&report, || {
+        report
+            .snapshots
+            .iter()
+            .map(|s| {
+                format!(
+                    "OK {} sequence {}: {} files, {}, signed by key {}, created {}, expires {} ({})",
+                    s.repository,
+                    s.sequence,
+                    s.files,
+                    ferry::report::human_bytes(s.bytes),
+                    s.signed_by,
+                    s.created,
+                    s.expires,
+                    s.dir
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(exit::OK)
+}
+
+fn run_installed(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
+    if args.media.len() > 1 {
+        return Err(ferry::Error::InvalidArgument(
+            "an installed update source is verified on its own: give one TARGET".into(),
+        ));
+    }
+    let target = open_target(&args.media[0], None, &args.ftp)?;
+    let trust = optional_trust(&args.trust)?;
+    let progress = ctx.out.progress();
+    let report = verify::verify_installed(target.as_ref(), trust.as_ref(), args.deep, &progress)?;
+    progress.finish();
+    ctx.out.report(&report, || {
+        format!(
+            "OK {}: {} sequence {}, {} files match the installed manifest ({}{})",
+            report.target,
+            report.repository,
+            report.sequence,
+            report.files,
+            if report.deep { "contents hashed" } else { "sizes compared; --deep hashes contents" },
+            if report.signature_checked { ", signature verified" } else { ", signature not checked: no --trust" }
+        )
+    });
+    Ok(exit::OK)
+}
