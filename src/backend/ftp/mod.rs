@@ -17,13 +17,14 @@
 //! * a lock folder `.ferry/lock` created with `MKD`, which fails when it
 //!   exists on every server we know, so two publishers cannot interleave.
 
+mod tls;
+
 use super::location::{FtpUrl, Tls};
 use super::{Backend, BackendLock, Capabilities, StagedFile};
 use crate::error::{Error, Result};
 use crate::rel_path::RelPath;
 use camino::Utf8PathBuf;
 use rustls::ClientConfig;
-use sha2::{Digest as _, Sha256};
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -221,7 +222,7 @@ impl FtpBackend {
     pub fn new(url: FtpUrl, options: FtpOptions) -> Result<Self> {
         let tls = match url.tls {
             Tls::None => None,
-            Tls::Explicit | Tls::Implicit => Some(Arc::new(tls_config(&options, &url)?)),
+            Tls::Explicit | Tls::Implicit => Some(Arc::new(tls::client_config(&options, &url)?)),
         };
         let pool = Pool { url, options, tls, idle: Mutex::new(Vec::new()) };
         Ok(FtpBackend {
@@ -801,136 +802,4 @@ fn lock_is_stale(owner: &str) -> bool {
     }
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     started.parse::<u64>().is_ok_and(|started| now.saturating_sub(started) > LOCK_STALE_AFTER.as_secs())
-}
-
-fn tls_config(options: &FtpOptions, url: &FtpUrl) -> Result<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions: &[&rustls::SupportedProtocolVersion] =
-        if options.tls12_only { &[&rustls::version::TLS12] } else { rustls::DEFAULT_VERSIONS };
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .map_err(|e| Error::InvalidArgument(format!("TLS setup: {e}")))?;
-    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match (&options.pin_sha256, &options.ca_file) {
-        (Some(pin), _) => Arc::new(PinnedCertificate { pin: *pin, provider }),
-        (None, ca_file) => {
-            let mut roots = rustls::RootCertStore::empty();
-            match ca_file {
-                Some(file) => {
-                    use rustls_pki_types::pem::PemObject;
-                    let certificates = rustls_pki_types::CertificateDer::pem_file_iter(file)
-                        .map_err(|e| Error::InvalidArgument(format!("CA file `{file}`: {e}")))?;
-                    for certificate in certificates {
-                        let certificate =
-                            certificate.map_err(|e| Error::InvalidArgument(format!("CA file `{file}`: {e}")))?;
-                        roots.add(certificate).map_err(|e| Error::InvalidArgument(format!("CA file `{file}`: {e}")))?;
-                    }
-                }
-                None => {
-                    for certificate in rustls_native_certs::load_native_certs().certs {
-                        let _ = roots.add(certificate);
-                    }
-                }
-            }
-            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| Error::InvalidArgument(format!("TLS setup for `{url}`: {e}")))?;
-            Arc::new(ShowFingerprint { inner: webpki })
-        }
-    };
-    Ok(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
-}
-
-/// `sha256:` and the hex digest of a certificate, as `--pin-sha256` takes it.
-fn fingerprint(certificate: &rustls_pki_types::CertificateDer<'_>) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(certificate.as_ref())))
-}
-
-/// Verifies against CA roots and, on failure, names the certificate's
-/// fingerprint so the operator can compare it or pin it.
-#[derive(Debug)]
-struct ShowFingerprint {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for ShowFingerprint {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls_pki_types::CertificateDer<'_>,
-        intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        server_name: &rustls_pki_types::ServerName<'_>,
-        ocsp_response: &[u8],
-        now: rustls_pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .map_err(|e| rustls::Error::General(format!("server certificate {} refused: {e}", fingerprint(end_entity))))
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// Accepts exactly one certificate, by SHA-256 fingerprint (for servers
-/// with self-signed certificates); handshake signatures are still checked.
-#[derive(Debug)]
-struct PinnedCertificate {
-    pin: [u8; 32],
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let actual: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if actual == self.pin {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "server certificate {} does not match the pinned sha256:{}",
-                fingerprint(end_entity),
-                hex::encode(self.pin)
-            )))
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
 }
