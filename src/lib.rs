@@ -3,8 +3,9 @@
 //! On the connected side, [`ops::export`] snapshots an update repository onto
 //! removable media with an ed25519-signed [`manifest`]. On the isolated side,
 //! [`ops::verify`] checks a drive without writing anything and [`ops::import`]
-//! installs the snapshot into a [`target`] so that devices only ever see a
-//! complete old tree or a complete new one.
+//! installs the snapshot into an update source (a [`backend`]) through the
+//! [`install`] engine, so that devices only ever see a complete old tree or a
+//! complete new one.
 //!
 //! Trust in a few lines: the manifest lists every file with its size and
 //! SHA-256 and binds repository, sequence and expiry; the importer verifies
@@ -14,10 +15,13 @@
 //! become visible. Media and targets are untrusted storage. The formats are
 //! specified in `formats/`.
 //!
-//! Module map: [`scan`] walks a source; [`rel_path`] validates paths;
-//! [`digest`] hashes while copying; [`manifest`] and [`signing`] are the
-//! signed description; [`media`] is the drive layout; [`target`] is where
-//! snapshots are installed; [`ops`] holds one use case per module.
+//! Module map (`docs/design/architecture.md` has the data flow): [`scan`]
+//! walks a source; [`rel_path`] validates paths; [`digest`] hashes while
+//! copying; [`manifest`] and [`signing`] are the signed description;
+//! [`media`], [`volume`] and [`drive`] are the drive side; [`backend`] is
+//! where bytes are stored (folders, FTP servers) and [`install`] decides
+//! what to store and in which order; [`ops`] holds one use case per module;
+//! [`credentials`] reads secret files; [`error`] is the one error type.
 
 #![deny(missing_docs)]
 

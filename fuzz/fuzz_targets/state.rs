@@ -4,7 +4,7 @@
 #![no_main]
 
 use camino::Utf8Path;
-use ferry::target::state::{InstalledState, Journal};
+use ferry::install::state::{InstalledState, Journal};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,4 +1,4 @@
-//! The one-line parsers: `RelPath::new`, `target::spec::parse` (with and
+//! The one-line parsers: `RelPath::new`, `backend::location::parse` (with and
 //! without implicit TLS), `clock::parse`, `clock::parse_duration` and
 //! `clock::parse_flexible`, all on the same UTF-8 text. Accepted values are
 //! checked for the invariants the rest of ferry relies on.
@@ -6,7 +6,7 @@
 
 use ferry::clock;
 use ferry::rel_path::RelPath;
-use ferry::target::spec::{self, TargetSpec};
+use ferry::backend::location::{self as spec, Location};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = (path.parent(), path.depth(), path.file_name());
     }
     for implicit in [false, true] {
-        if let Ok(TargetSpec::Ftp(url)) = spec::parse(text, implicit) {
+        if let Ok(Location::Ftp(url)) = spec::parse(text, implicit) {
             assert!(!url.host.is_empty());
             assert!(!url.path.split('/').any(|c| c == ".."), "`..` survived in {url:?}");
             let _ = url.to_string();

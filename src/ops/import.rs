@@ -160,35 +160,13 @@ pub fn install(
             });
         }
     }
-    let adopted = match installed {
-        Some(_) => Vec::new(),
-        None => {
-            let found = target.list_tree()?;
-            if !found.is_empty() && !options.adopt {
-                return Err(Error::InvalidArgument(format!(
-                    "`{}` already holds {} entries that ferry did not install; refusing to replace them\nhint: check the path, then pass --adopt to replace its contents with the snapshot",
-                    target.location(),
-                    found.len()
-                )));
-            }
-            found
-        }
-    };
+    let adopted = if installed.is_some() { Vec::new() } else { adoptable_tree(target, options.adopt)? };
     let installed_manifest = installed.as_ref().map(|(_, m)| m);
     let mut changes = ChangeSet::between(installed_manifest, manifest);
     changes.confirm_in_place(target)?;
 
     target.check_space()?;
-    let switch = match (options.switch, target.tree_exchange()) {
-        (SwitchChoice::Ordered, _) | (SwitchChoice::Auto, None) => SwitchKind::Ordered,
-        (_, Some(_)) => SwitchKind::Tree,
-        (SwitchChoice::Tree, None) => {
-            return Err(Error::InvalidArgument(format!(
-                "`{}` cannot be switched as a whole tree (a mount point, a network filesystem, or --state-dir outside it); use --switch ordered",
-                target.location()
-            )));
-        }
-    };
+    let switch = choose_switch(target, options.switch)?;
     let now = options.now;
     let state = InstalledState {
         repository: manifest.repository.clone(),
@@ -240,6 +218,33 @@ pub fn install(
         bytes_transferred: changes.bytes_to_write(),
         recovered,
     })
+}
+
+/// What a target without ferry's state holds, which an import may replace
+/// only when asked to (`--adopt`).
+fn adoptable_tree(target: &dyn Backend, adopt: bool) -> Result<Vec<(crate::rel_path::RelPath, bool)>> {
+    let found = target.list_tree()?;
+    if !found.is_empty() && !adopt {
+        return Err(Error::InvalidArgument(format!(
+            "`{}` already holds {} entries that ferry did not install; refusing to replace them\nhint: check the path, then pass --adopt to replace its contents with the snapshot",
+            target.location(),
+            found.len()
+        )));
+    }
+    Ok(found)
+}
+
+/// The switch to use: the whole-tree one where the back end can exchange
+/// trees (unless `--switch ordered`), else the ordered one.
+fn choose_switch(target: &dyn Backend, choice: SwitchChoice) -> Result<SwitchKind> {
+    match (choice, target.tree_exchange()) {
+        (SwitchChoice::Ordered, _) | (SwitchChoice::Auto, None) => Ok(SwitchKind::Ordered),
+        (_, Some(_)) => Ok(SwitchKind::Tree),
+        (SwitchChoice::Tree, None) => Err(Error::InvalidArgument(format!(
+            "`{}` cannot be switched as a whole tree (a mount point, a network filesystem, or --state-dir outside it); use --switch ordered",
+            target.location()
+        ))),
+    }
 }
 
 /// Refuses another repository, an older sequence, or a reused sequence.
@@ -359,26 +364,22 @@ fn check_every_drive_holds_a_part(
         if !folders.iter().any(|folder| folder.starts_with(drive)) {
             let manifest = snapshot.manifest();
             let same = SnapshotDir::on_media(drive, manifest.repository.as_str(), manifest.sequence);
-            if same.root().exists() {
-                return Err(Error::Damaged {
-                    media: drive.clone(),
-                    problems: vec![format!(
-                        "holds an unfinished part of {} sequence {} ({} has no manifest.sig): the export did not finish; run it again",
-                        manifest.repository,
-                        manifest.sequence,
-                        same.root()
-                    )],
-                });
-            }
-            return Err(Error::Damaged {
-                media: drive.clone(),
-                problems: vec![format!(
+            let problem = if same.root().exists() {
+                format!(
+                    "holds an unfinished part of {} sequence {} ({} has no manifest.sig): the export did not finish; run it again",
+                    manifest.repository,
+                    manifest.sequence,
+                    same.root()
+                )
+            } else {
+                format!(
                     "holds no part of {} sequence {} (snapshot {}): a drive from another export?",
                     manifest.repository,
                     manifest.sequence,
                     snapshot.id().short()
-                )],
-            });
+                )
+            };
+            return Err(Error::Damaged { media: drive.clone(), problems: vec![problem] });
         }
     }
     Ok(())
