@@ -300,12 +300,6 @@ fn entries_of(writes: &[PlannedWrite<'_>]) -> BTreeMap<String, Entry> {
     entries
 }
 
-/// Windows device names, reserved with or without an extension.
-const DEVICE_NAMES: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2",
-    "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
-];
-
 /// What is wrong with one path component on `fs`, one message each.
 fn name_problems(name: &str, fs: DriveFs) -> Vec<String> {
     let mut problems = Vec::new();
@@ -328,8 +322,10 @@ fn name_problems(name: &str, fs: DriveFs) -> Vec<String> {
         problems.push(format!("name ends with a dot or space, which {fs} drops on Windows"));
     }
     let stem = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
-    if DEVICE_NAMES.iter().any(|device| stem.eq_ignore_ascii_case(device)) {
-        problems.push(format!("`{stem}` is a Windows device name (CON PRN AUX NUL COM1-9 LPT1-9, with any extension)"));
+    if crate::rel_path::is_windows_device(stem) {
+        problems.push(format!(
+            "`{stem}` is a Windows device name (CON PRN AUX NUL CONIN$ CONOUT$ COM0-9 LPT0-9, with any extension)"
+        ));
     }
     let units = name.encode_utf16().count();
     if units > 255 {
@@ -516,11 +512,11 @@ mod tests {
             assert!(!name_problems(bad, DriveFs::Fat32).is_empty(), "{bad:?} accepted on FAT32");
             assert!(name_problems(bad, DriveFs::Any).is_empty(), "{bad:?} refused on any");
         }
-        for device in ["CON", "con", "Nul.txt", "com1", "LPT9.tar.gz", "aux .log", "PRN"] {
+        for device in ["CON", "con", "Nul.txt", "com1", "LPT9.tar.gz", "aux .log", "PRN", "COM0"] {
             let problems = name_problems(device, DriveFs::Exfat);
             assert!(problems.iter().any(|p| p.contains("device name")), "{device:?}: {problems:?}");
         }
-        for good in ["CONSOLE", "com10", "lpt", "nul_", "ünïcødé naïve.bin", ".hidden", "a.b.c", "COM0"] {
+        for good in ["CONSOLE", "com10", "lpt", "nul_", "ünïcødé naïve.bin", ".hidden", "a.b.c"] {
             assert_eq!(name_problems(good, DriveFs::Ntfs), Vec::<String>::new(), "{good:?}");
         }
     }

@@ -176,7 +176,7 @@ pub enum Error {
     #[error("`{0}` is locked by another ferry process (use --wait to wait for it)")]
     Locked(Utf8PathBuf),
     /// The target has no installed snapshot.
-    #[error("`{0}` has no snapshot installed by ferry (no .ferry/state)")]
+    #[error("`{0}` has no snapshot installed by ferry (no `state` marker in its state folder)")]
     NotInstalled(Utf8PathBuf),
     /// Rollback was asked for but no previous snapshot is kept.
     #[error("`{0}` keeps no previous snapshot to roll back to")]

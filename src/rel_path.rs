@@ -104,7 +104,11 @@ fn check_component(component: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn is_windows_device(stem: &str) -> bool {
+/// Whether `stem` (a name without its extension) is a Windows device name:
+/// CON, PRN, AUX, NUL, CONIN$, CONOUT$, COM0-9 and LPT0-9 (with the
+/// superscript digits Windows also maps), in any case. The one list of
+/// them: manifests and drive checks both use it.
+pub fn is_windows_device(stem: &str) -> bool {
     let upper = stem.to_ascii_uppercase();
     match upper.as_str() {
         "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
