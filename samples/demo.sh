@@ -14,7 +14,7 @@ step() { printf '\n$ %s\n' "$*"; "$@"; }
 
 echo "scratch folder: $work"
 step "$ferry" keygen "$work/site-key" --no-passphrase
-step "$ferry" export samples/repository "$work/usb-drive" --key "$work/site-key.key" --repository sample
+step "$ferry" export samples/repository "$work/usb-drive" --key "$work/site-key.key" --repository sample --not-a-drive
 step "$ferry" verify "$work/usb-drive" --trust "$work/site-key.pub"
 step "$ferry" import "$work/usb-drive" "$work/update-source" --trust "$work/site-key.pub"
 step "$ferry" status "$work/update-source"

@@ -172,6 +172,18 @@ pub enum Error {
         /// Expected vs actual size or digest.
         problem: String,
     },
+    /// Files of the installed snapshot are no longer what it installed
+    /// (removed or edited at the target since).
+    #[error(
+        "`{target}` differs from its installed manifest: {}\nhint: run the same import with --repair to restore them from the drive",
+        summarize(problems)
+    )]
+    Drift {
+        /// The target.
+        target: String,
+        /// One line per file: missing, other size, other contents.
+        problems: Vec<String>,
+    },
     /// Another import holds the target.
     #[error("`{0}` is locked by another ferry process (use --wait to wait for it)")]
     Locked(Utf8PathBuf),

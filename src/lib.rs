@@ -29,6 +29,7 @@ pub mod backend;
 pub mod clock;
 pub mod crash;
 pub mod credentials;
+pub mod destination;
 pub mod digest;
 pub mod drive;
 pub mod error;

@@ -31,6 +31,7 @@ pub struct DirBackend {
     root: Utf8PathBuf,
     state_dir: Utf8PathBuf,
     state_inside: bool,
+    make_parents: bool,
     tree_switch: OnceLock<Probe>,
 }
 
@@ -49,7 +50,13 @@ impl DirBackend {
     pub fn new(root: &Utf8Path, state_dir: Option<&Utf8Path>) -> Self {
         let state_inside = state_dir.is_none();
         let state_dir = state_dir.map_or_else(|| root.join(STATE_DIR), Utf8Path::to_owned);
-        DirBackend { root: root.to_owned(), state_dir, state_inside, tree_switch: OnceLock::new() }
+        DirBackend { root: root.to_owned(), state_dir, state_inside, make_parents: false, tree_switch: OnceLock::new() }
+    }
+
+    /// Lets [`Backend::create`] make missing parents of the target folder.
+    pub fn make_parents(mut self, make_parents: bool) -> Self {
+        self.make_parents = make_parents;
+        self
     }
 
     /// The folder devices read.
@@ -176,8 +183,16 @@ impl Backend for DirBackend {
         Capabilities { cheap_metadata: true }
     }
 
-    fn create(&self) -> Result<()> {
-        fsutil::create_dir_all(&self.root)
+    fn create(&self) -> Result<bool> {
+        let missing = crate::destination::check_folder(&self.root, "TARGET", self.make_parents)?;
+        for folder in &missing {
+            std::fs::create_dir(folder).ctx("create", folder)?;
+        }
+        Ok(!missing.is_empty())
+    }
+
+    fn discard(&self) -> Result<()> {
+        fsutil::remove_tree(&self.root)
     }
 
     fn lock(&self, wait: bool) -> Result<BackendLock> {

@@ -63,8 +63,16 @@ pub trait Backend: Sync {
     fn parallelism(&self) -> usize {
         crate::parallel::workers()
     }
-    /// Creates the target's root folder if it does not exist yet.
-    fn create(&self) -> Result<()>;
+    /// Creates the target's root folder if it does not exist yet; returns
+    /// whether it did, so that a failed first import can [`Backend::discard`]
+    /// it again.
+    fn create(&self) -> Result<bool>;
+    /// Removes the root folder that [`Backend::create`] made in this run,
+    /// with everything this run wrote into it: a refused first import
+    /// leaves no trace. Call with the lock held.
+    fn discard(&self) -> Result<()> {
+        Ok(())
+    }
     /// Takes the exclusive import lock, waiting for it if `wait` is set.
     fn lock(&self, wait: bool) -> Result<BackendLock>;
     /// Every entry of the tree devices read (not the state folder), with
@@ -166,6 +174,9 @@ pub trait TreeExchange: Sync {
 pub struct BackendOptions {
     /// Keep ferry's state here instead of `TARGET/.ferry` (folders only).
     pub state_dir: Option<Utf8PathBuf>,
+    /// Create a folder target's missing parents too (`--mkpath`); without
+    /// it only the target folder itself may be missing.
+    pub make_parents: bool,
     /// `ftps://` means implicit TLS instead of AUTH TLS.
     pub implicit_tls: bool,
     /// FTP and FTPS servers.
@@ -175,7 +186,9 @@ pub struct BackendOptions {
 /// The registry: parses a target location and opens the back end for it.
 pub fn open(text: &str, options: &BackendOptions) -> Result<Box<dyn Backend>> {
     match location::parse(text, options.implicit_tls)? {
-        Location::Dir(path) => Ok(Box::new(dir::DirBackend::new(&path, options.state_dir.as_deref()))),
+        Location::Dir(path) => {
+            Ok(Box::new(dir::DirBackend::new(&path, options.state_dir.as_deref()).make_parents(options.make_parents)))
+        }
         Location::Ftp(url) => {
             if options.state_dir.is_some() {
                 return Err(Error::InvalidArgument("--state-dir applies to folder targets only".into()));

@@ -242,6 +242,15 @@ pub struct InstallArgs {
     /// Replace the contents of a non-empty target ferry did not fill.
     #[arg(long)]
     pub adopt: bool,
+    /// Create a folder target's missing parent folders too (without it,
+    /// only the target folder itself may be missing).
+    #[arg(long)]
+    pub mkpath: bool,
+    /// Hash the files the import keeps and write again any that differ
+    /// from the manifest; with the snapshot already installed, restore its
+    /// missing or damaged files from the drive.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// A duration given on the command line.

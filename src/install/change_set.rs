@@ -40,16 +40,24 @@ impl<'a> ChangeSet<'a> {
         set
     }
 
-    /// Moves unchanged files whose size at the target differs from the
-    /// manifest (removed or truncated by hand since) to `changed`, where
-    /// asking is cheap: they are written again instead of kept.
-    pub fn confirm_in_place(&mut self, backend: &dyn Backend) -> Result<()> {
-        if !backend.capabilities().cheap_metadata {
+    /// Moves unchanged files that the target no longer holds as installed
+    /// (removed, truncated or edited by hand since) to `changed`, so that
+    /// they are written again instead of kept. Sizes are compared where
+    /// asking is cheap; `rehash` hashes every kept file as well (`--repair`).
+    pub fn confirm_in_place(&mut self, backend: &dyn Backend, rehash: bool) -> Result<()> {
+        if !rehash && !backend.capabilities().cheap_metadata {
             return Ok(());
         }
         let mut kept = Vec::with_capacity(self.unchanged.len());
         for (path, file) in std::mem::take(&mut self.unchanged) {
-            if backend.file_size(path)? == Some(file.size) {
+            let intact = if rehash {
+                backend
+                    .hash_file(path, file.size)?
+                    .is_some_and(|seen| seen.size == file.size && seen.digest == file.digest)
+            } else {
+                backend.file_size(path)? == Some(file.size)
+            };
+            if intact {
                 kept.push((path, file));
             } else {
                 self.changed.push((path, file));

@@ -38,6 +38,17 @@ pub enum Event {
         /// Sequence rolled back from.
         from_sequence: u64,
     },
+    /// Damaged files of the installed snapshot were restored (`--repair`).
+    Repair {
+        /// When the repair started.
+        time: Timestamp,
+        /// Sequence installed (unchanged).
+        sequence: u64,
+        /// Snapshot installed (unchanged).
+        snapshot: Digest,
+        /// How many files were restored.
+        files: usize,
+    },
     /// Recovery finished or discarded what an interrupted run left.
     Recover {
         /// When recovery finished.
@@ -58,6 +69,9 @@ impl Event {
             ),
             Event::Rollback { time, sequence, snapshot, from_sequence } => {
                 format!("{} rollback {sequence} {} from {from_sequence}", crate::clock::format(*time), snapshot.short())
+            }
+            Event::Repair { time, sequence, snapshot, files } => {
+                format!("{} repair {sequence} {} files {files}", crate::clock::format(*time), snapshot.short())
             }
             Event::Recover { time, description } => format!("{} recover {description}", crate::clock::format(*time)),
         }

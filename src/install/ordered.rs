@@ -57,6 +57,10 @@ pub struct OrderedInstall<'a> {
     pub state: &'a InstalledState,
     /// The history record of this import.
     pub record: &'a str,
+    /// Restore damaged files of the installed snapshot in place (`--repair`
+    /// of the same snapshot): the kept previous snapshot stays as it is, and
+    /// every folder is made again where missing.
+    pub repair: bool,
     /// Progress sink.
     pub progress: &'a dyn Progress,
 }
@@ -180,7 +184,10 @@ fn plan(
 /// Installs a snapshot with the ordered switch.
 pub fn install(target: &dyn Backend, job: &OrderedInstall<'_>) -> Result<()> {
     let manifest = job.snapshot.manifest();
-    let old = known_entries(job.installed, job.adopted);
+    let mut old = known_entries(job.installed, job.adopted);
+    if job.repair {
+        old.retain(|_, known| !matches!(known, Known::Dir));
+    }
 
     // Stage every changed file, verified on the way in.
     let changed = job.changes.to_write();
@@ -231,8 +238,10 @@ pub fn install(target: &dyn Backend, job: &OrderedInstall<'_>) -> Result<()> {
     crash::point("staged");
 
     // Keep the snapshot being replaced, for rollback.
-    let keep_previous = job.installed.is_some();
-    target.remove_state(PREVIOUS)?;
+    let keep_previous = job.installed.is_some() && !job.repair;
+    if !job.repair {
+        target.remove_state(PREVIOUS)?;
+    }
     if keep_previous {
         for name in [STATE_FILE, MANIFEST_FILE, SIGNATURE_FILE] {
             if let Some(bytes) = target.read_state(name)? {

@@ -59,6 +59,30 @@ pub struct ExportOptions {
     /// After a successful export, keep only this many snapshots of the
     /// repository on the media (the newest ones); `None` keeps all.
     pub prune: Option<usize>,
+    /// Create missing parents of each drive folder (`--mkpath`); without
+    /// it only the last component may be missing.
+    pub make_parents: bool,
+    /// The media may be a folder on the system disk or the source's
+    /// filesystem (`--not-a-drive`).
+    pub not_a_drive: bool,
+}
+
+/// Checks what can be checked before a key is unlocked or a byte written:
+/// the source is a folder, and every drive folder exists (or only its last
+/// component is missing) on a filesystem other than the system disk's and
+/// the source's ([`crate::destination`]).
+pub fn preflight(options: &ExportOptions) -> Result<()> {
+    if !options.source.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "source `{}` is not a folder\nhint: give the update repository's folder, then the drive: ferry export SOURCE MEDIA",
+            options.source
+        )));
+    }
+    for drive in std::iter::once(&options.media).chain(&options.more_media) {
+        crate::destination::check_folder(drive, "MEDIA", options.make_parents)?;
+        crate::destination::check_is_drive(drive, &options.source, options.not_a_drive)?;
+    }
+    Ok(())
 }
 
 /// How export stores the payload on the media.
@@ -112,6 +136,7 @@ pub struct ExportReport {
 
 /// Runs an export.
 pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress) -> Result<ExportReport> {
+    preflight(options)?;
     let repository_text = match &options.repository {
         Some(id) => id.clone(),
         None => options
@@ -123,13 +148,6 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
             .to_lowercase(),
     };
     let repository = RepositoryId::new(&repository_text).map_err(Error::InvalidArgument)?;
-    if !options.source.is_dir() {
-        return Err(Error::io(
-            "open source folder",
-            &options.source,
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        ));
-    }
     let created = options.created.unwrap_or_else(crate::clock::now);
     let expires = match options.expires_after {
         None => None,
@@ -166,6 +184,11 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         progress.notice(&format!("removing unfinished export {}", folder.root()));
         fsutil::remove_tree(folder.root())?;
     }
+    // Folders this export creates, removed again if it fails.
+    let mut new_folders = Vec::new();
+    for folder in &folders {
+        new_folders.extend(crate::destination::check_folder(folder.root(), "MEDIA", true)?);
+    }
     let folder_on_drive = format!("{MEDIA_ROOT}/{repository}/{sequence}");
     let budgets = check_drives(options, &drives, &folder_on_drive, &entries)?;
     // A failed export removes what it wrote: half a snapshot helps nobody,
@@ -179,6 +202,7 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
             for folder in &folders {
                 let _ = fsutil::remove_tree(folder.root());
             }
+            crate::destination::remove_created(&new_folders);
             return Err(explain_full_drive(error, &drives, options.target_fs));
         }
     };

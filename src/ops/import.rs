@@ -49,6 +49,9 @@ pub struct ImportOptions {
     pub wait: bool,
     /// Replace the contents of a non-empty target that ferry did not fill.
     pub adopt: bool,
+    /// Hash the files an import would keep and write again what differs;
+    /// with the installed snapshot, restore its damaged files.
+    pub repair: bool,
     /// The current time (for expiry checks).
     pub now: Timestamp,
 }
@@ -70,6 +73,9 @@ pub struct ImportReport {
     pub changed: usize,
     /// Files removed.
     pub removed: usize,
+    /// Files of the installed snapshot found damaged at the target and
+    /// restored (`--repair`); also counted in `changed`.
+    pub repaired: usize,
     /// Bytes of the files added or changed.
     pub bytes_transferred: u64,
     /// What recovery of an earlier interrupted run did, if anything.
@@ -137,33 +143,40 @@ pub fn install(
 ) -> Result<ImportReport> {
     check_expiry(dir, snapshot, options.now)?;
     let payload = dir.open_payload(snapshot)?;
-    let manifest = snapshot.manifest();
-
-    target.create()?;
+    let created = target.create()?;
     let _lock = target.lock(options.wait)?;
+    let installed = install_locked(target, dir, snapshot, &payload, options, progress);
+    if installed.is_err() && created {
+        // A refused or failed first import leaves no empty folder behind.
+        let _ = target.discard();
+    }
+    installed
+}
+
+/// [`install`] once the target exists and its lock is held.
+fn install_locked(
+    target: &dyn Backend,
+    dir: &SnapshotDir,
+    snapshot: &VerifiedSnapshot,
+    payload: &crate::media::Payload,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let manifest = snapshot.manifest();
     let recovered: Vec<String> = crate::install::recover(target)?.into_iter().map(|r| r.description).collect();
     let installed = crate::install::installed(target)?;
     let summary = SnapshotSummary::new(dir, snapshot);
-    if let Some((state, _)) = &installed {
+    if let Some((state, installed_manifest)) = &installed {
         check_policy(dir, snapshot, state)?;
         if state.snapshot == snapshot.id() {
-            return Ok(ImportReport {
-                target: target.location(),
-                snapshot: summary,
-                previous_sequence: Some(state.sequence),
-                switch: SwitchUsed::None,
-                added: 0,
-                changed: 0,
-                removed: 0,
-                bytes_transferred: 0,
-                recovered,
-            });
+            let offered = (dir, snapshot, payload);
+            return reinstall(target, offered, options, progress, (state, installed_manifest), recovered);
         }
     }
     let adopted = if installed.is_some() { Vec::new() } else { adoptable_tree(target, options.adopt)? };
     let installed_manifest = installed.as_ref().map(|(_, m)| m);
     let mut changes = ChangeSet::between(installed_manifest, manifest);
-    changes.confirm_in_place(target)?;
+    changes.confirm_in_place(target, options.repair)?;
 
     target.check_space()?;
     let switch = choose_switch(target, options.switch)?;
@@ -191,19 +204,20 @@ pub fn install(
         (SwitchKind::Tree, Some(trees)) => tree::install(
             target,
             trees,
-            &TreeInstall { snapshot, media: &payload, changes: &changes, state: &state, record: &record, progress },
+            &TreeInstall { snapshot, media: payload, changes: &changes, state: &state, record: &record, progress },
         )?,
         _ => ordered::install(
             target,
             &OrderedInstall {
                 snapshot,
-                media: &payload,
+                media: payload,
                 installed: installed_manifest,
                 changes: &changes,
                 adopted: &adopted,
                 state: &state,
                 record: &record,
                 progress,
+                repair: false,
             },
         )?,
     }
@@ -215,9 +229,75 @@ pub fn install(
         added: changes.added.len(),
         changed: changes.changed.len(),
         removed: changes.removed.len(),
+        repaired: 0,
         bytes_transferred: changes.bytes_to_write(),
         recovered,
     })
+}
+
+/// The snapshot offered is the one installed: nothing to do, unless files
+/// of it are no longer intact at the target. Those are named (and, with
+/// `--repair`, restored in place from the media).
+fn reinstall(
+    target: &dyn Backend,
+    (dir, snapshot, payload): (&SnapshotDir, &VerifiedSnapshot, &crate::media::Payload),
+    options: &ImportOptions,
+    progress: &dyn Progress,
+    (state, installed): (&InstalledState, &crate::manifest::Manifest),
+    recovered: Vec<String>,
+) -> Result<ImportReport> {
+    let manifest = snapshot.manifest();
+    let mut changes = ChangeSet::between(Some(installed), manifest);
+    changes.confirm_in_place(target, options.repair)?;
+    let damaged = changes.changed.len();
+    let report = |switch, bytes| ImportReport {
+        target: target.location(),
+        snapshot: SnapshotSummary::new(dir, snapshot),
+        previous_sequence: Some(state.sequence),
+        switch,
+        added: 0,
+        changed: damaged,
+        removed: 0,
+        repaired: damaged,
+        bytes_transferred: bytes,
+        recovered: recovered.clone(),
+    };
+    if damaged == 0 {
+        return Ok(ImportReport { changed: 0, repaired: 0, ..report(SwitchUsed::None, 0) });
+    }
+    if !options.repair {
+        return Err(Error::Drift {
+            target: target.location(),
+            problems: changes.changed.iter().map(|(path, file)| drift_problem(target, path, file)).collect(),
+        });
+    }
+    let record =
+        Event::Repair { time: options.now, sequence: manifest.sequence, snapshot: snapshot.id(), files: damaged }
+            .record();
+    ordered::install(
+        target,
+        &OrderedInstall {
+            snapshot,
+            media: payload,
+            installed: Some(installed),
+            changes: &changes,
+            adopted: &[],
+            state,
+            record: &record,
+            progress,
+            repair: true,
+        },
+    )?;
+    Ok(report(SwitchUsed::Ordered, changes.bytes_to_write()))
+}
+
+/// What is wrong with one file of the installed snapshot at the target.
+fn drift_problem(target: &dyn Backend, path: &crate::rel_path::RelPath, file: &crate::manifest::FileEntry) -> String {
+    match target.file_size(path) {
+        Ok(None) => format!("{path}: missing"),
+        Ok(Some(size)) if size != file.size => format!("{path}: {size} bytes, installed as {}", file.size),
+        _ => format!("{path}: contents differ from the installed manifest"),
+    }
 }
 
 /// What a target without ferry's state holds, which an import may replace

@@ -31,6 +31,9 @@ impl Scratch {
 pub fn ferry() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
     command.env_remove("FERRY_TRUST").env_remove("FERRY_PASSPHRASE").env_remove("SOURCE_DATE_EPOCH");
+    // Test drives are folders in a scratch directory on the system disk;
+    // tests of the refusal itself remove this.
+    command.env("FERRY_NOT_A_DRIVE", "1");
     command
 }
 

@@ -560,9 +560,12 @@ impl Backend for FtpBackend {
         self.pool.options.connections.max(1)
     }
 
-    fn create(&self) -> Result<()> {
+    fn create(&self) -> Result<bool> {
+        // Servers are set up by hand with their update folder; missing
+        // folders are made, and a failed first import leaves them.
         let root = self.url().path.clone();
-        self.make_dirs(&root)
+        self.make_dirs(&root)?;
+        Ok(false)
     }
 
     fn lock(&self, wait: bool) -> Result<BackendLock> {

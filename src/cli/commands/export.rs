@@ -64,6 +64,14 @@ pub struct ExportArgs {
     /// (default: detected).
     #[arg(long, value_enum, value_name = "FS")]
     pub target_fs: Option<TargetFsArg>,
+    /// Create MEDIA's missing parent folders too (without it, only MEDIA
+    /// itself may be missing).
+    #[arg(long)]
+    pub mkpath: bool,
+    /// Export into a folder that is not a removable drive (on the system
+    /// disk or the source's filesystem), on purpose.
+    #[arg(long, env = "FERRY_NOT_A_DRIVE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub not_a_drive: bool,
 }
 
 /// `--layout`.
@@ -101,10 +109,12 @@ impl From<TargetFsArg> for DriveFs {
 
 /// Exports the snapshot and prints what went where.
 pub fn run(args: &ExportArgs, ctx: &Context) -> ferry::Result<i32> {
+    let options = options(args)?;
+    // Mistyped paths are reported before the passphrase is asked for.
+    export::preflight(&options)?;
     let key = SecretKey::load(&args.key, &mut |id| {
         secrets::existing_passphrase(args.passphrase_file.as_deref(), &args.key, id)
     })?;
-    let options = options(args)?;
     let progress = ctx.out.progress();
     let report = export::export(&options, &key, &progress)?;
     progress.finish();
@@ -138,6 +148,8 @@ fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {
             LayoutArg::Tar => export::MediaLayout::Tar { volume_size: args.volume_size },
         },
         prune: args.prune.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        make_parents: args.mkpath,
+        not_a_drive: args.not_a_drive,
     })
 }
 

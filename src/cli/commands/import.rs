@@ -38,7 +38,7 @@ pub struct ImportArgs {
 /// Installs the snapshot and prints what changed.
 pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
     let trust = load_trust(&args.trust)?;
-    let target = open_target(&args.target, args.state_dir.as_deref(), &args.ftp)?;
+    let target = open_target(&args.target, args.state_dir.as_deref(), args.install.mkpath, &args.ftp)?;
     let options = import::ImportOptions {
         media: args.media.clone(),
         repository: args.repository.clone(),
@@ -46,6 +46,7 @@ pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
         switch: switch_choice(args.install.switch),
         wait: args.install.wait,
         adopt: args.install.adopt,
+        repair: args.install.repair,
         now: ctx.now,
     };
     let progress = ctx.out.progress();
@@ -59,6 +60,17 @@ fn text(report: &import::ImportReport) -> String {
     let mut text = String::new();
     for line in &report.recovered {
         text.push_str(&format!("recovered: {line}\n"));
+    }
+    if report.repaired > 0 {
+        text.push_str(&format!(
+            "repaired {} file(s) of {} sequence {} at {} ({} copied from the drive)",
+            report.repaired,
+            report.snapshot.repository,
+            report.snapshot.sequence,
+            report.target,
+            ferry::report::human_bytes(report.bytes_transferred)
+        ));
+        return text;
     }
     if report.switch == SwitchUsed::None {
         text.push_str(&format!(

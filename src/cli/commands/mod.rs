@@ -51,14 +51,21 @@ pub fn optional_trust(trust: &Trust) -> ferry::Result<Option<TrustStore>> {
     load_trust(trust).map(Some)
 }
 
-/// Opens a TARGET argument through the back-end registry.
-pub fn open_target(text: &str, state_dir: Option<&Utf8Path>, ftp: &FtpArgs) -> ferry::Result<Box<dyn Backend>> {
+/// Opens a TARGET argument through the back-end registry; `make_parents`
+/// lets an import create the target folder's missing parents (`--mkpath`).
+pub fn open_target(
+    text: &str,
+    state_dir: Option<&Utf8Path>,
+    make_parents: bool,
+    ftp: &FtpArgs,
+) -> ferry::Result<Box<dyn Backend>> {
     let password = match ferry::backend::location::parse(text, ftp.implicit_tls)? {
         Location::Ftp(url) => super::secrets::ftp_password(&url, ftp.password_file.as_deref())?,
         Location::Dir(_) => None,
     };
     let options = BackendOptions {
         state_dir: state_dir.map(Utf8Path::to_owned),
+        make_parents,
         implicit_tls: ftp.implicit_tls,
         ftp: FtpOptions {
             password,

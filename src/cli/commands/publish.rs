@@ -32,7 +32,11 @@ pub struct PublishArgs {
 pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
     let trust = load_trust(&args.trust)?;
     let (source, snapshot) = publish::open_source(&args.source, args.repository.as_deref(), &trust)?;
-    let targets = args.targets.iter().map(|t| open_target(t, None, &args.ftp)).collect::<ferry::Result<Vec<_>>>()?;
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| open_target(t, None, args.install.mkpath, &args.ftp))
+        .collect::<ferry::Result<Vec<_>>>()?;
     let options = import::ImportOptions {
         media: vec![args.source.clone()],
         repository: args.repository.clone(),
@@ -40,6 +44,7 @@ pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
         switch: switch_choice(args.install.switch),
         wait: args.install.wait,
         adopt: args.install.adopt,
+        repair: args.install.repair,
         now: ctx.now,
     };
     let progress = ctx.out.progress();

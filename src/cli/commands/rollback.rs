@@ -24,7 +24,7 @@ pub struct RollbackArgs {
 
 /// Switches back and prints from which sequence to which.
 pub fn run(args: &RollbackArgs, ctx: &Context) -> ferry::Result<i32> {
-    let target = open_target(&args.target, args.state_dir.as_deref(), &args.ftp)?;
+    let target = open_target(&args.target, args.state_dir.as_deref(), false, &args.ftp)?;
     let report = rollback::rollback(target.as_ref(), args.wait, ctx.now)?;
     ctx.out.report(&report, || {
         format!(

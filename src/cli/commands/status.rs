@@ -27,7 +27,7 @@ pub struct StatusArgs {
 
 /// Prints what the target serves; the exit code is the freshness verdict.
 pub fn run(args: &StatusArgs, ctx: &Context) -> ferry::Result<i32> {
-    let target = open_target(&args.target, args.state_dir.as_deref(), &args.ftp)?;
+    let target = open_target(&args.target, args.state_dir.as_deref(), false, &args.ftp)?;
     let thresholds =
         status::Thresholds { out_of_date: args.out_of_date.0, extremely_out_of_date: args.extremely_out_of_date.0 };
     let report = status::status(target.as_ref(), thresholds, ctx.now)?;

@@ -69,7 +69,7 @@ fn run_installed(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
             "an installed update source is verified on its own: give one TARGET".into(),
         ));
     }
-    let target = open_target(&args.media[0], None, &args.ftp)?;
+    let target = open_target(&args.media[0], None, false, &args.ftp)?;
     let trust = optional_trust(&args.trust)?;
     let progress = ctx.out.progress();
     let report = verify::verify_installed(target.as_ref(), trust.as_ref(), args.deep, &progress)?;
