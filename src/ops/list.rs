@@ -15,8 +15,9 @@ use serde::Serialize;
 pub struct ListedSnapshot {
     /// The snapshot folder.
     pub dir: Utf8PathBuf,
-    /// `trusted`, `unchecked` (no trust store given), `incomplete` (no
-    /// signature: an unfinished export), or `refused` (see `problem`).
+    /// `trusted`, `expired` (trusted, but past its expiry: import refuses
+    /// it), `unchecked` (no trust store given), `incomplete` (no signature:
+    /// an unfinished export), or `refused` (see `problem`).
     pub status: &'static str,
     /// Repository id: from the verified manifest, else the folder name.
     pub repository: String,
@@ -54,16 +55,17 @@ pub struct ListReport {
 }
 
 /// Lists the snapshot folders on `media`; with `trust`, each complete one is
-/// opened and verified (signature only, not the payload: that is `verify`).
-pub fn list(media: &Utf8Path, trust: Option<&TrustStore>) -> Result<ListReport> {
+/// opened and verified (signature only, not the payload: that is `verify`)
+/// and judged expired or not as of `now`.
+pub fn list(media: &Utf8Path, trust: Option<&TrustStore>, now: jiff::Timestamp) -> Result<ListReport> {
     let mut snapshots = Vec::new();
     for dir in media::locate(media)? {
-        snapshots.push(describe(&dir, trust));
+        snapshots.push(describe(&dir, trust, now));
     }
     Ok(ListReport { media: media.to_owned(), snapshots })
 }
 
-fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>) -> ListedSnapshot {
+fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>, now: jiff::Timestamp) -> ListedSnapshot {
     let root = dir.root();
     let named_sequence = root.file_name().and_then(|name| name.parse().ok());
     let named_repository = root.parent().and_then(Utf8Path::file_name).unwrap_or("?").to_owned();
@@ -102,6 +104,10 @@ fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>) -> ListedSnapshot {
             listed.expires = Some(manifest.expires.map_or("never".into(), crate::clock::format));
             listed.signed_by = Some(snapshot.signer().to_string());
             listed.snapshot_id = Some(snapshot.id().to_hex());
+            if let Err(expired) = crate::ops::verify::check_expiry(dir, &snapshot, now) {
+                listed.status = "expired";
+                listed.problem = Some(expired.to_string());
+            }
         }
         Err(error) => {
             listed.status = "refused";

@@ -50,10 +50,75 @@ impl SnapshotSummary {
 }
 
 /// What verify found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct VerifyReport {
-    /// Every snapshot checked, all good.
+    /// Every snapshot that verified: signature, expiry, every byte.
     pub snapshots: Vec<SnapshotSummary>,
+    /// Every snapshot that did not, with why.
+    pub problems: Vec<SnapshotProblem>,
+    /// The problem that fails the drive: one on a snapshot `import` would
+    /// take, or any with `all`. `None`: the drive is good to import.
+    #[serde(serialize_with = "error_message")]
+    pub failure: Option<Error>,
+}
+
+fn error_message<S: serde::Serializer>(error: &Option<Error>, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    match error {
+        Some(error) => serializer.serialize_some(&error.to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// What is wrong with one snapshot on the media.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotProblem {
+    /// The snapshot folder.
+    pub dir: Utf8PathBuf,
+    /// The verdict.
+    pub status: Verdict,
+    /// Why, in one line (or a list of damaged files).
+    pub problem: String,
+}
+
+/// The verdict on one snapshot that did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// Signed by a trusted key, but past its expiry.
+    Expired,
+    /// An unfinished export: no signature yet.
+    Incomplete,
+    /// Payload files or volumes differ from the signed manifest.
+    Damaged,
+    /// Refused for another reason: no trusted signature, a bad manifest.
+    Refused,
+}
+
+impl SnapshotProblem {
+    fn new(dir: &SnapshotDir, error: &Error) -> Self {
+        SnapshotProblem { dir: dir.root().to_owned(), status: Verdict::of(error), problem: error.to_string() }
+    }
+}
+
+impl Verdict {
+    fn of(error: &Error) -> Self {
+        match error {
+            Error::Expired { .. } => Verdict::Expired,
+            Error::MissingSignature(_) => Verdict::Incomplete,
+            Error::Damaged { .. } | Error::Mismatch { .. } => Verdict::Damaged,
+            _ => Verdict::Refused,
+        }
+    }
+
+    /// The word shown at the start of a report line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Expired => "EXPIRED",
+            Verdict::Incomplete => "INCOMPLETE",
+            Verdict::Damaged => "DAMAGED",
+            Verdict::Refused => "REFUSED",
+        }
+    }
 }
 
 /// Refuses a snapshot whose expiry has passed.
@@ -70,21 +135,61 @@ pub fn check_expiry(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, now: Timesta
 
 /// Verifies every snapshot at or below the drives given (one snapshot may
 /// span several): signature by a trusted key, not expired, and every
-/// payload byte. Stops at the first bad snapshot.
+/// payload byte. Each gets a verdict. The report's `failure` follows what
+/// `import` would do: it takes the newest snapshot of a repository whose
+/// signature verifies, so that one must be good; older, unfinished or
+/// untrusted ones are reported but fail the drive only with `all` (or
+/// when no snapshot at all is signed by a trusted key).
 pub fn verify(
     drives: &[Utf8PathBuf],
     trust: &TrustStore,
     now: Timestamp,
+    all: bool,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
-    let mut snapshots = Vec::new();
+    let mut report = VerifyReport { snapshots: Vec::new(), problems: Vec::new(), failure: None };
+    // Snapshots whose signature verified, as (repository, sequence, error):
+    // the ones import chooses among (it skips the others).
+    let mut signed = Vec::new();
+    let mut unsigned = Vec::new();
     for dir in media::locate_all(drives)? {
-        let snapshot = dir.open(trust)?;
-        check_expiry(&dir, &snapshot, now)?;
-        dir.check_payload(&snapshot, progress, false)?;
-        snapshots.push(SnapshotSummary::new(&dir, &snapshot));
+        let snapshot = match dir.open(trust) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                report.problems.push(SnapshotProblem::new(&dir, &error));
+                unsigned.push(error);
+                continue;
+            }
+        };
+        let manifest = snapshot.manifest();
+        let name = (manifest.repository.to_string(), manifest.sequence);
+        let checked = check_expiry(&dir, &snapshot, now).and_then(|()| dir.check_payload(&snapshot, progress, false));
+        match &checked {
+            Ok(()) => report.snapshots.push(SnapshotSummary::new(&dir, &snapshot)),
+            Err(error) => report.problems.push(SnapshotProblem::new(&dir, error)),
+        }
+        signed.push((name, checked.err()));
     }
-    Ok(VerifyReport { snapshots })
+    report.failure = if all {
+        signed.into_iter().find_map(|(_, error)| error).or(unsigned.into_iter().next())
+    } else if signed.is_empty() {
+        unsigned.into_iter().next()
+    } else {
+        newest_of_each_repository(signed)
+    };
+    Ok(report)
+}
+
+/// The first failure among the snapshots import would take: the newest
+/// signed one of each repository.
+fn newest_of_each_repository(signed: Vec<((String, u64), Option<Error>)>) -> Option<Error> {
+    let mut newest: std::collections::BTreeMap<String, (u64, Option<Error>)> = Default::default();
+    for ((repository, sequence), error) in signed {
+        if newest.get(&repository).is_none_or(|(best, _)| *best < sequence) {
+            newest.insert(repository, (sequence, error));
+        }
+    }
+    newest.into_values().find_map(|(_, error)| error)
 }
 
 /// What `verify` found at an installed update source.

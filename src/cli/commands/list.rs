@@ -19,7 +19,7 @@ pub struct ListArgs {
 /// Lists the snapshots on a drive.
 pub fn run(args: &ListArgs, ctx: &Context) -> ferry::Result<i32> {
     let trust = optional_trust(&args.trust)?;
-    let report = list::list(&args.media, trust.as_ref())?;
+    let report = list::list(&args.media, trust.as_ref(), ctx.now)?;
     ctx.out.report(&report, || text(&report));
     Ok(exit::OK)
 }

@@ -22,6 +22,10 @@ pub struct VerifyArgs {
     /// For an installed update source: hash every file, not just compare sizes.
     #[arg(long)]
     pub deep: bool,
+    /// Fail when any snapshot on the media is bad, not only one that
+    /// `import` would take (the newest of its repository).
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub ftp: FtpArgs,
 }
@@ -38,29 +42,36 @@ pub fn run(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
     let trust = load_trust(&args.trust)?;
     let drives: Vec<Utf8PathBuf> = args.media.iter().map(Utf8PathBuf::from).collect();
     let progress = ctx.out.progress();
-    let report = verify::verify(&drives, &trust, ctx.now, &progress)?;
+    let report = verify::verify(&drives, &trust, ctx.now, args.all, &progress)?;
     progress.finish();
-    ctx.out.report(&report, || {
-        report
-            .snapshots
-            .iter()
-            .map(|s| {
-                format!(
-                    "OK {} sequence {}: {} files, {}, signed by key {}, created {}, expires {} ({})",
-                    s.repository,
-                    s.sequence,
-                    s.files,
-                    ferry::report::human_bytes(s.bytes),
-                    s.signed_by,
-                    s.created,
-                    s.expires,
-                    s.dir
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+    ctx.out.report(&report, || text(&report));
+    match &report.failure {
+        None => Ok(exit::OK),
+        // The report (with `failure` in JSON) is the whole answer; the
+        // error line on stderr says which snapshot fails the drive.
+        Some(error) => {
+            eprintln!("error: {error}");
+            Ok(exit::for_class(error.class()))
+        }
+    }
+}
+
+fn text(report: &verify::VerifyReport) -> String {
+    let good = report.snapshots.iter().map(|s| {
+        format!(
+            "OK {} sequence {}: {} files, {}, signed by key {}, created {}, expires {} ({})",
+            s.repository,
+            s.sequence,
+            s.files,
+            ferry::report::human_bytes(s.bytes),
+            s.signed_by,
+            s.created,
+            s.expires,
+            s.dir
+        )
     });
-    Ok(exit::OK)
+    let bad = report.problems.iter().map(|p| format!("{} {}: {}", p.status.as_str(), p.dir, p.problem));
+    good.chain(bad).collect::<Vec<_>>().join("\n")
 }
 
 fn run_installed(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
