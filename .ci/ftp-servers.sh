@@ -16,8 +16,11 @@
 set -euo pipefail
 
 STATE=${FERRY_FTP_STATE:-/tmp/ferry-ftp-servers}
+# Where vsftpd is unpacked, kept across runs when set (scripts/test does).
+CACHE=${FERRY_FTP_CACHE:-$STATE}
+VSFTPD=$CACHE/vsftpd/usr/sbin/vsftpd
 FTP_USER=${FERRY_FTP_USER:-ferrytest}
-PAM_SERVICE=ferry-vsftpd-test
+PAM_SERVICE=ferry-vsftpd-$FTP_USER
 BLOCK=200
 
 log() { echo "ftp-servers: $*" >&2; }
@@ -85,15 +88,23 @@ install_packages() {
         log "installing ${missing[*]}"
         apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    if [[ ! -x $STATE/vsftpd/usr/sbin/vsftpd ]]; then
-        log "unpacking vsftpd (not installed: it conflicts with pure-ftpd)"
-        mkdir -p "$STATE/pkg" "$STATE/vsftpd"
-        (cd "$STATE/pkg" && apt-get download -qq vsftpd 2>/dev/null)
-        dpkg-deb -x "$STATE"/pkg/vsftpd_*.deb "$STATE/vsftpd"
+    if [[ ! -x $VSFTPD ]]; then
+        log "unpacking vsftpd into $CACHE/vsftpd (not installed: it conflicts with pure-ftpd)"
+        local unpack=$CACHE/vsftpd.$$
+        rm -rf "$unpack"
+        mkdir -p "$unpack/pkg"
+        (cd "$unpack/pkg" && apt-get download -qq vsftpd 2>/dev/null) || {
+            log "apt-get download vsftpd failed (run apt-get update first)"
+            exit 1
+        }
+        dpkg-deb -x "$unpack"/pkg/vsftpd_*.deb "$unpack/root"
+        rm -rf "$CACHE/vsftpd"
+        mv "$unpack/root" "$CACHE/vsftpd"
+        rm -rf "$unpack"
     fi
-    if ldd "$STATE/vsftpd/usr/sbin/vsftpd" | grep -q "not found"; then
+    if ldd "$VSFTPD" | grep -q "not found"; then
         log "vsftpd misses libraries:"
-        ldd "$STATE/vsftpd/usr/sbin/vsftpd" | grep "not found" >&2
+        ldd "$VSFTPD" | grep "not found" >&2
         exit 1
     fi
 }
@@ -178,7 +189,7 @@ ssl_sslv3=NO
 rsa_cert_file=$STATE/tls/chain.pem
 rsa_private_key_file=$STATE/tls/server.key
 EOF
-    "$STATE/vsftpd/usr/sbin/vsftpd" "$STATE/vsftpd.conf" </dev/null >"$STATE/vsftpd.out" 2>&1 &
+    "$VSFTPD" "$STATE/vsftpd.conf" </dev/null >"$STATE/vsftpd.out" 2>&1 &
     echo $! >"$STATE/vsftpd.pid"
     wait_for_port "$port" vsftpd "$!"
 }

@@ -3,9 +3,10 @@
 //! checks what the target serves, what `ferry status` says, and that the
 //! next run finishes or undoes the interrupted switch.
 //!
-//! Needs the binary built with the `crash-points` feature:
+//! Needs the binary built with the `crash-points` feature
+//! (`required-features` in Cargo.toml, so a plain `cargo test --test crash`
+//! says so instead of compiling nothing):
 //! `cargo test --features crash-points --test crash`.
-#![cfg(feature = "crash-points")]
 
 mod support;
 use camino::{Utf8Path, Utf8PathBuf};

@@ -594,6 +594,8 @@ fn kill_loop(kind: Kind, salt: u64) {
         counts.states
     );
     println!("{line}");
+    // A loop whose kills all came after the import had ended tested nothing.
+    assert!(counts.finished < counts.iterations, "no kill landed while an import ran: {line}");
     assert!(
         status_failures.is_empty(),
         "`ferry status` failed after {} of {} kills, each time with the ordered switch's journal in place \

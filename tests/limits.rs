@@ -44,26 +44,21 @@ struct Tmpfs {
 
 impl Tmpfs {
     /// Mounts a tmpfs of `size` (mount syntax: `1m`, `300k`) and at most
-    /// `inodes` inodes at `path` (created). `None`, with the reason printed,
-    /// where mounting is not permitted.
+    /// `inodes` inodes at `path` (created). Where mounting is not permitted
+    /// the test fails, or with FERRY_TEST_SKIP=tmpfs returns `None`.
     fn mount(path: &Utf8Path, size: &str, inodes: u64) -> Option<Tmpfs> {
         std::fs::create_dir_all(path).unwrap();
         let options = format!("size={size},nr_inodes={inodes},mode=0755");
         let output = Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs", path.as_str()]).output();
-        match output {
-            Ok(output) if output.status.success() => Some(Tmpfs { path: path.to_owned() }),
+        let problem = match output {
+            Ok(output) if output.status.success() => return Some(Tmpfs { path: path.to_owned() }),
             Ok(output) => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs at {path} (needs root / CAP_SYS_ADMIN): {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-                None
+                format!("mount -t tmpfs at {path} failed: {}", String::from_utf8_lossy(&output.stderr).trim())
             }
-            Err(e) => {
-                eprintln!("SKIPPED: cannot run mount: {e}");
-                None
-            }
-        }
+            Err(e) => format!("cannot run mount: {e}"),
+        };
+        opt_out_or_fail(Need::Tmpfs, &problem);
+        None
     }
 
     /// Changes size and inode limit in place (`mount -o remount`).
@@ -485,36 +480,31 @@ fn export_to_full_media_names_the_media() {
 }
 
 /// A FAT image, as USB drives are formatted, mounted with `fusefat` (no
-/// kernel module needed). Skipped unless `mkfs.vfat` and `fusefat` are
-/// installed: the test does not install them.
+/// kernel module needed). Fails naming what to install unless
+/// FERRY_TEST_SKIP=fat32 opts out (tests/support/need.rs).
 #[test]
 fn export_to_full_fat_image() {
-    let have = |tool: &str| {
-        Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
-    };
-    if !have("mkfs.vfat") || !have("fusefat") || !have("fusermount") {
-        // CI installs them; only an explicit opt-out may skip (tests/support/fat.rs).
-        assert!(
-            std::env::var_os("FERRY_SKIP_FAT").is_some(),
-            "export to a FAT image needs mkfs.vfat, fusefat and fusermount (apt-get install dosfstools fusefat), \
-             or FERRY_SKIP_FAT=1 to skip"
-        );
+    if !require(Need::Fat32) {
         return;
     }
     let (scratch, key, source) = big_source(0);
     let image = scratch.path("fat.img");
     std::fs::File::create(&image).unwrap().set_len(1024 * 1024).unwrap();
-    assert!(Command::new("mkfs.vfat").arg(image.as_str()).stdout(Stdio::null()).status().unwrap().success());
+    let tool = |name: &str| find_tool(name).unwrap_or_else(|| name.into());
+    assert!(Command::new(tool("mkfs.vfat")).arg(image.as_str()).stdout(Stdio::null()).status().unwrap().success());
     let media = scratch.path("media");
     std::fs::create_dir(&media).unwrap();
-    assert!(Command::new("fusefat").args(["-o", "rw+", image.as_str(), media.as_str()]).status().unwrap().success());
-    struct Unmount(Utf8PathBuf);
+    assert!(
+        Command::new(tool("fusefat")).args(["-o", "rw+", image.as_str(), media.as_str()]).status().unwrap().success()
+    );
+    struct Unmount(Utf8PathBuf, Utf8PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = Command::new("fusermount").args(["-u", self.0.as_str()]).status();
+            let _ = Command::new(&self.1).args(["-u", self.0.as_str()]).status();
         }
     }
-    let _unmount = Unmount(media.clone());
+    let fusermount = find_tool("fusermount").or_else(|| find_tool("fusermount3")).unwrap();
+    let _unmount = Unmount(media.clone(), fusermount);
     let failed = Run::from(ferry().args(export_args(&source, &media, &key.with_extension("key"))).output().unwrap());
     println!("{}", describe("export to a full FAT image", &failed));
     assert_eq!(failed.code, 1);

@@ -5,7 +5,7 @@
 //! that ignore file modes (FTP does not carry them).
 #![allow(dead_code)] // not every test uses every helper
 
-use crate::support::{Run, ferry, tree_state};
+use crate::support::{Need, Run, ferry, opt_out_or_fail, require, tree_state};
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -396,8 +396,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// A fresh, empty endpoint, or `None` (with the reason printed) when the
-    /// server is not available here.
+    /// A fresh, empty endpoint. A real server that is not running fails the
+    /// test naming how to start it; `None` only when FERRY_TEST_SKIP names
+    /// ftp-servers (tests/support/need.rs).
     pub fn endpoint(self, label: &str) -> Option<Endpoint> {
         let home = || tempfile::tempdir().unwrap();
         let in_process = |tls: bool| {
@@ -418,10 +419,10 @@ impl Kind {
             })
         };
         let real = |var: &str, tls: bool, extra: &[&str]| {
-            let Ok(base) = std::env::var(var) else {
-                eprintln!("skipped: {var} is not set (.ci/run starts the real servers and sets it)");
+            if !require(Need::FtpServers) {
                 return None;
-            };
+            }
+            let base = std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set"));
             let dir = std::env::var(format!("{var}_DIR")).unwrap_or_else(|_| panic!("{var} is set, {var}_DIR is not"));
             let password = std::env::var("FERRY_TEST_FTP_PASSWORD").expect("FERRY_TEST_FTP_PASSWORD with the servers");
             let name = unique(label);
@@ -557,10 +558,9 @@ pub fn assert_serves_one_of(dir: &Utf8Path, trees: &[&BTreeMap<String, String>],
 }
 
 /// Downloads the tree at `url` (without `.ferry/`) into `dest` with lftp;
-/// `false` when lftp is not installed.
+/// `false` only when lftp is missing and FERRY_TEST_SKIP names lftp.
 pub fn lftp_mirror(url: &str, password: &str, extra_tls: Option<&Utf8Path>, dest: &Utf8Path) -> bool {
-    if std::process::Command::new("lftp").arg("--version").output().is_err() {
-        eprintln!("lftp is not installed: comparing the served folder on disk only");
+    if !require(Need::Tool { command: "lftp", package: "lftp" }) {
         return false;
     }
     let rest = url.split_once("://").unwrap().1;
@@ -769,19 +769,22 @@ pub struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// Mounts a tmpfs of `size` (`mount -o size=`), or says why not.
-    pub fn mount(size: &str) -> Result<Self, String> {
-        let parent = tempfile::tempdir().map_err(|e| e.to_string())?;
+    /// Mounts a tmpfs of `size` (`mount -o size=`). Where mounting is not
+    /// permitted the test fails, or with FERRY_TEST_SKIP=tmpfs returns `None`.
+    pub fn mount(size: &str) -> Option<Self> {
+        let parent = tempfile::tempdir().expect("create a folder for the tmpfs");
         let dir = Utf8PathBuf::from_path_buf(parent.path().join("fs")).unwrap();
-        std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
-        let output = std::process::Command::new("mount")
+        std::fs::create_dir(&dir).expect("create the tmpfs mount point");
+        let problem = match std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.as_str()])
             .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !output.status.success() {
-            return Err(format!("mount -t tmpfs failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
-        }
-        Ok(Tmpfs { dir, _parent: parent })
+        {
+            Ok(output) if output.status.success() => return Some(Tmpfs { dir, _parent: parent }),
+            Ok(output) => format!("mount -t tmpfs failed: {}", String::from_utf8_lossy(&output.stderr).trim()),
+            Err(e) => format!("cannot run mount: {e}"),
+        };
+        opt_out_or_fail(Need::Tmpfs, &problem);
+        None
     }
 
     pub fn resize(&self, size: &str) {

@@ -3,12 +3,13 @@
 //! The image and mount point live in a temporary folder; dropping the
 //! [`FatImage`] unmounts by path, which also ends its fusefat daemon.
 //!
-//! Missing tools fail the test with a message saying what to install: CI
-//! installs them, and a test that passes without running proves nothing.
-//! `FERRY_SKIP_FAT=1` turns that failure into a skip for machines without
-//! FUSE.
+//! Missing tools fail the test with a message saying what to install
+//! (tests/support/need.rs): scripts/test installs them, and a test that
+//! passes without running proves nothing. `FERRY_TEST_SKIP=fat32` opts out
+//! on machines without FUSE.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use crate::support::{Need, find_tool, require};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,24 +28,10 @@ pub struct FatImage {
 
 impl FatImage {
     /// Formats a `size_mib` MiB image as FAT32 and mounts it. `None` only
-    /// when the tools are missing and FERRY_SKIP_FAT=1 asks to skip.
+    /// when the tools are missing and FERRY_TEST_SKIP=fat32 opts out.
     pub fn new(size_mib: u64) -> Option<Self> {
-        let mut missing: Vec<&str> =
-            ["mkfs.vfat", "fusefat"].into_iter().filter(|tool| find_tool(tool).is_none()).collect();
-        if fusermount().is_none() {
-            missing.push("fusermount");
-        }
-        let no_fuse = !Utf8Path::new("/dev/fuse").exists();
-        if !missing.is_empty() || no_fuse {
-            let why = if no_fuse { "/dev/fuse does not exist".to_owned() } else { format!("{missing:?} not found") };
-            if std::env::var_os("FERRY_SKIP_FAT").is_some_and(|v| v == "1") {
-                eprintln!("FAT32 test skipped (FERRY_SKIP_FAT=1): {why}");
-                return None;
-            }
-            panic!(
-                "FAT32 tests need mkfs.vfat, fusefat and fusermount with /dev/fuse: {why}. \
-                 Install them (apt-get install dosfstools fusefat) or set FERRY_SKIP_FAT=1 to skip."
-            );
+        if !require(Need::Fat32) {
+            return None;
         }
         let dir = tempfile::tempdir().expect("create folder for the FAT image");
         let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().expect("canonical temp path"))
@@ -162,16 +149,6 @@ fn mount_type(point: &Utf8Path) -> Option<String> {
         let (left, right) = line.split_once(" - ")?;
         (left.split(' ').nth(4)? == escaped).then(|| right.split(' ').next().unwrap_or_default().to_owned())
     })
-}
-
-/// `tool` on PATH or in the sbin folders (mkfs.vfat lives in /usr/sbin,
-/// which an ordinary user's PATH lacks).
-fn find_tool(tool: &str) -> Option<Utf8PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-        .map(|dir| Utf8Path::new(dir).join(tool))
-        .find(|candidate| candidate.is_file())
 }
 
 /// FUSE's unmount helper: `fusermount` from FUSE 2, or `fusermount3`.

@@ -3,6 +3,10 @@
 //! to prove that a refused command changed nothing.
 #![allow(dead_code)] // each test binary uses a different subset
 
+mod need;
+#[allow(unused_imports)] // not every test binary checks a need
+pub use need::*;
+
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
