@@ -146,3 +146,27 @@ fn first_payload_file(payload: &Utf8Path) -> camino::Utf8PathBuf {
         .map(|e| camino::Utf8PathBuf::from_path_buf(e.into_path()).unwrap())
         .expect("a non-empty payload file")
 }
+
+#[test]
+fn an_unknown_repository_names_the_ones_on_the_drive() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    small_repository(&scratch.path("repo"));
+    export(&scratch.path("repo"), &scratch.path("media"), &key, "av-bases", 1);
+    export(&scratch.path("repo"), &scratch.path("media"), &key, "modules", 1);
+    let before = tree_state(&scratch.root);
+    refused(
+        support::run(&[
+            "import",
+            scratch.path("media").as_str(),
+            scratch.path("site").as_str(),
+            "--trust",
+            public.as_str(),
+            "--repository",
+            "nonexist",
+        ]),
+        2,
+        &["no trusted snapshot of repository `nonexist`", "it holds: av-bases, modules", "hint:"],
+    );
+    assert_tree_unchanged(&before, &tree_state(&scratch.root), "scratch");
+}

@@ -391,10 +391,12 @@ fn newest(
     let mut first_error = None;
     let mut best: Option<(SnapshotDir, VerifiedSnapshot)> = None;
     let mut repositories = Vec::new();
+    let mut present = std::collections::BTreeSet::new();
     for dir in dirs {
         match dir.open(trust) {
             Ok(snapshot) => {
                 let id = snapshot.manifest().repository.to_string();
+                present.insert(id.clone());
                 if repository.is_some_and(|wanted| wanted != id)
                     || sequence.is_some_and(|wanted| wanted != snapshot.manifest().sequence)
                 {
@@ -416,6 +418,15 @@ fn newest(
         return Err(Error::InvalidArgument(format!(
             "`{shown}` holds snapshots of several repositories ({}); choose one with --repository",
             repositories.join(", ")
+        )));
+    }
+    if let (None, Some(wanted)) = (&best, repository)
+        && !present.is_empty()
+        && !present.contains(wanted)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "`{shown}` holds no trusted snapshot of repository `{wanted}`; it holds: {}\nhint: pass one of them with --repository",
+            present.into_iter().collect::<Vec<_>>().join(", ")
         )));
     }
     if let (None, Some(wanted)) = (&best, sequence) {
