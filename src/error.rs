@@ -185,8 +185,15 @@ pub enum Error {
         problems: Vec<String>,
     },
     /// Another import holds the target.
-    #[error("`{0}` is locked by another ferry process (use --wait to wait for it)")]
-    Locked(Utf8PathBuf),
+    #[error(
+        "`{target}` is locked by another ferry process ({holder})\nhint: let it finish, or pass --wait to wait for it"
+    )]
+    Locked {
+        /// The target.
+        target: Utf8PathBuf,
+        /// Who holds the lock, as far as can be told (process id, host, since when).
+        holder: String,
+    },
     /// The target has no installed snapshot.
     #[error("`{0}` has no snapshot installed by ferry (no `state` marker in its state folder)")]
     NotInstalled(Utf8PathBuf),

@@ -12,6 +12,11 @@ pub trait Progress: Sync {
     fn advance(&self, bytes: u64);
     /// Something the operator may want to know (shown with `-v`).
     fn notice(&self, message: &str);
+    /// Something the operator must see now even without `-v`, such as
+    /// waiting for another process's lock.
+    fn attention(&self, message: &str) {
+        self.notice(message);
+    }
 }
 
 /// A [`Progress`] that discards everything.

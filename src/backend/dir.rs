@@ -127,6 +127,27 @@ fn lock_folder(folder: &Utf8Path) -> Result<File> {
     Ok(handle)
 }
 
+/// Who holds the `flock` on the folder with metadata `meta`, from the
+/// kernel's lock table (`/proc/locks`: "N: FLOCK ADVISORY WRITE PID
+/// MAJOR:MINOR:INODE ..."), so that no lock file can go stale.
+fn flock_holder(meta: &std::fs::Metadata) -> String {
+    let wanted = format!("{:02x}:{:02x}:{}", rustix::fs::major(meta.dev()), rustix::fs::minor(meta.dev()), meta.ino());
+    let table = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let pid = table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&wanted.as_str())).then(|| fields.get(4).copied())?
+    });
+    match pid {
+        Some(pid) => {
+            let command = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .map(|text| text.replace('\0', " ").trim().to_owned())
+                .unwrap_or_default();
+            if command.is_empty() { format!("PID {pid}") } else { format!("PID {pid}: {command}") }
+        }
+        None => "holder not found in /proc/locks".into(),
+    }
+}
+
 /// Swaps two directory entries in one atomic step.
 fn exchange(a: &Utf8Path, b: &Utf8Path) -> std::io::Result<()> {
     rustix::fs::renameat_with(
@@ -203,7 +224,10 @@ impl Backend for DirBackend {
             } else {
                 match handle.try_lock() {
                     Ok(()) => {}
-                    Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(self.root.clone())),
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        let meta = handle.metadata().ctx("inspect", &self.root)?;
+                        return Err(Error::Locked { target: self.root.clone(), holder: flock_holder(&meta) });
+                    }
                     Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", self.root.clone(), e)),
                 }
             }

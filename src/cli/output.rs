@@ -54,7 +54,7 @@ impl Output {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
-        Bar { bar, verbose: self.verbose }
+        Bar { bar, verbose: self.verbose, quiet: self.quiet || self.json }
     }
 }
 
@@ -62,6 +62,7 @@ impl Output {
 pub struct Bar {
     bar: ProgressBar,
     verbose: bool,
+    quiet: bool,
 }
 
 impl Bar {
@@ -87,6 +88,12 @@ impl Progress for Bar {
 
     fn notice(&self, message: &str) {
         if self.verbose {
+            self.bar.suspend(|| eprintln!("ferry: {message}"));
+        }
+    }
+
+    fn attention(&self, message: &str) {
+        if !self.quiet {
             self.bar.suspend(|| eprintln!("ferry: {message}"));
         }
     }

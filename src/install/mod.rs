@@ -15,7 +15,7 @@ pub mod ordered;
 pub mod state;
 pub mod tree;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendLock};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use camino::Utf8Path;
@@ -33,6 +33,20 @@ pub struct Recovery {
 impl Recovery {
     fn new(description: impl Into<String>, finished_rollback: bool) -> Self {
         Recovery { description: description.into(), finished_rollback }
+    }
+}
+
+/// Takes the target's lock. When another ferry process holds it and `wait`
+/// is set, says who holds it (progress and notice) and waits; without
+/// `wait` the `Locked` error names the holder.
+pub fn lock(backend: &dyn Backend, wait: bool, progress: &dyn crate::report::Progress) -> Result<BackendLock> {
+    match backend.lock(false) {
+        Err(Error::Locked { holder, .. }) if wait => {
+            let waiting = format!("waiting for the lock on {} ({holder})", backend.location());
+            progress.attention(&waiting);
+            backend.lock(true)
+        }
+        other => other,
     }
 }
 

@@ -144,7 +144,7 @@ pub fn install(
     check_expiry(dir, snapshot, options.now)?;
     let payload = dir.open_payload(snapshot)?;
     let created = target.create()?;
-    let _lock = target.lock(options.wait)?;
+    let _lock = crate::install::lock(target, options.wait, progress)?;
     let installed = install_locked(target, dir, snapshot, &payload, options, progress);
     if installed.is_err() && created {
         // A refused or failed first import leaves no empty folder behind.

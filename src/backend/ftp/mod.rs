@@ -611,7 +611,7 @@ impl Backend for FtpBackend {
                 continue;
             }
             if !wait {
-                return Err(Error::Locked(self.location().into()));
+                return Err(Error::Locked { target: self.location().into(), holder: describe_owner(&owner) });
             }
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -783,6 +783,19 @@ impl Backend for FtpBackend {
         // An FTP server makes a file durable (as far as it ever will) when it
         // acknowledges the transfer; there is nothing more to ask for.
         Ok(())
+    }
+}
+
+/// The lock owner file (`host`, `pid`, `started` lines) for people.
+fn describe_owner(owner: &str) -> String {
+    let field = |key: &str| owner.lines().find_map(|l| l.strip_prefix(key).map(str::to_owned));
+    match (field("pid: "), field("host: "), field("started: ").and_then(|s| s.parse::<i64>().ok())) {
+        (Some(pid), Some(host), Some(started)) => {
+            let since =
+                jiff::Timestamp::from_second(started).map_or_else(|_| started.to_string(), crate::clock::format);
+            format!("PID {pid} on {host}, since {since}")
+        }
+        _ => "owner not recorded".into(),
     }
 }
 
