@@ -1,6 +1,6 @@
 //! `ferry import`.
 
-use super::{Context, load_trust, open_target, switch_choice};
+use super::{Context, import_options, load_trust, open_target};
 use crate::cli::args::{FtpArgs, InstallArgs, Trust};
 use crate::cli::exit;
 use camino::Utf8PathBuf;
@@ -39,16 +39,7 @@ pub struct ImportArgs {
 pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
     let trust = load_trust(&args.trust)?;
     let target = open_target(&args.target, args.state_dir.as_deref(), args.install.mkpath, &args.ftp)?;
-    let options = import::ImportOptions {
-        media: args.media.clone(),
-        repository: args.repository.clone(),
-        sequence: args.sequence,
-        switch: switch_choice(args.install.switch),
-        wait: args.install.wait,
-        adopt: args.install.adopt,
-        repair: args.install.repair,
-        now: ctx.now,
-    };
+    let options = import_options(&args.install, args.media.clone(), args.repository.clone(), args.sequence, ctx.now);
     let progress = ctx.out.progress();
     let report = import::import(target.as_ref(), &options, &trust, &progress)?;
     progress.finish();

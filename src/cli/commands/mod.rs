@@ -10,14 +10,14 @@ pub mod rollback;
 pub mod status;
 pub mod verify;
 
-use super::args::{FtpArgs, Switch, Trust};
+use super::args::{FtpArgs, InstallArgs, Switch, Trust};
 use super::output::Output;
 use camino::{Utf8Path, Utf8PathBuf};
 use ferry::Error;
 use ferry::backend::ftp::FtpOptions;
 use ferry::backend::location::Location;
 use ferry::backend::{Backend, BackendOptions};
-use ferry::ops::import::SwitchChoice;
+use ferry::ops::import::{ImportOptions, SwitchChoice};
 use ferry::signing::TrustStore;
 
 /// What every command gets besides its own arguments.
@@ -80,8 +80,28 @@ pub fn open_target(
     ferry::backend::open(text, &options)
 }
 
-/// The library's switch choice for `--switch`.
-pub fn switch_choice(switch: Switch) -> SwitchChoice {
+/// The import options `import` and `publish` share: what to install from
+/// which media, and how (`--switch`, `--wait`, `--adopt`, `--repair`).
+pub fn import_options(
+    install: &InstallArgs,
+    media: Vec<Utf8PathBuf>,
+    repository: Option<String>,
+    sequence: Option<u64>,
+    now: jiff::Timestamp,
+) -> ImportOptions {
+    ImportOptions {
+        media,
+        repository,
+        sequence,
+        switch: switch_choice(install.switch),
+        wait: install.wait,
+        adopt: install.adopt,
+        repair: install.repair,
+        now,
+    }
+}
+
+fn switch_choice(switch: Switch) -> SwitchChoice {
     match switch {
         Switch::Auto => SwitchChoice::Auto,
         Switch::Tree => SwitchChoice::Tree,

@@ -1,11 +1,11 @@
 //! `ferry publish`.
 
-use super::{Context, load_trust, open_target, switch_choice};
+use super::{Context, import_options, load_trust, open_target};
 use crate::cli::args::{FtpArgs, InstallArgs, Trust};
 use crate::cli::exit;
 use camino::Utf8PathBuf;
 use clap::Args;
-use ferry::ops::import::{self, SwitchUsed};
+use ferry::ops::import::SwitchUsed;
 use ferry::ops::publish;
 
 /// `ferry publish`.
@@ -37,16 +37,7 @@ pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
         .iter()
         .map(|t| open_target(t, None, args.install.mkpath, &args.ftp))
         .collect::<ferry::Result<Vec<_>>>()?;
-    let options = import::ImportOptions {
-        media: vec![args.source.clone()],
-        repository: args.repository.clone(),
-        sequence: None,
-        switch: switch_choice(args.install.switch),
-        wait: args.install.wait,
-        adopt: args.install.adopt,
-        repair: args.install.repair,
-        now: ctx.now,
-    };
+    let options = import_options(&args.install, vec![args.source.clone()], args.repository.clone(), None, ctx.now);
     let progress = ctx.out.progress();
     let report = publish::publish(&source, &snapshot, &targets, &options, &progress)?;
     progress.finish();
