@@ -95,6 +95,24 @@ pub enum Error {
         /// Key ids in the trust store.
         trusted: String,
     },
+    /// Fewer distinct trusted keys signed than the repository's threshold.
+    #[error(
+        "`{path}`: repository `{repository}` needs signatures by {threshold} of its trusted keys but only {signed_by} signed; {still_needed} more needed from: {missing}"
+    )]
+    BelowThreshold {
+        /// The signature file.
+        path: Utf8PathBuf,
+        /// The repository whose key set decided.
+        repository: String,
+        /// How many distinct keys must sign.
+        threshold: usize,
+        /// The trusted keys that did sign.
+        signed_by: String,
+        /// How many more must sign.
+        still_needed: usize,
+        /// The trusted keys that did not sign.
+        missing: String,
+    },
     /// A signature by a trusted key does not verify.
     #[error(
         "`{path}`: signature by trusted key {key_id} does not match the manifest (manifest or signature damaged or forged)"
@@ -278,6 +296,7 @@ impl Error {
             | Error::MissingSignature(_)
             | Error::UntrustedKey { .. }
             | Error::BadSignature { .. }
+            | Error::BelowThreshold { .. }
             | Error::Rollback { .. }
             | Error::SequenceReuse { .. }
             | Error::WrongRepository { .. }

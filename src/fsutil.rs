@@ -71,8 +71,25 @@ pub fn remove_file(path: &Utf8Path) -> Result<()> {
 
 /// Reads a file that may be absent.
 pub fn read_optional(path: &Utf8Path, cap: u64) -> Result<Option<Vec<u8>>> {
-    match crate::signing::read_capped(path, cap) {
+    match read_capped(path, cap) {
         Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
         other => other.map(Some),
     }
+}
+
+/// Reads a small file, refusing one larger than `cap` bytes.
+pub(crate) fn read_capped(path: &Utf8Path, cap: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ctx("open", path)?;
+    // Refuse an oversized regular file before reading a byte of it; the
+    // capped read below still guards files whose size lies (pipes, /proc).
+    if file.metadata().ctx("inspect", path)?.len() > cap {
+        return Err(crate::Error::format(path, format!("larger than the {cap}-byte limit")));
+    }
+    let mut bytes = Vec::new();
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes).ctx("read", path)?;
+    if bytes.len() as u64 > cap {
+        return Err(crate::Error::format(path, format!("larger than the {cap}-byte limit")));
+    }
+    Ok(bytes)
 }

@@ -35,6 +35,7 @@ pub mod drive;
 pub mod error;
 pub mod fsutil;
 pub mod install;
+mod lines;
 pub mod manifest;
 pub mod media;
 pub mod ops;

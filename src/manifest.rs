@@ -4,7 +4,9 @@
 //! decoded strictly: every rule of the spec is checked, in the spec's order,
 //! and the first broken one is reported with its line number. Decoding is
 //! only ever done on bytes whose signature has already been verified
-//! ([`crate::signing::verify`]); this module does not know about keys.
+//! ([`crate::signing::Signed::verify`]) or whose digest the installed state
+//! marker names ([`crate::signing::InstalledManifest`]): `decode` is not
+//! public. This module does not know about keys.
 
 use crate::clock;
 use crate::digest::Digest;
@@ -192,7 +194,10 @@ impl Manifest {
     }
 
     /// Decodes and checks manifest bytes read from `origin` (named in errors).
-    pub fn decode(bytes: &[u8], origin: &Utf8Path) -> Result<Manifest> {
+    /// Crate-private: bytes reach it only through the verifier
+    /// ([`crate::signing::Signed::verify`]) or tied to a state marker
+    /// ([`crate::signing::InstalledManifest`]).
+    pub(crate) fn decode(bytes: &[u8], origin: &Utf8Path) -> Result<Manifest> {
         let fail = |line: usize, problem: String| Error::format(origin, format!("line {line}: {problem}"));
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(Error::format(origin, format!("larger than the {MAX_MANIFEST_BYTES}-byte limit")));

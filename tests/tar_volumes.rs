@@ -138,9 +138,18 @@ fn volume(chunks: &[Vec<u8>], trailer: &[u8]) -> Vec<u8> {
 // Shared helpers
 // ---------------------------------------------------------------------------
 
+/// Reads a snapshot's manifest the only way the library allows, through
+/// the verifier, trusting the test's key pair (`key.pub` in the scratch
+/// folder that holds `MEDIA/ferry/REPOSITORY/SEQUENCE`).
 fn read_manifest(snapshot: &Utf8Path) -> Manifest {
-    let path = snapshot.join("manifest");
-    Manifest::decode(&std::fs::read(&path).unwrap(), &path).expect("a valid manifest")
+    let scratch = snapshot.ancestors().nth(4).expect("a snapshot folder inside a scratch folder");
+    let trust = ferry::signing::TrustStore::load(&[scratch.join("key.pub")]).expect("the test's key.pub");
+    let (manifest, signature) = (snapshot.join("manifest"), snapshot.join("manifest.sig"));
+    let read = |path: &Utf8Path| std::fs::read(path).unwrap();
+    ferry::signing::verify(read(&manifest), &manifest, read(&signature), &signature, &trust)
+        .expect("a valid signed manifest")
+        .manifest()
+        .clone()
 }
 
 fn volume_paths(snapshot: &Utf8Path) -> Vec<Utf8PathBuf> {

@@ -11,8 +11,13 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 
 static MANIFEST: LazyLock<Manifest> = LazyLock::new(|| {
-    let path = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/media/ferry/sample/2/manifest");
-    Manifest::decode(&std::fs::read(&path).expect("the golden tar sample"), &path).expect("a valid manifest")
+    let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/media/ferry/sample/2");
+    let (path, signature) = (dir.join("manifest"), dir.join("manifest.sig"));
+    let read = |path: &Utf8Path| std::fs::read(path).expect("the golden tar sample");
+    ferry::signing::verify(read(&path), &path, read(&signature), &signature, ferry_fuzz::trust())
+        .expect("a valid signed manifest")
+        .manifest()
+        .clone()
 });
 
 /// One folder per process under `$TMPDIR` (fuzz/run.sh points it at a

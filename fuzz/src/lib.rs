@@ -3,7 +3,8 @@
 //! only read from files (keys, trust stores).
 
 use camino::{Utf8Path, Utf8PathBuf};
-use ferry::signing::TrustStore;
+use ferry::manifest::Manifest;
+use ferry::signing::{SecretKey, TrustStore};
 use std::sync::OnceLock;
 
 /// `samples/keys` of this checkout.
@@ -15,6 +16,24 @@ pub fn sample_keys() -> Utf8PathBuf {
 pub fn trust() -> &'static TrustStore {
     static TRUST: OnceLock<TrustStore> = OnceLock::new();
     TRUST.get_or_init(|| TrustStore::load(&[sample_keys()]).expect("samples/keys loads"))
+}
+
+/// The TEST-ONLY unprotected secret key, loaded once.
+pub fn signing_key() -> &'static SecretKey {
+    static KEY: OnceLock<SecretKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        SecretKey::load(&sample_keys().join("TEST-ONLY-DO-NOT-USE.key"), &mut |_| panic!("no passphrase"))
+            .expect("the TEST-ONLY key loads")
+    })
+}
+
+/// Decodes manifest bytes the only way the library allows: through the
+/// verifier, with a fresh signature by the TEST-ONLY key.
+pub fn decode_signed(bytes: &[u8]) -> ferry::Result<Manifest> {
+    let origin = Utf8Path::new("fuzz/manifest");
+    let signature = signing_key().sign_manifest(bytes);
+    ferry::signing::verify(bytes.to_vec(), origin, signature, origin, trust())
+        .map(|verified| verified.manifest().clone())
 }
 
 /// A scratch folder that lives as long as the process (under `$TMPDIR`;

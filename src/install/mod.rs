@@ -17,9 +17,9 @@ pub mod tree;
 
 use crate::backend::{Backend, BackendLock};
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::signing::InstalledManifest;
 use camino::Utf8Path;
-use state::{InstalledState, JOURNAL_FILE, MANIFEST_FILE, MAX_STATE_BYTES, STATE_FILE};
+use state::{InstalledState, JOURNAL_FILE, MANIFEST_FILE, MAX_STATE_BYTES, SIGNATURE_FILE, STATE_FILE};
 
 /// What finishing an interrupted run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +76,11 @@ pub fn installed_state(backend: &dyn Backend) -> Result<Option<InstalledState>> 
     InstalledState::decode(&state_bytes, Utf8Path::new(&state_origin)).map(Some)
 }
 
-/// Reads the installed state marker and manifest, if a snapshot is installed.
-pub fn installed(backend: &dyn Backend) -> Result<Option<(InstalledState, Manifest)>> {
+/// Reads the installed state marker and the manifest it names, if a
+/// snapshot is installed: the one way installed state is opened. The
+/// manifest is tied to the marker by its SHA-256 ([`InstalledManifest`]);
+/// callers that hold trust re-verify it with [`InstalledManifest::verify`].
+pub fn installed(backend: &dyn Backend) -> Result<Option<(InstalledState, InstalledManifest)>> {
     let Some(state) = installed_state(backend)? else { return Ok(None) };
     // An ordered switch copies the new manifest into place just before it
     // writes the new state marker; a crash between the two leaves the state
@@ -85,16 +88,21 @@ pub fn installed(backend: &dyn Backend) -> Result<Option<(InstalledState, Manife
     let state_dir = backend.state_location();
     let mut manifest_origin = format!("{state_dir}/{MANIFEST_FILE}");
     let mut found = None;
-    for name in [MANIFEST_FILE, "previous/manifest", "incoming/manifest"] {
-        if let Some(bytes) = backend.read_state(name)?
+    for folder in ["", "previous/", "incoming/"] {
+        let name = format!("{folder}{MANIFEST_FILE}");
+        if let Some(bytes) = backend.read_state(&name)?
             && crate::digest::Digest::of(&bytes) == state.snapshot
         {
             manifest_origin = format!("{state_dir}/{name}");
-            found = Some(bytes);
+            // The signature copied beside it, for callers that re-verify.
+            let signature_name = format!("{folder}{SIGNATURE_FILE}");
+            let signature_origin = format!("{state_dir}/{signature_name}");
+            let signature = backend.read_state(&signature_name)?.map(|bytes| (bytes, signature_origin.into()));
+            found = Some((bytes, signature));
             break;
         }
     }
-    let Some(manifest_bytes) = found else {
+    let Some((manifest_bytes, signature)) = found else {
         if backend.read_state(JOURNAL_FILE)?.is_some() {
             return Err(Error::Recovery {
                 path: format!("{state_dir}/{JOURNAL_FILE}").into(),
@@ -106,6 +114,6 @@ pub fn installed(backend: &dyn Backend) -> Result<Option<(InstalledState, Manife
             format!("missing or not matching the snapshot id in {state_dir}/{STATE_FILE} (state folder damaged)"),
         ));
     };
-    let manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&manifest_origin))?;
+    let manifest = InstalledManifest::open(state.snapshot, manifest_bytes, Utf8Path::new(&manifest_origin), signature)?;
     Ok(Some((state, manifest)))
 }

@@ -6,9 +6,9 @@
 use crate::clock;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::lines::KeyValueLines;
 use crate::manifest::RepositoryId;
 use crate::rel_path::RelPath;
-use crate::signing::KeyValueLines;
 use camino::Utf8Path;
 use jiff::Timestamp;
 use serde::Serialize;

@@ -170,11 +170,11 @@ fn install_locked(
         check_policy(dir, snapshot, state)?;
         if state.snapshot == snapshot.id() {
             let offered = (dir, snapshot, payload);
-            return reinstall(target, offered, options, progress, (state, installed_manifest), recovered);
+            return reinstall(target, offered, options, progress, (state, installed_manifest.manifest()), recovered);
         }
     }
     let adopted = if installed.is_some() { Vec::new() } else { adoptable_tree(target, options.adopt)? };
-    let installed_manifest = installed.as_ref().map(|(_, m)| m);
+    let installed_manifest = installed.as_ref().map(|(_, m)| m.manifest());
     let mut changes = ChangeSet::between(installed_manifest, manifest);
     changes.confirm_in_place(target, options.repair)?;
 
@@ -196,7 +196,7 @@ fn install_locked(
         time: now,
         sequence: manifest.sequence,
         snapshot: snapshot.id(),
-        signed_by: snapshot.signer().to_string(),
+        signed_by: snapshot.signed_by(),
         from: dir.root().to_string(),
     }
     .record();

@@ -102,7 +102,7 @@ fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>, now: jiff::Timestamp)
             listed.bytes = Some(manifest.payload_bytes());
             listed.created = Some(crate::clock::format(manifest.created));
             listed.expires = Some(manifest.expires.map_or("never".into(), crate::clock::format));
-            listed.signed_by = Some(snapshot.signer().to_string());
+            listed.signed_by = Some(snapshot.signed_by());
             listed.snapshot_id = Some(snapshot.id().to_hex());
             if let Err(expired) = crate::ops::verify::check_expiry(dir, &snapshot, now) {
                 listed.status = "expired";

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::install::history::Event;
 use crate::install::state::{InstalledState, SwitchKind};
 use crate::install::{ordered, tree};
-use crate::manifest::Manifest;
+use crate::signing::InstalledManifest;
 use camino::Utf8Path;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -79,12 +79,13 @@ pub fn rollback(target: &dyn Backend, wait: bool, now: Timestamp) -> Result<Roll
                 return Err(Error::NoPrevious(target.location().into()));
             }
             let origin = format!("{}/previous/manifest", target.state_location());
-            let previous_manifest = Manifest::decode(&manifest_bytes, Utf8Path::new(&origin))?;
+            let previous_manifest =
+                InstalledManifest::open(previous.snapshot, manifest_bytes.clone(), Utf8Path::new(&origin), None)?;
             let state = rolled_back(previous, SwitchKind::Ordered);
             ordered::rollback(
                 target,
-                &current_manifest,
-                &previous_manifest,
+                current_manifest.manifest(),
+                previous_manifest.manifest(),
                 (&manifest_bytes, &signature_bytes),
                 &state,
                 &history(&state),

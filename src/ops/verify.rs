@@ -19,7 +19,7 @@ pub struct SnapshotSummary {
     pub sequence: u64,
     /// SHA-256 of the manifest.
     pub snapshot_id: String,
-    /// The trusted key whose signature verified.
+    /// The trusted keys whose signatures verified, comma-separated.
     pub signed_by: String,
     /// Number of files.
     pub files: usize,
@@ -40,7 +40,7 @@ impl SnapshotSummary {
             repository: manifest.repository.to_string(),
             sequence: manifest.sequence,
             snapshot_id: snapshot.id().to_hex(),
-            signed_by: snapshot.signer().to_string(),
+            signed_by: snapshot.signed_by(),
             files: manifest.files().count(),
             bytes: manifest.payload_bytes(),
             created: crate::clock::format(manifest.created),
@@ -219,23 +219,13 @@ pub fn verify_installed(
     deep: bool,
     progress: &dyn Progress,
 ) -> Result<InstalledReport> {
-    use crate::install::state::{MANIFEST_FILE, SIGNATURE_FILE};
-    let Some((state, manifest)) = crate::install::installed(target)? else {
+    let Some((state, installed)) = crate::install::installed(target)? else {
         return Err(Error::NotInstalled(target.location().into()));
     };
-    if let Some(trust) = trust {
-        let origin = |name: &str| Utf8PathBuf::from(format!("{}/{name}", target.state_location()));
-        let missing = |name: &str| Error::format(origin(name), "missing");
-        let manifest_bytes = target.read_state(MANIFEST_FILE)?.ok_or_else(|| missing(MANIFEST_FILE))?;
-        let signature_bytes = target.read_state(SIGNATURE_FILE)?.ok_or_else(|| missing(SIGNATURE_FILE))?;
-        crate::signing::verify(
-            manifest_bytes,
-            &origin(MANIFEST_FILE),
-            signature_bytes,
-            &origin(SIGNATURE_FILE),
-            trust,
-        )?;
-    }
+    // With trust, the files are compared against the manifest whose
+    // signature was just checked: the same bytes the state marker names.
+    let verified = trust.map(|trust| installed.verify(trust)).transpose()?;
+    let manifest = verified.as_ref().map_or(installed.manifest(), |verified| verified.manifest());
     let present: std::collections::HashMap<_, _> = target.list_tree()?.into_iter().collect();
     let mut problems = Vec::new();
     let listed: std::collections::HashSet<_> = manifest.entries.iter().map(|e| &e.path).collect();

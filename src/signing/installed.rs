@@ -1,0 +1,67 @@
+//! The manifest of the snapshot installed at a target, read back from the
+//! target's state folder. A target is untrusted storage, so its manifest
+//! copy is believed only through one of two doors: [`InstalledManifest`],
+//! made only by matching the bytes' SHA-256 against the state marker's
+//! snapshot id (what status and rollback, which take no trust, use), or
+//! [`InstalledManifest::verify`], which re-checks the copied signature file
+//! against the trust given (what `verify` of a target uses).
+
+use super::trust::TrustStore;
+use super::verify::{Signed, VerifiedSnapshot};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// The manifest the state marker names: bytes whose SHA-256 is the
+/// installed snapshot id, decoded, with the signature file kept beside it.
+#[derive(Debug, Clone)]
+pub struct InstalledManifest {
+    manifest: Manifest,
+    bytes: Vec<u8>,
+    origin: Utf8PathBuf,
+    signature: Option<(Vec<u8>, Utf8PathBuf)>,
+    id: Digest,
+}
+
+impl InstalledManifest {
+    /// Ties `bytes` read from `origin` to the state marker's snapshot id
+    /// `marker`, then decodes them. `signature` is the copy of the signature
+    /// file beside them, if there is one.
+    pub(crate) fn open(
+        marker: Digest,
+        bytes: Vec<u8>,
+        origin: &Utf8Path,
+        signature: Option<(Vec<u8>, Utf8PathBuf)>,
+    ) -> Result<Self> {
+        let id = Digest::of(&bytes);
+        if id != marker {
+            return Err(Error::format(
+                origin,
+                format!("SHA-256 {} does not match the snapshot id {} in the state marker", id.short(), marker.short()),
+            ));
+        }
+        let manifest = Manifest::decode(&bytes, origin)?;
+        Ok(InstalledManifest { manifest, bytes, origin: origin.to_owned(), signature, id })
+    }
+
+    /// The decoded manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The snapshot id: SHA-256 of the manifest bytes, equal to the marker's.
+    pub fn id(&self) -> Digest {
+        self.id
+    }
+
+    /// Re-verifies these very bytes and their copied signature file against
+    /// `trust`: the manifest returned is the one the signature covers.
+    pub fn verify(&self, trust: &TrustStore) -> Result<VerifiedSnapshot> {
+        let Some((signature, signature_origin)) = &self.signature else {
+            let missing = self.origin.with_file_name(crate::media::SIGNATURE_FILE);
+            return Err(Error::format(missing, "missing"));
+        };
+        Signed::<Manifest>::new(self.bytes.clone(), &self.origin, signature.clone(), signature_origin).verify(trust)
+    }
+}
