@@ -44,6 +44,7 @@ pub mod rel_path;
 pub mod report;
 pub mod scan;
 pub mod signing;
+pub mod trust;
 pub mod volume;
 
 pub use error::{Error, ErrorClass, Result};

@@ -8,5 +8,6 @@ pub mod keygen;
 pub mod list;
 pub mod publish;
 pub mod rollback;
+pub mod sign;
 pub mod status;
 pub mod verify;

@@ -23,6 +23,13 @@ pub struct SignatureLine {
     pub signature: Signature,
 }
 
+impl SignatureLine {
+    /// The line as written, with its LF.
+    pub fn encode(&self) -> String {
+        format!("signature: {} {}\n", self.id, hex::encode(self.signature.to_bytes()))
+    }
+}
+
 /// A parsed signature file: its lines in file order, repeats kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureFile {
@@ -58,7 +65,7 @@ impl SignatureFile {
     pub fn encode(&self) -> Vec<u8> {
         let mut text = format!("{SIGNATURE_MAGIC}\n");
         for line in &self.lines {
-            text.push_str(&format!("signature: {} {}\n", line.id, hex::encode(line.signature.to_bytes())));
+            text.push_str(&line.encode());
         }
         text.into_bytes()
     }
