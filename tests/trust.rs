@@ -1,0 +1,432 @@
+//! The trust store, thresholds and `ferry sign` (formats/trust-store-v1.md,
+//! formats/signature-v1.md §4.1, §5): TUF's attacks that apply to one
+//! snapshot, each refused with the target unchanged, the store's rules, and
+//! a second signature added to existing media.
+
+mod support;
+use camino::{Utf8Path, Utf8PathBuf};
+use ferry::Error;
+use ferry::backend::BackendOptions;
+use ferry::ops::import::{ImportOptions, ImportReport, SwitchChoice, import};
+use ferry::signing::{KeyId, PublicKey, SecretKey, SignatureFile, TrustStore, load_public};
+use ferry::trust::{Scope, Store};
+use support::*;
+
+/// Repository of every snapshot here.
+const REPOSITORY: &str = "av";
+
+/// A key pair written to `NAME.key` and `NAME.pub`.
+struct Key {
+    secret: SecretKey,
+    key_file: Utf8PathBuf,
+    public: PublicKey,
+}
+
+impl Key {
+    fn new(scratch: &Scratch, name: &str) -> Self {
+        let secret = SecretKey::generate().unwrap();
+        let key_file = scratch.path(&format!("{name}.key"));
+        let pub_file = scratch.path(&format!("{name}.pub"));
+        std::fs::write(&key_file, secret.secret_file(None).unwrap().as_bytes()).unwrap();
+        std::fs::write(&pub_file, secret.public_file()).unwrap();
+        let public = load_public(&pub_file).unwrap();
+        Key { secret, key_file, public }
+    }
+    fn id(&self) -> KeyId {
+        self.secret.id()
+    }
+}
+
+/// Snapshot 1 installed under a 2-of-3 store (signed by k1 and k2);
+/// snapshot 2 exported and signed by k1 alone.
+struct Site {
+    scratch: Scratch,
+    keys: Vec<Key>,
+    site: Utf8PathBuf,
+    target: Utf8PathBuf,
+    source1: Utf8PathBuf,
+    media1: Utf8PathBuf,
+    media2: Utf8PathBuf,
+    snapshot2: Utf8PathBuf,
+}
+
+impl Site {
+    fn new() -> Self {
+        let scratch = Scratch::new();
+        let keys: Vec<Key> = ["k1", "k2", "k3"].iter().map(|name| Key::new(&scratch, name)).collect();
+        let mut store = Store::open(&scratch.path("trust-store")).unwrap();
+        let scope = Scope::parse(REPOSITORY).unwrap();
+        for key in &keys {
+            assert!(store.add(key.public.clone(), scope.clone(), None).unwrap());
+        }
+        store.set_threshold(&scope, 2).unwrap();
+        store.save().unwrap();
+        let source1 = scratch.path("source1");
+        small_repository(&source1);
+        let source2 = scratch.path("source2");
+        small_repository(&source2);
+        write(&source2.join("bases/new.dat"), b"new in snapshot 2\n");
+        let media1 = scratch.path("media1");
+        export(&source1, &media1, &keys[0].key_file, REPOSITORY, 1);
+        ferry::ops::sign::sign(std::slice::from_ref(&media1), &keys[1].secret).unwrap();
+        let media2 = scratch.path("media2");
+        let snapshot2 = export(&source2, &media2, &keys[0].key_file, REPOSITORY, 2);
+        let site = scratch.path("site");
+        std::fs::create_dir_all(&site).unwrap();
+        let target = site.join("target");
+        let site = Site { scratch, keys, site, target, source1, media1, media2, snapshot2 };
+        let report = site.import(&site.media1, &site.policy()).unwrap();
+        assert_eq!(report.snapshot.signed_by, format!("{},{}", site.keys[0].id(), site.keys[1].id()));
+        assert_eq!(served_tree(&site.target), tree_state(&site.source1));
+        site
+    }
+
+    fn policy(&self) -> TrustStore {
+        Store::open(&self.scratch.path("trust-store")).unwrap().policy().unwrap()
+    }
+
+    fn import(&self, media: &Utf8Path, trust: &TrustStore) -> ferry::Result<ImportReport> {
+        let backend = ferry::backend::open(self.target.as_str(), &BackendOptions::default())?;
+        let options = ImportOptions {
+            media: vec![media.to_owned()],
+            repository: None,
+            sequence: None,
+            switch: SwitchChoice::Auto,
+            wait: false,
+            adopt: false,
+            repair: false,
+            now: ferry::clock::now(),
+        };
+        import(backend.as_ref(), &options, trust, &ferry::report::Silent)
+    }
+
+    /// Imports snapshot 2 under the store; returns the error, after checking
+    /// that nothing at the site changed and snapshot 1 is still served.
+    fn refused(&self, media: &Utf8Path) -> Error {
+        let before = tree_state(&self.site);
+        let error = self.import(media, &self.policy()).expect_err("the import must be refused");
+        assert_tree_unchanged(&before, &tree_state(&self.site), "the site after a refused import");
+        assert_eq!(served_tree(&self.target), tree_state(&self.source1));
+        assert_eq!(error.class(), ferry::ErrorClass::Refused, "{error}");
+        error
+    }
+
+    fn signature_file(&self) -> Utf8PathBuf {
+        self.snapshot2.join("manifest.sig")
+    }
+
+    fn manifest2(&self) -> Vec<u8> {
+        std::fs::read(self.snapshot2.join("manifest")).unwrap()
+    }
+
+    fn write_signatures(&self, lines: Vec<ferry::signing::SignatureLine>) {
+        std::fs::write(self.signature_file(), SignatureFile { lines }.encode()).unwrap();
+    }
+}
+
+#[test]
+fn two_of_three_installs_when_two_keys_signed_and_names_them() {
+    let site = Site::new();
+    ferry::ops::sign::sign(std::slice::from_ref(&site.media2), &site.keys[2].secret).unwrap();
+    let report = site.import(&site.media2, &site.policy()).unwrap();
+    assert_eq!(report.snapshot.sequence, 2);
+    assert_eq!(report.snapshot.signed_by, format!("{},{}", site.keys[0].id(), site.keys[2].id()));
+}
+
+#[test]
+fn one_compromised_key_under_two_of_three_is_refused_naming_signed_and_missing_keys() {
+    let site = Site::new();
+    let error = site.refused(&site.media2);
+    let Error::BelowThreshold { threshold, signed_by, still_needed, missing, .. } = &error else {
+        panic!("expected BelowThreshold, got {error}");
+    };
+    assert_eq!((*threshold, *still_needed), (2, 1));
+    assert_eq!(signed_by, &site.keys[0].id().to_string());
+    for key in &site.keys[1..] {
+        assert!(missing.contains(&key.id().to_string()), "{missing}");
+    }
+    let message = error.to_string();
+    assert!(message.contains("1 more needed") && message.contains("manifest.sig"), "{message}");
+}
+
+#[test]
+fn the_same_key_signing_twice_does_not_reach_the_threshold() {
+    let site = Site::new();
+    let line = site.keys[0].secret.signature_line(&site.manifest2());
+    site.write_signatures(vec![line.clone(), line.clone(), line]);
+    assert!(matches!(site.refused(&site.media2), Error::BelowThreshold { still_needed: 1, .. }));
+}
+
+#[test]
+fn a_compromised_key_with_a_forged_line_for_another_key_is_refused() {
+    let site = Site::new();
+    let manifest = site.manifest2();
+    let good = site.keys[0].secret.signature_line(&manifest);
+    // The attacker holds k1 only: k2's line is k1's signature under k2's id.
+    let forged = ferry::signing::SignatureLine { id: site.keys[1].id(), signature: good.signature };
+    site.write_signatures(vec![good, forged]);
+    let error = site.refused(&site.media2);
+    assert!(
+        matches!(&error, Error::BadSignature { key_id, .. } if *key_id == site.keys[1].id().to_string()),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unsigned_snapshot_is_refused() {
+    let site = Site::new();
+    std::fs::remove_file(site.signature_file()).unwrap();
+    assert!(matches!(site.refused(&site.media2), Error::MissingSignature(_) | Error::NoSnapshot(_)));
+}
+
+#[test]
+fn signatures_by_untrusted_keys_are_refused_even_two_of_them() {
+    let site = Site::new();
+    let (k4, k5) = (Key::new(&site.scratch, "k4"), Key::new(&site.scratch, "k5"));
+    let manifest = site.manifest2();
+    site.write_signatures(vec![k4.secret.signature_line(&manifest), k5.secret.signature_line(&manifest)]);
+    let error = site.refused(&site.media2);
+    assert!(matches!(error, Error::UntrustedKey { .. }), "{error}");
+}
+
+#[test]
+fn a_non_canonical_signature_with_s_at_least_the_group_order_is_refused() {
+    let site = Site::new();
+    let manifest = site.manifest2();
+    let first = site.keys[0].secret.signature_line(&manifest);
+    let mut second = site.keys[1].secret.signature_line(&manifest);
+    // S + L is the same scalar modulo L, so a lax check that reduces S
+    // would accept it: a second encoding of one signature (malleability).
+    let mut bytes = second.signature.to_bytes();
+    add_group_order(&mut bytes[32..]);
+    second.signature = ed25519_dalek::Signature::from_bytes(&bytes);
+    site.write_signatures(vec![first, second]);
+    let error = site.refused(&site.media2);
+    assert!(
+        matches!(&error, Error::BadSignature { key_id, .. } if *key_id == site.keys[1].id().to_string()),
+        "{error}"
+    );
+}
+
+/// Adds the order L of the Ed25519 group to a little-endian 32-byte scalar.
+fn add_group_order(scalar: &mut [u8]) {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (byte, add) in scalar.iter_mut().zip(L) {
+        let sum = u16::from(*byte) + u16::from(add) + carry;
+        *byte = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0, "S + L fits in 256 bits because S < L < 2^253");
+}
+
+#[test]
+fn signatures_of_one_manifest_moved_to_another_are_refused() {
+    let site = Site::new();
+    // Snapshot 1's signature file carries valid signatures by k1 and k2, over
+    // snapshot 1's manifest.
+    std::fs::copy(site.media1.join("ferry/av/1/manifest.sig"), site.signature_file()).unwrap();
+    let error = site.refused(&site.media2);
+    assert!(matches!(error, Error::BadSignature { .. }), "{error}");
+}
+
+#[test]
+fn a_key_trusted_for_another_repository_does_not_count() {
+    let site = Site::new();
+    let mut store = Store::open(&site.scratch.path("other-store")).unwrap();
+    let other = Scope::parse("other").unwrap();
+    store.add(site.keys[0].public.clone(), other, None).unwrap();
+    let before = tree_state(&site.site);
+    let error = site.import(&site.media2, &store.policy().unwrap()).unwrap_err();
+    assert_tree_unchanged(&before, &tree_state(&site.site), "the site");
+    assert!(error.to_string().contains("none for repository `av`"), "{error}");
+}
+
+#[test]
+fn trust_files_keep_meaning_any_one_key_for_any_repository() {
+    let site = Site::new();
+    let trust = TrustStore::load(&[site.scratch.path("k1.pub")]).unwrap();
+    let report = site.import(&site.media2, &trust).unwrap();
+    assert_eq!(report.snapshot.signed_by, site.keys[0].id().to_string());
+}
+
+// ---------------------------------------------------------------------------
+// The store's own rules
+
+/// The identity point, of small order: a valid encoding, a weak key.
+fn weak_key(scratch: &Scratch) -> PublicKey {
+    let mut bytes = [0u8; 32];
+    bytes[0] = 1;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).unwrap();
+    let path = scratch.path("weak.pub");
+    std::fs::write(&path, format!("ferry public-key v1\nid: {}\nkey: {}\n", KeyId::of(&key), hex::encode(bytes)))
+        .unwrap();
+    load_public(&path).unwrap()
+}
+
+#[test]
+fn small_order_keys_are_refused_when_added_and_when_read() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("store");
+    let weak = weak_key(&scratch);
+    let mut store = Store::open(&dir).unwrap();
+    let error = store.add(weak.clone(), Scope::Any, None).unwrap_err();
+    assert!(error.to_string().contains("weak key"), "{error}");
+    assert!(!dir.exists(), "nothing may be written");
+    // A store edited by hand to hold one is refused as a whole.
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = format!(
+        "ferry trust-store v1\nrepository: *\nthreshold: 1\nkey: {} {} -\n",
+        weak.id,
+        hex::encode(weak.key.as_bytes())
+    );
+    std::fs::write(dir.join("trust-store"), text).unwrap();
+    let error = Store::open(&dir).unwrap_err();
+    assert!(error.to_string().contains("weak key") && error.to_string().contains("line 4"), "{error}");
+}
+
+#[test]
+fn the_store_file_is_canonical_and_round_trips() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("store");
+    let keys: Vec<Key> = ["a", "b"].iter().map(|name| Key::new(&scratch, name)).collect();
+    let mut store = Store::open(&dir).unwrap();
+    store.add(keys[1].public.clone(), Scope::parse("zeta").unwrap(), Some("bob".into())).unwrap();
+    store.add(keys[0].public.clone(), Scope::parse("zeta").unwrap(), None).unwrap();
+    store.add(keys[0].public.clone(), Scope::Any, Some("alice".into())).unwrap();
+    assert!(!store.add(keys[0].public.clone(), Scope::Any, None).unwrap(), "adding twice changes nothing");
+    store.set_threshold(&Scope::parse("zeta").unwrap(), 2).unwrap();
+    store.save().unwrap();
+    let text = std::fs::read_to_string(dir.join("trust-store")).unwrap();
+    let mut ids = [keys[0].id().to_string(), keys[1].id().to_string()];
+    ids.sort();
+    assert!(text.starts_with("ferry trust-store v1\nrepository: *\nthreshold: 1\nkey: "), "{text}");
+    assert!(text.contains(&format!("repository: zeta\nthreshold: 2\nkey: {} ", ids[0])), "{text}");
+    let again = Store::open(&dir).unwrap();
+    again.save().unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("trust-store")).unwrap(), text, "re-encoding changed the bytes");
+    // Out of order sections are refused.
+    let swapped = text.replacen("repository: *", "repository: zz", 1);
+    std::fs::write(dir.join("trust-store"), swapped).unwrap();
+    assert!(Store::open(&dir).unwrap_err().to_string().contains("out of order"));
+}
+
+#[test]
+fn thresholds_and_removals_keep_every_section_satisfiable() {
+    let scratch = Scratch::new();
+    let keys: Vec<Key> = ["a", "b"].iter().map(|name| Key::new(&scratch, name)).collect();
+    let mut store = Store::open(&scratch.path("store")).unwrap();
+    let av = Scope::parse("av").unwrap();
+    for key in &keys {
+        store.add(key.public.clone(), av.clone(), None).unwrap();
+    }
+    assert!(store.set_threshold(&av, 3).is_err());
+    assert!(store.set_threshold(&av, 0).is_err());
+    assert!(store.set_threshold(&Scope::Any, 1).is_err(), "no section for *");
+    store.set_threshold(&av, 2).unwrap();
+    let error = store.remove(keys[0].id(), None).unwrap_err();
+    assert!(error.to_string().contains("threshold"), "{error}");
+    store.set_threshold(&av, 1).unwrap();
+    assert_eq!(store.remove(keys[0].id(), None).unwrap(), vec![av.clone()]);
+    assert_eq!(store.remove(keys[1].id(), Some(&av)).unwrap(), vec![av]);
+    assert!(store.sections().is_empty(), "a section left without keys goes away");
+    assert!(matches!(store.policy(), Err(Error::NoTrust)));
+    assert!(store.remove(keys[1].id(), None).is_err(), "not in the store");
+}
+
+#[test]
+fn the_store_folder_follows_flag_then_environment_then_xdg_then_home() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string())
+    };
+    let all = env(&[("FERRY_TRUST_STORE", "/env"), ("XDG_CONFIG_HOME", "/xdg"), ("HOME", "/home/op")]);
+    let dir = |explicit: Option<&str>, lookup: &dyn Fn(&str) -> Option<String>| {
+        ferry::trust::store_dir(explicit.map(Utf8Path::new), lookup).unwrap()
+    };
+    assert_eq!(dir(Some("/flag"), &all), "/flag");
+    assert_eq!(dir(None, &all), "/env");
+    assert_eq!(dir(None, &env(&[("XDG_CONFIG_HOME", "/xdg"), ("HOME", "/home/op")])), "/xdg/ferry");
+    assert_eq!(dir(None, &env(&[("XDG_CONFIG_HOME", "relative"), ("HOME", "/home/op")])), "/home/op/.config/ferry");
+    assert!(ferry::trust::store_dir(None, &env(&[])).is_err());
+}
+
+// ---------------------------------------------------------------------------
+// ferry sign
+
+#[test]
+fn sign_appends_one_line_on_every_drive_and_changes_nothing_else() {
+    let scratch = Scratch::new();
+    let (k1, k2) = (Key::new(&scratch, "k1"), Key::new(&scratch, "k2"));
+    let source = scratch.path("source");
+    small_repository(&source);
+    let drive1 = scratch.path("drive1");
+    export(&source, &drive1, &k1.key_file, REPOSITORY, 7);
+    // The same snapshot on a second drive: its own manifest.sig.
+    let drive2 = scratch.path("drive2");
+    copy_tree(&drive1, &drive2);
+    let sig = |drive: &Utf8Path| drive.join("ferry/av/7/manifest.sig");
+    let old = std::fs::read(sig(&drive1)).unwrap();
+    let before = (tree_state(&drive1), tree_state(&drive2));
+    let drives = [drive1.clone(), drive2.clone()];
+    let report = ferry::ops::sign::sign(&drives, &k2.secret).unwrap();
+    assert_eq!(report.snapshots.len(), 1, "two drives, one snapshot");
+    assert_eq!(report.snapshots[0].signed, vec![sig(&drive1), sig(&drive2)]);
+    assert_eq!((report.snapshots[0].repository.as_str(), report.snapshots[0].sequence), (REPOSITORY, 7));
+    for (drive, before) in [(&drive1, &before.0), (&drive2, &before.1)] {
+        let new = std::fs::read(sig(drive)).unwrap();
+        assert!(new.starts_with(&old), "the existing signature lines were rewritten");
+        let added = String::from_utf8(new[old.len()..].to_vec()).unwrap();
+        assert!(added.starts_with(&format!("signature: {} ", k2.id())) && added.lines().count() == 1, "{added}");
+        let mut after = tree_state(drive);
+        let mut expected = before.clone();
+        after.remove("ferry/av/7/manifest.sig");
+        expected.remove("ferry/av/7/manifest.sig");
+        assert_tree_unchanged(&expected, &after, "the drive apart from manifest.sig");
+    }
+    // Both keys now verify; signing again changes nothing.
+    let both = TrustStore::from_sets(vec![ferry::signing::KeySet {
+        repository: None,
+        keys: vec![k1.public.clone(), k2.public.clone()],
+        threshold: 2,
+    }])
+    .unwrap();
+    let verified =
+        ferry::ops::verify::verify(&drives, &both, ferry::clock::now(), false, &ferry::report::Silent).unwrap();
+    assert_eq!(verified.snapshots[0].signed_by, format!("{},{}", k1.id(), k2.id()));
+    let signed = std::fs::read(sig(&drive1)).unwrap();
+    let again = ferry::ops::sign::sign(&drives, &k2.secret).unwrap();
+    assert!(again.snapshots[0].signed.is_empty() && again.snapshots[0].already_signed.len() == 2);
+    assert_eq!(std::fs::read(sig(&drive1)).unwrap(), signed);
+}
+
+#[test]
+fn sign_refuses_an_unfinished_export_and_writes_nothing() {
+    let scratch = Scratch::new();
+    let (k1, k2) = (Key::new(&scratch, "k1"), Key::new(&scratch, "k2"));
+    let source = scratch.path("source");
+    small_repository(&source);
+    let drive = scratch.path("drive");
+    let snapshot = export(&source, &drive, &k1.key_file, REPOSITORY, 1);
+    std::fs::remove_file(snapshot.join("manifest.sig")).unwrap();
+    let before = tree_state(&drive);
+    let error = ferry::ops::sign::sign(std::slice::from_ref(&drive), &k2.secret).unwrap_err();
+    assert!(matches!(error, Error::MissingSignature(_)), "{error}");
+    assert_tree_unchanged(&before, &tree_state(&drive), "the drive");
+}
+
+/// Copies a tree of folders and regular files.
+fn copy_tree(from: &Utf8Path, to: &Utf8Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in from.read_dir_utf8().unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
