@@ -124,7 +124,9 @@ pub enum Error {
         key_id: String,
     },
     /// No trusted key was configured.
-    #[error("no trusted public key given: pass --trust KEY.pub (or a directory of them) or set FERRY_TRUST")]
+    #[error(
+        "no trusted public key given: pass --trust KEY.pub (or a directory of them) or set FERRY_TRUST\nhint: or keep trusted keys in the trust store: `ferry trust add KEY.pub`"
+    )]
     NoTrust,
     /// The snapshot is older than the one installed.
     #[error(

@@ -430,3 +430,66 @@ fn copy_tree(from: &Utf8Path, to: &Utf8Path) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The commands, through the binary
+
+#[test]
+fn trust_commands_keep_the_store_and_import_uses_it_when_no_trust_is_given() {
+    let scratch = Scratch::new();
+    let store = scratch.path("store");
+    let (k1, k2) = (Key::new(&scratch, "k1"), Key::new(&scratch, "k2"));
+    let store_arg = ["--trust-store", store.as_str()];
+    for (name, label) in [("k1", "alice"), ("k2", "bob")] {
+        let key = scratch.path(&format!("{name}.pub"));
+        let args = ["trust", "add", key.as_str(), "--repository", REPOSITORY, "--name", label];
+        run(&[&args[..], &store_arg[..]].concat()).ok();
+    }
+    run(&[&["trust", "threshold", REPOSITORY, "2"][..], &store_arg[..]].concat()).ok();
+    let list = run(&[&["trust", "list", "--json"][..], &store_arg[..]].concat()).ok();
+    let listed: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(listed["sections"][0]["threshold"], 2, "{}", list.stdout);
+    assert_eq!(listed["sections"][0]["keys"].as_array().unwrap().len(), 2, "{}", list.stdout);
+    // A threshold above the number of keys is a usage error; nothing changes.
+    let before = std::fs::read(store.join("trust-store")).unwrap();
+    run(&[&["trust", "threshold", REPOSITORY, "3"][..], &store_arg[..]].concat()).expect_code(2);
+    assert_eq!(std::fs::read(store.join("trust-store")).unwrap(), before);
+
+    let source = scratch.path("source");
+    small_repository(&source);
+    let media = scratch.path("media");
+    export(&source, &media, &k1.key_file, REPOSITORY, 1);
+    let target = scratch.path("site/target");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    // One signature of two: refused (exit 3), naming the key still needed.
+    let refused = run(&["import", media.as_str(), target.as_str(), "--trust-store", store.as_str()]).expect_code(3);
+    assert!(
+        refused.stderr.contains(&k2.id().to_string()) && refused.stderr.contains("1 more needed"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!target.exists(), "a refused import must not create the target");
+    // The second person signs; now it installs. FERRY_TRUST_STORE works as the option does.
+    run(&["sign", media.as_str(), "--key", k2.key_file.as_str()]).ok();
+    let verify = ferry().args(["verify", media.as_str()]).env("FERRY_TRUST_STORE", store.as_str()).output().unwrap();
+    let verify = Run::from(verify).ok();
+    assert!(verify.stdout.contains(&format!("{},{}", k1.id(), k2.id())), "{}", verify.stdout);
+    run(&["import", media.as_str(), target.as_str(), "--trust-store", store.as_str(), "-q"]).ok();
+    assert_eq!(served_tree(&target), tree_state(&source));
+    // --trust still means any one of the keys given, for any repository.
+    run(&["verify", media.as_str(), "--trust", scratch.path("k1.pub").as_str()]).ok();
+    // Removing a key below the threshold is refused; lowering it first works.
+    let key_id = k2.id().to_string();
+    run(&[&["trust", "remove", key_id.as_str()][..], &store_arg[..]].concat()).expect_code(2);
+    run(&[&["trust", "threshold", REPOSITORY, "1"][..], &store_arg[..]].concat()).ok();
+    run(&[&["trust", "remove", key_id.as_str()][..], &store_arg[..]].concat()).ok();
+}
+
+#[test]
+fn an_empty_or_missing_store_is_no_trust() {
+    let scratch = Scratch::new();
+    let media = scratch.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let result = run(&["verify", media.as_str(), "--trust-store", scratch.path("none").as_str()]).expect_code(2);
+    assert!(result.stderr.contains("ferry trust add"), "{}", result.stderr);
+}

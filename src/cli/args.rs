@@ -154,6 +154,28 @@ counts from when the snapshot was taken on the connected host.
 Exit codes: 0 fresh, 4 out of date, 5 extremely out of date, so a monitoring \
 script can alert on them.")]
     Status(commands::status::StatusArgs),
+    /// Add your signature to media already exported and signed.
+    #[command(long_about = "\
+Add a signature by the secret key --key to every complete snapshot on MEDIA \
+(a drive, or one snapshot folder; every drive of a snapshot that spans \
+several). One line is appended to each drive's manifest.sig; nothing else on \
+the drive changes. Sites whose trust store needs signatures by several keys \
+(`ferry trust threshold`) install the snapshot once enough keys have signed. \
+A key that already signed is not added twice. Run it on the connected side, \
+after `ferry export`; check the drive with `ferry verify` first.")]
+    Sign(commands::sign::SignArgs),
+    /// Keep the trusted keys and thresholds of this site (the trust store).
+    #[command(long_about = "\
+Keep the trust store of an isolated site: which public keys count for which \
+repository, and how many of them must sign (the threshold). import, verify, \
+list and publish use it when no --trust is given. The store is the file \
+trust-store in --trust-store DIR, else FERRY_TRUST_STORE, else \
+$XDG_CONFIG_HOME/ferry, else ~/.config/ferry; every change is written \
+atomically (formats/trust-store-v1.md).
+
+Keys added without --repository count for every repository that has no keys \
+of its own. Weak (small-order) public keys are refused.")]
+    Trust(commands::trust::TrustArgs),
 }
 
 /// Parses a size such as `4000000000`, `700M` or `2G` (K, M, G, T are powers of 1024).
@@ -185,6 +207,11 @@ pub struct Trust {
     /// default: the colon-separated list in FERRY_TRUST).
     #[arg(long, value_name = "KEY.pub")]
     pub trust: Vec<Utf8PathBuf>,
+    /// The trust store folder to use instead of FERRY_TRUST_STORE,
+    /// $XDG_CONFIG_HOME/ferry or ~/.config/ferry (used when no --trust or
+    /// FERRY_TRUST is given).
+    #[arg(long, value_name = "DIR", conflicts_with = "trust")]
+    pub trust_store: Option<Utf8PathBuf>,
 }
 
 /// How to reach FTP/FTPS targets.

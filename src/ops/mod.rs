@@ -10,4 +10,5 @@ pub mod publish;
 pub mod rollback;
 pub mod sign;
 pub mod status;
+pub mod trust;
 pub mod verify;

@@ -38,6 +38,8 @@ pub fn ferry() -> Command {
     // Test drives are folders in a scratch directory on the system disk;
     // tests of the refusal itself remove this.
     command.env("FERRY_NOT_A_DRIVE", "1");
+    // Never the trust store of whoever runs the tests.
+    command.env_remove("FERRY_TRUST_STORE").env("XDG_CONFIG_HOME", "/nonexistent/ferry-tests/config");
     command
 }
 

@@ -7,7 +7,9 @@ pub mod keygen;
 pub mod list;
 pub mod publish;
 pub mod rollback;
+pub mod sign;
 pub mod status;
+pub mod trust;
 pub mod verify;
 
 use super::args::{FtpArgs, InstallArgs, Switch, Trust};
@@ -28,27 +30,43 @@ pub struct Context<'a> {
     pub now: jiff::Timestamp,
 }
 
-/// The trusted keys: `--trust`, else `FERRY_TRUST`; an error without either.
+/// The trusted keys (formats/trust-store-v1.md §2): `--trust`, else
+/// `--trust-store`, else `FERRY_TRUST`, else the trust store of
+/// `FERRY_TRUST_STORE` or the user's configuration folder; an error
+/// without any.
 pub fn load_trust(trust: &Trust) -> ferry::Result<TrustStore> {
-    let mut paths = trust.trust.clone();
-    if paths.is_empty()
-        && let Ok(list) = std::env::var("FERRY_TRUST")
-    {
-        paths.extend(list.split(':').filter(|p| !p.is_empty()).map(Utf8PathBuf::from));
-    }
-    if paths.is_empty() {
-        return Err(Error::NoTrust);
-    }
-    TrustStore::load(&paths)
+    optional_trust(trust)?.ok_or(Error::NoTrust)
 }
 
-/// The trusted keys when some were given, else none (commands that work
-/// without them, checking less).
+/// The trusted keys when some were given or stored, else none (commands
+/// that work without them, checking less).
 pub fn optional_trust(trust: &Trust) -> ferry::Result<Option<TrustStore>> {
-    if trust.trust.is_empty() && std::env::var_os("FERRY_TRUST").is_none() {
-        return Ok(None);
+    if !trust.trust.is_empty() {
+        return TrustStore::load(&trust.trust).map(Some);
     }
-    load_trust(trust).map(Some)
+    if let Some(dir) = &trust.trust_store {
+        return ferry::trust::Store::open(dir)?.policy().map(Some);
+    }
+    if let Ok(list) = std::env::var("FERRY_TRUST") {
+        let paths: Vec<Utf8PathBuf> = list.split(':').filter(|p| !p.is_empty()).map(Utf8PathBuf::from).collect();
+        if paths.is_empty() {
+            return Err(Error::NoTrust);
+        }
+        return TrustStore::load(&paths).map(Some);
+    }
+    // The default store counts only if it exists: no HOME, no store.
+    match ferry::trust::store_dir(None, &|name| std::env::var(name).ok()) {
+        Ok(dir) if dir.join(ferry::trust::store::STORE_FILE).exists() => {
+            ferry::trust::Store::open(&dir)?.policy().map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The trust store folder for `ferry trust`: `--trust-store`, else
+/// `FERRY_TRUST_STORE`, `$XDG_CONFIG_HOME/ferry` or `~/.config/ferry`.
+pub fn trust_store_dir(explicit: Option<&Utf8Path>) -> ferry::Result<Utf8PathBuf> {
+    ferry::trust::store_dir(explicit, &|name| std::env::var(name).ok())
 }
 
 /// Opens a TARGET argument through the back-end registry; `make_parents`

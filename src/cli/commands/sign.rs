@@ -1,0 +1,51 @@
+//! `ferry sign`.
+
+use super::Context;
+use crate::cli::{exit, secrets};
+use camino::Utf8PathBuf;
+use clap::Args;
+use ferry::ops::sign;
+use ferry::signing::SecretKey;
+
+/// `ferry sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The drive or one snapshot folder on it; every drive of a snapshot
+    /// that spans several.
+    #[arg(required = true, num_args = 1..)]
+    pub media: Vec<Utf8PathBuf>,
+    /// The secret key to sign with (PREFIX.key).
+    #[arg(long, value_name = "PREFIX.key")]
+    pub key: Utf8PathBuf,
+    /// Read the key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<Utf8PathBuf>,
+}
+
+/// Signs every snapshot on the drives and prints one line per snapshot.
+pub fn run(args: &SignArgs, ctx: &Context) -> ferry::Result<i32> {
+    let key = SecretKey::load(&args.key, &mut |id| {
+        secrets::existing_passphrase(args.passphrase_file.as_deref(), &args.key, id)
+    })?;
+    let report = sign::sign(&args.media, &key)?;
+    ctx.out.report(&report, || {
+        report
+            .snapshots
+            .iter()
+            .map(|s| {
+                let what = if s.signed.is_empty() { "already signed by key" } else { "signed by key" };
+                format!(
+                    "{} sequence {}: {what} {} on {} drive(s); signatures now by {} ({})",
+                    s.repository,
+                    s.sequence,
+                    s.key_id,
+                    s.signed.len() + s.already_signed.len(),
+                    s.signatures.join(", "),
+                    s.dir
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(exit::OK)
+}
