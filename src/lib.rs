@@ -17,7 +17,9 @@
 //!
 //! Module map (`docs/design/architecture.md` has the data flow): [`scan`]
 //! walks a source; [`rel_path`] validates paths; [`digest`] hashes while
-//! copying; [`manifest`] and [`signing`] are the signed description;
+//! copying; [`manifest`] and [`signing`] are the signed description (only
+//! [`signing::Signed::verify`] turns signed bytes into a decoded manifest);
+//! [`trust`] is the isolated side's store of keys and thresholds;
 //! [`media`], [`volume`] and [`drive`] are the drive side; [`backend`] is
 //! where bytes are stored (folders, FTP servers) and [`install`] decides
 //! what to store and in which order; [`ops`] holds one use case per module;
