@@ -20,6 +20,7 @@
 //! copying; [`manifest`] and [`signing`] are the signed description (only
 //! [`signing::Signed::verify`] turns signed bytes into a decoded manifest);
 //! [`trust`] is the isolated side's store of keys and thresholds;
+//! [`audit`] is the hash-chained journal format (not yet written by a command);
 //! [`media`], [`volume`] and [`drive`] are the drive side; [`backend`] is
 //! where bytes are stored (folders, FTP servers) and [`install`] decides
 //! what to store and in which order; [`ops`] holds one use case per module;
@@ -27,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod backend;
 pub mod clock;
 pub mod crash;
