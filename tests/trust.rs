@@ -279,13 +279,13 @@ fn small_order_keys_are_refused_when_added_and_when_read() {
     // A store edited by hand to hold one is refused as a whole.
     std::fs::create_dir_all(&dir).unwrap();
     let text = format!(
-        "ferry trust-store v1\nrepository: *\nthreshold: 1\nkey: {} {} -\n",
+        "ferry trust-store v1\nrepository: *\nthreshold: 1\nrotation: 0\nkey: {} {} -\n",
         weak.id,
         hex::encode(weak.key.as_bytes())
     );
     std::fs::write(dir.join("trust-store"), text).unwrap();
     let error = Store::open(&dir).unwrap_err();
-    assert!(error.to_string().contains("weak key") && error.to_string().contains("line 4"), "{error}");
+    assert!(error.to_string().contains("weak key") && error.to_string().contains("line 5"), "{error}");
 }
 
 #[test]
@@ -303,8 +303,8 @@ fn the_store_file_is_canonical_and_round_trips() {
     let text = std::fs::read_to_string(dir.join("trust-store")).unwrap();
     let mut ids = [keys[0].id().to_string(), keys[1].id().to_string()];
     ids.sort();
-    assert!(text.starts_with("ferry trust-store v1\nrepository: *\nthreshold: 1\nkey: "), "{text}");
-    assert!(text.contains(&format!("repository: zeta\nthreshold: 2\nkey: {} ", ids[0])), "{text}");
+    assert!(text.starts_with("ferry trust-store v1\nrepository: *\nthreshold: 1\nrotation: 0\nkey: "), "{text}");
+    assert!(text.contains(&format!("repository: zeta\nthreshold: 2\nrotation: 0\nkey: {} ", ids[0])), "{text}");
     let again = Store::open(&dir).unwrap();
     again.save().unwrap();
     assert_eq!(std::fs::read_to_string(dir.join("trust-store")).unwrap(), text, "re-encoding changed the bytes");
@@ -492,4 +492,113 @@ fn an_empty_or_missing_store_is_no_trust() {
     std::fs::create_dir_all(&media).unwrap();
     let result = run(&["verify", media.as_str(), "--trust-store", scratch.path("none").as_str()]).expect_code(2);
     assert!(result.stderr.contains("ferry trust add"), "{}", result.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// Rotation statements (formats/rotation-v1.md)
+
+impl Site {
+    /// Writes rotation `number` onto snapshot 2's drive, signed by `signers`.
+    fn rotation(&self, number: u64, add: &[&str], remove: &[&Key], threshold: usize, signers: &[&Key]) {
+        let options = ferry::ops::rotate::RotateOptions {
+            media: self.media2.clone(),
+            repository: REPOSITORY.into(),
+            number,
+            threshold,
+            add: add.iter().map(|name| self.scratch.path(&format!("{name}.pub"))).collect(),
+            remove: remove.iter().map(|key| key.id().to_string()).collect(),
+            created: ferry::clock::now(),
+        };
+        let keys: Vec<SecretKey> = signers
+            .iter()
+            .map(|key| SecretKey::load(&key.key_file, &mut |_| panic!("no passphrase")).unwrap())
+            .collect();
+        ferry::ops::rotate::rotate(&options, &keys).unwrap();
+    }
+
+    fn store_dir(&self) -> Utf8PathBuf {
+        self.scratch.path("trust-store")
+    }
+
+    fn apply_rotations(&self) -> ferry::Result<Vec<ferry::trust::rotation::AppliedRotation>> {
+        ferry::trust::rotation::apply_from_media(&self.store_dir(), std::slice::from_ref(&self.media2))
+    }
+
+    /// Applying the rotations on snapshot 2's drive is refused and changes
+    /// neither the store nor the site.
+    fn rotation_refused(&self) -> Error {
+        let store = std::fs::read(self.store_dir().join("trust-store")).unwrap();
+        let before = tree_state(&self.site);
+        let error = self.apply_rotations().expect_err("the rotation must be refused");
+        assert_eq!(std::fs::read(self.store_dir().join("trust-store")).unwrap(), store, "the store changed");
+        assert_tree_unchanged(&before, &tree_state(&self.site), "the site");
+        error
+    }
+}
+
+#[test]
+fn a_rotation_replaces_a_key_on_import_and_the_old_key_no_longer_counts() {
+    let site = Site::new();
+    let k4 = Key::new(&site.scratch, "k4");
+    site.rotation(1, &["k4"], &[&site.keys[0]], 2, &[&site.keys[1], &site.keys[2]]);
+    // Snapshot 2 is signed by k1 and k2: enough before the rotation.
+    ferry::ops::sign::sign(std::slice::from_ref(&site.media2), &site.keys[1].secret).unwrap();
+    let before = tree_state(&site.site);
+    let store = site.store_dir();
+    let import = ["import", site.media2.as_str(), site.target.as_str(), "--trust-store", store.as_str()];
+    let refused = run(&import).expect_code(3);
+    assert!(refused.stderr.contains("applied rotation 1 of av"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("1 more needed"), "{}", refused.stderr);
+    assert_tree_unchanged(&before, &tree_state(&site.site), "the site after the refused import");
+    let sections = Store::open(&store).unwrap();
+    let section = &sections.sections()[0];
+    assert_eq!((section.rotation, section.threshold, section.keys.len()), (1, 2, 3));
+    assert!(section.keys.iter().all(|stored| stored.key.id != site.keys[0].id()), "k1 is still trusted");
+    // The new key signs: now it installs, and the rotation is not applied twice.
+    ferry::ops::sign::sign(std::slice::from_ref(&site.media2), &k4.secret).unwrap();
+    let imported = run(&import).ok();
+    assert!(!imported.stderr.contains("applied rotation"), "{}", imported.stderr);
+    assert!(served_tree(&site.target) != tree_state(&site.source1), "snapshot 2 was not installed");
+}
+
+#[test]
+fn a_rotation_signed_by_too_few_current_keys_is_refused() {
+    let site = Site::new();
+    site.rotation(1, &[], &[&site.keys[2]], 1, &[&site.keys[0]]);
+    let error = site.rotation_refused();
+    assert!(matches!(error, Error::BelowThreshold { .. }), "{error}");
+}
+
+#[test]
+fn a_rotation_that_would_leave_no_usable_key_is_refused() {
+    let site = Site::new();
+    site.rotation(1, &[], &[&site.keys[0], &site.keys[1], &site.keys[2]], 1, &[&site.keys[0], &site.keys[1]]);
+    let error = site.rotation_refused();
+    assert!(error.to_string().contains("no usable key set"), "{error}");
+}
+
+#[test]
+fn a_changed_rotation_statement_is_refused() {
+    let site = Site::new();
+    site.rotation(1, &[], &[&site.keys[2]], 2, &[&site.keys[0], &site.keys[1]]);
+    let path = site.media2.join("ferry-rotations/av/1");
+    let text = std::fs::read_to_string(&path).unwrap().replace("threshold: 2", "threshold: 1");
+    std::fs::write(&path, text).unwrap();
+    assert!(matches!(site.rotation_refused(), Error::BadSignature { .. }));
+}
+
+#[test]
+fn two_rotations_on_one_drive_apply_in_order() {
+    let site = Site::new();
+    let k4 = Key::new(&site.scratch, "k4");
+    // 1: add k4, need 3 of 4 (signed by 2 of the 3 keys trusted now).
+    site.rotation(1, &["k4"], &[], 3, &[&site.keys[0], &site.keys[1]]);
+    // 2: signed under rotation 1's rules (3 keys): drop k1, need 2.
+    site.rotation(2, &[], &[&site.keys[0]], 2, &[&site.keys[1], &site.keys[2], &k4]);
+    let applied = site.apply_rotations().unwrap();
+    assert_eq!(applied.iter().map(|a| a.number).collect::<Vec<_>>(), [1, 2]);
+    let store = Store::open(&site.store_dir()).unwrap();
+    let section = &store.sections()[0];
+    assert_eq!((section.rotation, section.threshold, section.keys.len()), (2, 2, 3));
+    assert!(site.apply_rotations().unwrap().is_empty(), "applied rotations are skipped");
 }

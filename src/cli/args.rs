@@ -164,6 +164,17 @@ the drive changes. Sites whose trust store needs signatures by several keys \
 A key that already signed is not added twice. Run it on the connected side, \
 after `ferry export`; check the drive with `ferry verify` first.")]
     Sign(commands::sign::SignArgs),
+    /// Write a key rotation statement onto media, signed by the keys that count now.
+    #[command(long_about = "\
+Write a rotation statement for REPOSITORY onto MEDIA: the keys that join \
+(--add), the keys that leave (--remove) and the new threshold. Sign it with \
+as many of the keys the sites trust now as their threshold asks (--key, \
+repeatable). `ferry import` with a trust store applies the statements on the \
+drive in order before it checks the snapshot, and records them in the store; \
+afterwards removed keys no longer count. A statement not signed by enough \
+current keys, or one that would leave no usable key, is refused \
+(formats/rotation-v1.md).")]
+    Rotate(commands::rotate::RotateArgs),
     /// Keep the trusted keys and thresholds of this site (the trust store).
     #[command(long_about = "\
 Keep the trust store of an isolated site: which public keys count for which \

@@ -31,6 +31,14 @@ impl Output {
         }
     }
 
+    /// Prints a notice about something done on the way (stderr, so that
+    /// stdout stays one report), unless quiet.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("note: {text}");
+        }
+    }
+
     /// Prints an error: one line (plus listed problems) on stderr, and with
     /// `--json` an object on stdout too.
     pub fn error(&self, error: &ferry::Error, code: i32) {

@@ -8,6 +8,7 @@ pub mod keygen;
 pub mod list;
 pub mod publish;
 pub mod rollback;
+pub mod rotate;
 pub mod sign;
 pub mod status;
 pub mod trust;

@@ -111,7 +111,13 @@ impl SecretKey {
     /// This key's signature over exact manifest bytes, as one line of a
     /// signature file.
     pub fn signature_line(&self, manifest_bytes: &[u8]) -> super::SignatureLine {
-        let message = super::signed_message(super::SIGNATURE_DOMAIN, manifest_bytes);
+        self.signature_line_for::<crate::manifest::Manifest>(manifest_bytes)
+    }
+
+    /// This key's signature over the exact bytes of a document of kind `T`,
+    /// under that kind's domain prefix.
+    pub fn signature_line_for<T: super::Document>(&self, bytes: &[u8]) -> super::SignatureLine {
+        let message = super::signed_message(<T as super::verify::sealed::Decode>::DOMAIN, bytes);
         super::SignatureLine { id: self.id, signature: self.key.sign(&message) }
     }
 }

@@ -5,8 +5,10 @@
 //! lives is decided here ([`store_dir`]), from values the caller reads from
 //! its command line and environment: the library reads no variables.
 
+pub mod rotation;
 pub mod store;
 
+pub use rotation::Rotation;
 pub use store::{Scope, Section, Store, StoredKey};
 
 use crate::error::{Error, Result};

@@ -65,6 +65,8 @@ pub struct Section {
     pub scope: Scope,
     /// How many distinct keys must sign.
     pub threshold: usize,
+    /// Number of the last rotation statement applied (0: none).
+    pub rotation: u64,
     /// The keys, sorted by key id.
     pub keys: Vec<StoredKey>,
 }
@@ -141,7 +143,7 @@ impl Store {
         let index = match self.sections.binary_search_by(|section| section.scope.sort_key().cmp(&scope.sort_key())) {
             Ok(index) => index,
             Err(index) => {
-                self.sections.insert(index, Section { scope, threshold: 1, keys: Vec::new() });
+                self.sections.insert(index, Section { scope, threshold: 1, rotation: 0, keys: Vec::new() });
                 index
             }
         };
@@ -198,6 +200,70 @@ impl Store {
         Ok(removed)
     }
 
+    /// Number of the last rotation applied to `repository`'s own section.
+    pub fn rotation(&self, repository: &RepositoryId) -> u64 {
+        let scope = Scope::Repository(repository.clone());
+        self.sections.iter().find(|section| section.scope == scope).map_or(0, |section| section.rotation)
+    }
+
+    /// Applies a verified rotation statement to its repository's section,
+    /// made from the `*` section if it has none (formats/rotation-v1.md §3,
+    /// R4-R6). Changes nothing on error.
+    pub fn apply(&mut self, rotation: &super::Rotation, origin: &Utf8Path) -> Result<()> {
+        let scope = Scope::Repository(rotation.repository.clone());
+        let fail = |problem: String| Error::format(origin, problem);
+        let mut section = match self.sections.iter().find(|section| section.scope == scope) {
+            Some(section) => section.clone(),
+            None => {
+                let any = self.sections.iter().find(|section| section.scope == Scope::Any);
+                let keys = any.map(|section| section.keys.clone()).unwrap_or_default();
+                Section {
+                    scope: scope.clone(),
+                    threshold: any.map_or(1, |section| section.threshold),
+                    rotation: 0,
+                    keys,
+                }
+            }
+        };
+        if rotation.number != section.rotation + 1 {
+            return Err(fail(format!("rotation {} follows rotation {}", rotation.number, section.rotation)));
+        }
+        for id in &rotation.remove {
+            let index = section.keys.iter().position(|stored| stored.key.id == *id);
+            section
+                .keys
+                .remove(index.ok_or_else(|| fail(format!("removes key {id}, which is not trusted for `{scope}`")))?);
+        }
+        for stored in &rotation.add {
+            stored.key.check_not_weak()?;
+            if self
+                .keys()
+                .chain(&section.keys)
+                .any(|known| known.key.id == stored.key.id && known.key.key != stored.key.key)
+            {
+                return Err(fail(format!("adds key id {}, already the id of a different key", stored.key.id)));
+            }
+            if !section.keys.iter().any(|known| known.key.id == stored.key.id) {
+                section.keys.push(stored.clone());
+            }
+        }
+        if section.keys.is_empty() || rotation.threshold > section.keys.len() {
+            return Err(fail(format!(
+                "would leave `{scope}` with {} key(s) and threshold {}: no usable key set",
+                section.keys.len(),
+                rotation.threshold
+            )));
+        }
+        section.keys.sort_by_key(|stored| stored.key.id);
+        section.threshold = rotation.threshold;
+        section.rotation = rotation.number;
+        match self.sections.binary_search_by(|known| known.scope.sort_key().cmp(&scope.sort_key())) {
+            Ok(index) => self.sections[index] = section,
+            Err(index) => self.sections.insert(index, section),
+        }
+        Ok(())
+    }
+
     /// Writes the store atomically, creating its folder if needed (§5).
     pub fn save(&self) -> Result<()> {
         fsutil::create_dir_all(&self.dir)?;
@@ -213,7 +279,8 @@ impl Store {
 fn encode(sections: &[Section]) -> Vec<u8> {
     let mut text = format!("{MAGIC}\n");
     for section in sections {
-        text.push_str(&format!("repository: {}\nthreshold: {}\n", section.scope, section.threshold));
+        let (scope, threshold, rotation) = (&section.scope, section.threshold, section.rotation);
+        text.push_str(&format!("repository: {scope}\nthreshold: {threshold}\nrotation: {rotation}\n"));
         for stored in &section.keys {
             let label = stored.label.as_deref().unwrap_or("-");
             text.push_str(&format!("key: {} {} {label}\n", stored.key.id, hex::encode(stored.key.key.as_bytes())));
@@ -247,6 +314,11 @@ fn decode(bytes: &[u8], path: &Utf8Path) -> Result<Vec<Section>> {
             .strip_prefix("threshold: ")
             .and_then(|text| text.parse::<usize>().ok().filter(|_| !text.starts_with('0') && !text.starts_with('+')))
             .ok_or_else(|| fail(n, "expected `threshold: N` (N from 1)".into()))?;
+        let (n, line) = lines.next().ok_or_else(|| Error::format(path, "ends before a `rotation:` line"))?;
+        let rotation = line
+            .strip_prefix("rotation: ")
+            .and_then(|text| text.parse::<u64>().ok().filter(|_| text == "0" || !text.starts_with(['0', '+'])))
+            .ok_or_else(|| fail(n, "expected `rotation: N`".into()))?;
         let mut keys: Vec<StoredKey> = Vec::new();
         while let Some((n, line)) = lines.next_if(|(_, line)| line.starts_with("key: ")) {
             let stored = decode_key(&line["key: ".len()..], path).map_err(|e| fail(n, e))?;
@@ -263,7 +335,7 @@ fn decode(bytes: &[u8], path: &Utf8Path) -> Result<Vec<Section>> {
         if keys.is_empty() || threshold > keys.len() {
             return Err(fail(n, format!("threshold {threshold} but {} key(s) for repository `{scope}`", keys.len())));
         }
-        sections.push(Section { scope, threshold, keys });
+        sections.push(Section { scope, threshold, rotation, keys });
     }
     Ok(sections)
 }

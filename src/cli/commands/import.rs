@@ -37,6 +37,21 @@ pub struct ImportArgs {
 
 /// Installs the snapshot and prints what changed.
 pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
+    // Rotation statements on the media change the store before the
+    // snapshot is checked against it.
+    if let Some(dir) = super::stored_trust_dir(&args.trust)? {
+        for applied in ferry::trust::rotation::apply_from_media(&dir, &args.media)? {
+            ctx.out.note(&format!(
+                "applied rotation {} of {} (signed by {}): added [{}], removed [{}], threshold {}",
+                applied.number,
+                applied.repository,
+                applied.signed_by,
+                applied.added.join(", "),
+                applied.removed.join(", "),
+                applied.threshold
+            ));
+        }
+    }
     let trust = load_trust(&args.trust)?;
     let target = open_target(&args.target, args.state_dir.as_deref(), args.install.mkpath, &args.ftp)?;
     let options = import_options(&args.install, args.media.clone(), args.repository.clone(), args.sequence, ctx.now);

@@ -7,6 +7,7 @@ pub mod keygen;
 pub mod list;
 pub mod publish;
 pub mod rollback;
+pub mod rotate;
 pub mod sign;
 pub mod status;
 pub mod trust;
@@ -61,6 +62,19 @@ pub fn optional_trust(trust: &Trust) -> ferry::Result<Option<TrustStore>> {
         }
         _ => Ok(None),
     }
+}
+
+/// The trust store folder when the policy comes from a store (no
+/// `--trust`, no `FERRY_TRUST`, and a store given or present): where
+/// import applies rotation statements (formats/rotation-v1.md §6).
+pub fn stored_trust_dir(trust: &Trust) -> ferry::Result<Option<Utf8PathBuf>> {
+    if !trust.trust.is_empty() || std::env::var_os("FERRY_TRUST").is_some() {
+        return Ok(None);
+    }
+    if let Some(dir) = &trust.trust_store {
+        return Ok(Some(dir.clone()));
+    }
+    Ok(trust_store_dir(None).ok().filter(|dir| dir.join(ferry::trust::store::STORE_FILE).exists()))
 }
 
 /// The trust store folder for `ferry trust`: `--trust-store`, else
