@@ -416,3 +416,226 @@ pub fn rollback(
     target.write_state(JOURNAL_FILE, &journal.encode())?;
     run_journal(target, &journal)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The install plan as a table: what the tree held, what the new
+    //! snapshot lists, and the steps `plan` must journal, `|` for a barrier.
+    //! Entries are written `dir/`, `file=N` (content N, so equal N means an
+    //! unchanged file) and `file=N!` for an index file; adopted trees list
+    //! `dir/` and `file` (ferry does not know their content).
+
+    use super::*;
+    use crate::digest::Digest;
+    use crate::manifest::{Entry, Layout, RepositoryId};
+
+    /// What the target held before the switch.
+    enum Old {
+        /// A snapshot ferry installed: an import over it.
+        Installed(&'static [&'static str]),
+        /// A folder ferry did not fill, being adopted.
+        Adopted(&'static [&'static str]),
+        /// The current snapshot, while rolling back to the new one.
+        RollingBack(&'static [&'static str]),
+    }
+
+    struct Case {
+        name: &'static str,
+        old: Old,
+        new: &'static [&'static str],
+        steps: &'static [&'static str],
+    }
+
+    const CASES: &[Case] = &[
+        Case {
+            name: "into an empty target: folders first, parents first, data files before index files",
+            old: Old::Adopted(&[]),
+            new: &["bases/", "bases/a=1", "bases/sub/", "bases/sub/b=2", "index/", "index/m.xml=3!", "z=4"],
+            steps: &[
+                "|",
+                "mkdir bases",
+                "mkdir bases/sub",
+                "mkdir index",
+                "|",
+                "put bases/a",
+                "put bases/sub/b",
+                "put z",
+                "|",
+                "put index/m.xml",
+                "|",
+            ],
+        },
+        Case {
+            name: "an index file waits for the data files of its own folder",
+            old: Old::Installed(&["d/", "d/a.xml=1!", "d/b=1"]),
+            new: &["d/", "d/a.xml=2!", "d/b=2"],
+            steps: &["save d/a.xml", "save d/b", "|", "|", "|", "put d/b", "|", "put d/a.xml", "|"],
+        },
+        Case {
+            name: "unchanged files are neither saved nor put",
+            old: Old::Installed(&["a=1", "b=1"]),
+            new: &["a=1", "b=2"],
+            steps: &["save b", "|", "|", "|", "put b", "|", "|"],
+        },
+        Case {
+            name: "deletions after every put, files before folders, folders deepest first",
+            old: Old::Installed(&["a/", "a/b/", "a/b/c=1", "a/d=1", "keep=1", "x=1"]),
+            new: &["keep=1", "x=2"],
+            steps: &[
+                "save a/b/c",
+                "save a/d",
+                "save x",
+                "|",
+                "|",
+                "|",
+                "put x",
+                "|",
+                "|",
+                "delete a/b/c",
+                "delete a/d",
+                "|",
+                "rmdir a/b",
+                "rmdir a",
+            ],
+        },
+        Case {
+            name: "a file in the way of a new folder is deleted before the folder is made",
+            old: Old::Installed(&["p=1"]),
+            new: &["p/", "p/q=2"],
+            steps: &["save p", "|", "delete p", "|", "mkdir p", "|", "put p/q", "|", "|"],
+        },
+        Case {
+            name: "a folder in the way of a new file is emptied deepest first before the file is put",
+            old: Old::Installed(&["p/", "p/q/", "p/q/r=1", "p/s=1"]),
+            new: &["p=2"],
+            steps: &[
+                "save p/q/r",
+                "save p/s",
+                "|",
+                "delete p/q/r",
+                "delete p/s",
+                "rmdir p/q",
+                "rmdir p",
+                "|",
+                "|",
+                "put p",
+                "|",
+                "|",
+            ],
+        },
+        Case {
+            name: "an adopted tree: every file is put, nothing is saved, what the snapshot lacks goes",
+            old: Old::Adopted(&["old/", "old/f", "same", "was-dir/", "was-dir/g"]),
+            new: &["same=1", "was-dir=2"],
+            steps: &[
+                "delete was-dir/g",
+                "rmdir was-dir",
+                "|",
+                "|",
+                "put same",
+                "put was-dir",
+                "|",
+                "|",
+                "delete old/f",
+                "|",
+                "rmdir old",
+            ],
+        },
+        Case {
+            name: "a rollback restores the kept files and saves nothing",
+            old: Old::RollingBack(&["a=2", "i.xml=2!", "n=1", "same=1"]),
+            new: &["a=1", "g=1", "i.xml=1!", "same=1"],
+            steps: &["|", "|", "restore a", "restore g", "|", "restore i.xml", "|", "delete n"],
+        },
+    ];
+
+    fn rel(text: &str) -> RelPath {
+        RelPath::new(text).unwrap()
+    }
+
+    fn manifest(spec: &[&str]) -> Manifest {
+        let entries = spec
+            .iter()
+            .map(|item| match item.strip_suffix('/') {
+                Some(dir) => Entry { path: rel(dir), kind: EntryKind::Dir },
+                None => {
+                    let (path, content) = item.split_once('=').expect("files are written `path=N`");
+                    let fill: u8 = content.trim_end_matches('!').parse().unwrap();
+                    let file = FileEntry {
+                        size: fill.into(),
+                        digest: Digest([fill; 32]),
+                        executable: false,
+                        index: content.ends_with('!'),
+                    };
+                    Entry { path: rel(path), kind: EntryKind::File(file) }
+                }
+            })
+            .collect();
+        Manifest {
+            repository: RepositoryId::new("r").unwrap(),
+            sequence: 1,
+            created: jiff::Timestamp::UNIX_EPOCH,
+            expires: None,
+            layout: Layout::Tree,
+            entries,
+        }
+    }
+
+    fn staged_name(path: &RelPath) -> String {
+        format!("{STAGING}/{path}")
+    }
+
+    fn show(step: &Step) -> String {
+        match step {
+            Step::MakeDir(path) => format!("mkdir {path}"),
+            Step::Save(path) => format!("save {path}"),
+            Step::Put { from, to } => {
+                assert_eq!(*from, staged_name(to), "put {to} takes another file's staged copy");
+                format!("put {to}")
+            }
+            Step::Restore(path) => format!("restore {path}"),
+            Step::Delete(path) => format!("delete {path}"),
+            Step::RemoveDir(path) => format!("rmdir {path}"),
+            Step::Barrier => "|".to_owned(),
+        }
+    }
+
+    /// The steps `plan` gives for `case`, with the puts and the save flag
+    /// chosen as `install` and `rollback` choose them.
+    fn planned(case: &Case) -> Vec<String> {
+        let new = manifest(case.new);
+        let (installed, adopted) = match case.old {
+            Old::Installed(spec) | Old::RollingBack(spec) => (Some(manifest(spec)), Vec::new()),
+            Old::Adopted(spec) => {
+                (None, spec.iter().map(|s| (rel(s.trim_end_matches('/')), s.ends_with('/'))).collect::<Vec<_>>())
+            }
+        };
+        let old = known_entries(installed.as_ref(), &adopted);
+        let puts: Vec<(&RelPath, PutSource, bool)> = match case.old {
+            Old::RollingBack(_) => new
+                .files()
+                .filter(|(path, file)| !matches!(old.get(path), Some(Known::File(Some(now))) if now == file))
+                .map(|(path, file)| (path, PutSource::Kept, file.index))
+                .collect(),
+            _ => ChangeSet::between(installed.as_ref(), &new)
+                .to_write()
+                .into_iter()
+                .map(|(path, file)| (path, PutSource::Staged(staged_name(path)), file.index))
+                .collect(),
+        };
+        let save = matches!(case.old, Old::Installed(_));
+        plan(&old, &new, &puts, save).iter().map(show).collect()
+    }
+
+    #[test]
+    fn install_plan_table() {
+        let mut wrong = Vec::new();
+        for case in CASES {
+            let steps = planned(case);
+            if steps != case.steps {
+                wrong.push(format!("{}:\n  expected {:?}\n  planned  {:?}", case.name, case.steps, steps));
+            }
+        }
+        assert!(wrong.is_empty(), "{} of {} plans differ:\n{}", wrong.len(), CASES.len(), wrong.join("\n"));
+    }
+}
