@@ -299,7 +299,7 @@ fn assert_serves(backend: &dyn Backend, snapshot: &Snapshot, trust: &TrustStore,
     assert_tree_unchanged(&manifest_tree(snapshot), &served(backend), &format!("{what}: the manifest, as served,"));
     let (state, manifest) = ferry::install::installed(backend).unwrap().unwrap_or_else(|| panic!("{what}: no state"));
     assert_eq!(state.snapshot, snapshot.verified.id(), "{what}: snapshot in the state marker");
-    assert_eq!(&manifest, snapshot.verified.manifest(), "{what}: installed manifest");
+    assert_eq!(manifest.manifest(), snapshot.verified.manifest(), "{what}: installed manifest");
     // Sizes only: `served` hashed every file already.
     verify_installed(backend, Some(trust), false, &Silent).unwrap_or_else(|e| panic!("{what}: verify: {e}"));
 }
