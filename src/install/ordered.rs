@@ -128,6 +128,8 @@ fn plan(
             in_the_way.push((path, old_is_dir));
         }
     }
+    // Sorted, so that the same change always gives the same journal bytes.
+    in_the_way.sort();
     for (blocker, is_dir) in in_the_way {
         if is_dir {
             let mut inside: Vec<(&RelPath, bool)> = old
@@ -135,7 +137,7 @@ fn plan(
                 .filter(|(p, _)| p.as_str().starts_with(&format!("{blocker}/")) || *p == &blocker)
                 .map(|(p, k)| (*p, matches!(k, Known::Dir)))
                 .collect();
-            inside.sort_by_key(|(p, is_dir)| (std::cmp::Reverse(p.depth()), *is_dir));
+            inside.sort_by_key(|(p, is_dir)| (std::cmp::Reverse(p.depth()), *is_dir, *p));
             for (path, is_dir) in inside {
                 steps.push(if is_dir { Step::RemoveDir(path.clone()) } else { Step::Delete(path.clone()) });
                 removed.insert(path);
