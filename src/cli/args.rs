@@ -187,6 +187,10 @@ atomically (formats/trust-store-v1.md).
 Keys added without --repository count for every repository that has no keys \
 of its own. Weak (small-order) public keys are refused.")]
     Trust(commands::trust::TrustArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the man page (roff), of ferry or of one command.
+    Man(commands::man::ManArgs),
 }
 
 /// Parses a size such as `4000000000`, `700M` or `2G` (K, M, G, T are powers of 1024).

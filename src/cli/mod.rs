@@ -49,5 +49,7 @@ fn dispatch(command: &Command, ctx: &Context) -> ferry::Result<i32> {
         Command::Sign(args) => commands::sign::run(args, ctx),
         Command::Rotate(args) => commands::rotate::run(args, ctx),
         Command::Trust(args) => commands::trust::run(args, ctx),
+        Command::Completions(args) => commands::completions::run(args, ctx),
+        Command::Man(args) => commands::man::run(args, ctx),
     }
 }

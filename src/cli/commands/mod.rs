@@ -1,10 +1,12 @@
 //! One module per command: its arguments' meaning, the library call, and
 //! its text output. Shared here: trusted keys, opening targets, the clock.
 
+pub mod completions;
 pub mod export;
 pub mod import;
 pub mod keygen;
 pub mod list;
+pub mod man;
 pub mod publish;
 pub mod rollback;
 pub mod rotate;
