@@ -64,3 +64,56 @@ fn man_prints_a_roff_page_for_ferry_and_each_command() {
     let refused = run(&["man", "nope"]).expect_code(2);
     assert!(refused.stderr.contains("`nope` is not a ferry command"), "{}", refused.stderr);
 }
+
+#[test]
+fn help_shows_examples_and_the_environment_each_command_reads() {
+    let reads: &[(&str, &[&str])] = &[
+        ("keygen", &["FERRY_PASSPHRASE"]),
+        ("export", &["FERRY_PASSPHRASE", "SOURCE_DATE_EPOCH"]),
+        ("verify", &["FERRY_TRUST", "FERRY_FTP_PASSWORD"]),
+        ("list", &["FERRY_TRUST"]),
+        ("import", &["FERRY_TRUST", "FERRY_FTP_PASSWORD"]),
+        ("publish", &["FERRY_TRUST", "FERRY_FTP_PASSWORD"]),
+        ("rollback", &["FERRY_FTP_PASSWORD"]),
+        ("status", &["FERRY_FTP_PASSWORD"]),
+    ];
+    for command in subcommands() {
+        let help = run(&[&command, "--help"]).ok().stdout;
+        let examples = help.split("Examples:\n").nth(1).unwrap_or_else(|| panic!("{command}: no Examples:\n{help}"));
+        let count = examples.lines().take_while(|l| !l.is_empty()).filter(|l| l.contains("ferry ")).count();
+        assert!(count >= 2, "{command}: {count} example(s)");
+        let variables = reads.iter().find(|(name, _)| *name == command).map_or(&[][..], |(_, v)| *v);
+        for variable in variables {
+            let environment = help.split("Environment:\n").nth(1).unwrap_or("");
+            assert!(environment.contains(variable), "`ferry {command} --help` does not list {variable}:\n{help}");
+        }
+    }
+}
+
+/// FERRY_TRUST is a colon-separated list with empty entries ignored, used
+/// only when no `--trust` is given; `--trust` values are single paths,
+/// colons and all.
+#[test]
+fn ferry_trust_is_a_colon_separated_list_and_trust_wins() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let media = format!("{root}/samples/media");
+    let key = format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.pub");
+    let untrusted = format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE-untrusted.pub");
+    let verify = |env: Option<&str>, args: &[&str]| {
+        let mut command = ferry();
+        command.args(["verify", &media]).args(args);
+        if let Some(value) = env {
+            command.env("FERRY_TRUST", value);
+        }
+        Run::from(command.output().unwrap())
+    };
+    verify(Some(&format!("::{untrusted}::{key}:")), &[]).ok();
+    verify(Some(&untrusted), &[]).expect_code(3);
+    verify(Some("/nonexistent.pub"), &["--trust", &key]).ok();
+    let none = verify(Some(""), &[]).expect_code(2);
+    assert!(none.stderr.contains("no trusted public key given"), "{}", none.stderr);
+    let none = verify(Some(":::"), &[]).expect_code(2);
+    assert!(none.stderr.contains("no trusted public key given"), "{}", none.stderr);
+    let joined = verify(None, &["--trust", &format!("{key}:{key}")]).expect_code(1);
+    assert!(joined.stderr.contains(&format!("`{key}:{key}`")), "{}", joined.stderr);
+}

@@ -3,7 +3,7 @@
 
 use super::commands;
 use camino::Utf8PathBuf;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
 
 const ABOUT: &str = "Carry signed, verifiable software-update snapshots across an air gap.";
@@ -27,14 +27,33 @@ Exit codes: 0 success (status: fresh), 1 error (I/O, target, lock), \
 2 usage, 3 refused by verification or trust (nothing changed), \
 4 status: out of date, 5 status: extremely out of date.";
 
+const AFTER_HELP: &str = "\
+Examples (one day's round trip; docs/guide/quickstart.md walks through it on the bundled sample):
+  ferry keygen /etc/ferry/updates
+  ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --repository av-bases
+  ferry verify /media/usb --trust /etc/ferry/trusted/
+  ferry import /media/usb /srv/updates --trust /etc/ferry/trusted/
+  ferry status /srv/updates
+
+`ferry COMMAND --help` shows each command's examples and the environment variables it reads.";
+
 /// The `ferry` command line.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
+#[command(name = "ferry", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments.
+    pub fn parse_args() -> Result<Cli, clap::Error> {
+        let matches = Cli::command().try_get_matches()?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
+        Ok(cli)
+    }
 }
 
 /// Options every command takes.

@@ -10,13 +10,12 @@ mod output;
 mod secrets;
 
 use args::{Cli, Command};
-use clap::Parser;
 use commands::Context;
 use output::Output;
 
 /// Runs the command line and returns the exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
@@ -51,5 +50,52 @@ fn dispatch(command: &Command, ctx: &Context) -> ferry::Result<i32> {
         Command::Trust(args) => commands::trust::run(args, ctx),
         Command::Completions(args) => commands::completions::run(args, ctx),
         Command::Man(args) => commands::man::run(args, ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::args::Cli;
+    use clap::{CommandFactory, Parser};
+
+    /// The command lines in an "Examples:" block, continuation lines joined,
+    /// without a leading `VAR=value`, a trailing comment, redirection or pipe.
+    fn examples(help: &str) -> Vec<Vec<String>> {
+        let block = help.split("Examples").nth(1).unwrap_or("");
+        let block = block.split("\n\n").next().unwrap_or("").replace("\\\n", " ");
+        block
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.contains("ferry "))
+            .map(|line| {
+                let line = line.split(" #").next().unwrap_or(line);
+                let line = line.split(['>', '|']).next().unwrap_or(line);
+                let words = line.split_whitespace().skip_while(|w| w.contains('='));
+                words.map(str::to_owned).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_example_in_help_parses() {
+        let command = Cli::command();
+        let mut helps = vec![(command.get_name().to_owned(), command.get_after_help().map(|h| h.to_string()))];
+        for sub in command.get_subcommands().filter(|c| c.get_name() != "help") {
+            helps.push((sub.get_name().to_owned(), sub.get_after_help().map(|h| h.to_string())));
+        }
+        for (name, help) in helps {
+            let help = help.unwrap_or_else(|| panic!("`ferry {name}` has no examples in --help"));
+            let lines = examples(&help);
+            assert!(lines.len() >= 2, "`ferry {name}`: fewer than 2 examples in\n{help}");
+            for words in lines {
+                assert_eq!(words[0], "ferry", "{words:?}");
+                if name != "ferry" {
+                    assert_eq!(words[1], name, "an example of another command: {words:?}");
+                }
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("example `{}` does not parse:\n{e}", words.join(" "));
+                }
+            }
+        }
     }
 }

@@ -7,8 +7,17 @@ use crate::cli::exit;
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry completions bash > /etc/bash_completion.d/ferry
+  ferry completions zsh > /usr/local/share/zsh/site-functions/_ferry
+  ferry completions fish > ~/.config/fish/completions/ferry.fish";
+
 /// `ferry completions`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct CompletionsArgs {
     /// The shell to write the completion script for.
     #[arg(value_enum)]

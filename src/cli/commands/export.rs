@@ -10,8 +10,23 @@ use ferry::ops::export;
 use ferry::signing::SecretKey;
 use jiff::Timestamp;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --repository av-bases
+  ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --prune 3
+  ferry export /srv/update-repository /media/usb1 /media/usb2 --key /etc/ferry/updates.key
+  SOURCE_DATE_EPOCH=1764590400 ferry export samples/repository /tmp/usb \\
+      --key samples/keys/TEST-ONLY-DO-NOT-USE.key --sequence 1 --expires never
+
+Environment:
+  FERRY_PASSPHRASE   the key's passphrase, when --passphrase-file is not given (else a prompt)
+  SOURCE_DATE_EPOCH  the creation time in Unix seconds, when --created is not given";
+
 /// `ferry export`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct ExportArgs {
     /// The repository folder to snapshot.
     pub source: Utf8PathBuf,

@@ -7,8 +7,23 @@ use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::ops::import::{self, SwitchUsed};
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry import /media/usb /srv/updates --trust /etc/ferry/trusted/
+  ferry import /media/usb /srv/updates --trust /etc/ferry/trusted/ --repository av-bases --wait
+  ferry import /media/usb1 /media/usb2 /srv/updates --trust /etc/ferry/trusted/
+  ferry import /media/usb ftp://ferry@updates.example/av --trust /etc/ferry/trusted/ \\
+      --password-file /etc/ferry/ftp-password
+
+Environment:
+  FERRY_TRUST         trusted keys, colon-separated, when --trust is not given
+  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
+
 /// `ferry import`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct ImportArgs {
     /// The drive, or one snapshot folder on it; every drive of a snapshot
     /// that spans several.

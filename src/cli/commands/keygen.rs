@@ -6,8 +6,21 @@ use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::ops::keygen;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry keygen /etc/ferry/updates
+      asks for a passphrase twice; writes updates.key (mode 0600) and updates.pub
+  ferry keygen /etc/ferry/updates --passphrase-file /root/ferry-passphrase
+  ferry keygen ./test-key --no-passphrase
+
+Environment:
+  FERRY_PASSPHRASE  the passphrase, when --passphrase-file is not given (else a prompt)";
+
 /// `ferry keygen`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct KeygenArgs {
     /// Where to write the keys: PREFIX.key and PREFIX.pub.
     pub prefix: Utf8PathBuf,

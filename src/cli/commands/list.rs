@@ -7,8 +7,20 @@ use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::ops::list;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry list /media/usb
+  ferry list /media/usb --trust /etc/ferry/trusted/
+  ferry list /media/usb --json
+
+Environment:
+  FERRY_TRUST  trusted keys, colon-separated, when --trust is not given";
+
 /// `ferry list`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct ListArgs {
     /// The drive, or a folder above `ferry/`.
     pub media: Utf8PathBuf,

@@ -6,8 +6,17 @@ use crate::cli::args::Cli;
 use crate::cli::exit;
 use clap::{Args, CommandFactory};
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry man > /usr/local/share/man/man1/ferry.1
+  ferry man export > /usr/local/share/man/man1/ferry-export.1
+  ferry man import | man -l -";
+
 /// `ferry man`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct ManArgs {
     /// Print the page of this command (ferry-COMMAND(1)) instead of ferry(1).
     #[arg(value_name = "COMMAND", value_parser = known_command)]

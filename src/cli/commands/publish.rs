@@ -8,8 +8,22 @@ use clap::Args;
 use ferry::ops::import::SwitchUsed;
 use ferry::ops::publish;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry publish /srv/updates ftp://ferry@dp1.example/av ftps://ferry@dp2.example/av \\
+      --trust /etc/ferry/trusted/ --password-file /etc/ferry/ftp-password
+  ferry publish /srv/updates /mnt/branch-office/updates --trust /etc/ferry/trusted/
+  ferry publish /media/usb /srv/mirror --trust /etc/ferry/trusted/ --repository av-bases
+
+Environment:
+  FERRY_TRUST         trusted keys, colon-separated, when --trust is not given
+  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
+
 /// `ferry publish`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct PublishArgs {
     /// An update source ferry installed, or a drive / snapshot folder.
     pub source: Utf8PathBuf,

@@ -7,8 +7,20 @@ use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::ops::rollback;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry rollback /srv/updates
+  ferry rollback /srv/updates --wait
+  ferry rollback ftp://ferry@updates.example/av --password-file /etc/ferry/ftp-password
+
+Environment:
+  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
+
 /// `ferry rollback`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct RollbackArgs {
     /// The update source: a folder or an ftp:// / ftps:// URL.
     pub target: String,

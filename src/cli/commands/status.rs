@@ -7,8 +7,20 @@ use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::ops::status::{self, Freshness};
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry status /srv/updates
+  ferry status /srv/updates --out-of-date 12h --extremely-out-of-date 3d
+  ferry status ftp://ferry@updates.example/av --json
+
+Environment:
+  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
+
 /// `ferry status`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct StatusArgs {
     /// The update source: a folder or an ftp:// / ftps:// URL.
     pub target: String,

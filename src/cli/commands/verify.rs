@@ -9,8 +9,22 @@ use ferry::backend::location::Location;
 use ferry::media::SnapshotDir;
 use ferry::ops::verify;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry verify /media/usb --trust /etc/ferry/trusted/
+  ferry verify /media/usb/ferry/av-bases/1764590400 --trust /etc/ferry/trusted/updates.pub
+  ferry verify /media/usb1 /media/usb2 --trust /etc/ferry/trusted/
+  ferry verify /srv/updates --deep       # an installed update source: hash every file
+
+Environment:
+  FERRY_TRUST         trusted keys, colon-separated, when --trust is not given
+  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
+
 /// `ferry verify`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct VerifyArgs {
     /// The drive, one snapshot folder on it, or an installed update source
     /// (a folder or an ftp:// URL) to check for drift; every drive of a
