@@ -117,3 +117,31 @@ fn ferry_trust_is_a_colon_separated_list_and_trust_wins() {
     let joined = verify(None, &["--trust", &format!("{key}:{key}")]).expect_code(1);
     assert!(joined.stderr.contains(&format!("`{key}:{key}`")), "{}", joined.stderr);
 }
+
+/// The commands that move data end their text with the time they took and
+/// the rate (issue 13: "end summary with elapsed time and rate").
+#[test]
+fn data_commands_end_with_elapsed_time_and_rate() {
+    let scratch = Scratch::new();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (secret, public) = (
+        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.key"),
+        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.pub"),
+    );
+    let source = format!("{root}/samples/repository");
+    let (usb, target, mirror) = (scratch.path("usb"), scratch.path("target"), scratch.path("mirror"));
+    let runs: [Vec<&str>; 4] = [
+        vec!["export", &source, usb.as_str(), "--key", &secret],
+        vec!["verify", usb.as_str(), "--trust", &public],
+        vec!["import", usb.as_str(), target.as_str(), "--trust", &public],
+        vec!["publish", target.as_str(), mirror.as_str(), "--trust", &public],
+    ];
+    for args in runs {
+        let out = run(&args).ok().stdout;
+        let last = out.lines().last().unwrap_or("");
+        assert!(last.starts_with("  done in "), "`ferry {}`: last line {last:?}", args[0]);
+        assert!(last.ends_with("/s") || last.ends_with(" s") || last.ends_with(" ms"), "{last:?}");
+    }
+    let installed = run(&["verify", target.as_str()]).ok().stdout;
+    assert!(installed.lines().last().unwrap_or("").starts_with("  done in "), "{installed}");
+}

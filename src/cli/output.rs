@@ -4,13 +4,76 @@
 use ferry::report::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 /// How to print.
 pub struct Output {
     json: bool,
     quiet: bool,
     verbose: bool,
+}
+
+/// How long a command's library call took, and the bytes it handled in
+/// that time (when the command has a meaningful count).
+pub struct Timing {
+    elapsed: Duration,
+    bytes: Option<u64>,
+}
+
+impl Timing {
+    /// Runs `call`, measuring it.
+    pub fn measure<T>(call: impl FnOnce() -> T) -> (T, Duration) {
+        let started = Instant::now();
+        let value = call();
+        (value, started.elapsed())
+    }
+
+    /// A timing of `elapsed` over `bytes` (`None`: no rate is shown).
+    pub fn new(elapsed: Duration, bytes: Option<u64>) -> Self {
+        Timing { elapsed, bytes }
+    }
+
+    /// Seconds, to the millisecond (the JSON `elapsed_seconds`).
+    fn seconds(&self) -> f64 {
+        (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0
+    }
+
+    /// The text summary's last line: `  done in 2.4 s, 131.0 MiB/s`.
+    fn summary(&self) -> String {
+        let seconds = self.elapsed.as_secs_f64();
+        let rate = match self.bytes {
+            // Below a millisecond the rate says nothing.
+            Some(bytes) if seconds >= 0.001 => {
+                format!(", {}/s", ferry::report::human_bytes((bytes as f64 / seconds) as u64))
+            }
+            _ => String::new(),
+        };
+        format!("  done in {}{rate}", describe_elapsed(self.elapsed))
+    }
+}
+
+/// `35 ms`, `2.4 s`, `2 min 05 s`, `1 h 02 min`.
+fn describe_elapsed(elapsed: Duration) -> String {
+    let whole = elapsed.as_secs();
+    if whole < 1 {
+        format!("{} ms", elapsed.as_millis())
+    } else if whole < 60 {
+        format!("{:.1} s", elapsed.as_secs_f64())
+    } else if whole < 3600 {
+        format!("{} min {:02} s", whole / 60, whole % 60)
+    } else {
+        format!("{} h {:02} min", whole / 3600, whole % 3600 / 60)
+    }
+}
+
+/// A report with what `--json` adds to every command's report.
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    #[serde(flatten)]
+    report: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_seconds: Option<f64>,
 }
 
 impl Output {
@@ -21,13 +84,24 @@ impl Output {
 
     /// Prints a command's report: JSON with `--json`, else `text()` unless quiet.
     pub fn report<T: Serialize>(&self, report: &T, text: impl FnOnce() -> String) {
+        self.print(report, None, text);
+    }
+
+    /// [`Output::report`] for a command that moves data: the text ends with
+    /// the elapsed time and rate, the JSON has `elapsed_seconds`.
+    pub fn timed_report<T: Serialize>(&self, report: &T, timing: &Timing, text: impl FnOnce() -> String) {
+        self.print(report, Some(timing), || format!("{}\n{}", text(), timing.summary()));
+    }
+
+    fn print<T: Serialize>(&self, report: &T, timing: Option<&Timing>, text: impl FnOnce() -> String) {
         if self.json {
-            match serde_json::to_string_pretty(report) {
-                Ok(json) => println!("{json}"),
+            let envelope = Envelope { report, elapsed_seconds: timing.map(Timing::seconds) };
+            match serde_json::to_string_pretty(&envelope) {
+                Ok(json) => print_stdout(&json),
                 Err(e) => eprintln!("error: cannot encode the report as JSON: {e}"),
             }
         } else if !self.quiet {
-            println!("{}", text());
+            print_stdout(&text());
         }
     }
 
@@ -45,7 +119,7 @@ impl Output {
         eprintln!("error: {error}");
         if self.json {
             let object = serde_json::json!({ "error": error.to_string(), "exit_code": code });
-            println!("{object}");
+            print_stdout(&object.to_string());
         }
     }
 
@@ -105,4 +179,11 @@ impl Progress for Bar {
             self.bar.suspend(|| eprintln!("ferry: {message}"));
         }
     }
+}
+
+/// Writes `text` and a newline to stdout. A reader that went away (`ferry
+/// list | head -1`) is not an error of ferry's: the write fails quietly
+/// instead of panicking as `println!` would.
+fn print_stdout(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }

@@ -2,6 +2,7 @@
 
 use super::Context;
 use crate::cli::args::{Expiry, parse_expiry, parse_size, parse_time};
+use crate::cli::output::Timing;
 use crate::cli::{exit, secrets};
 use camino::Utf8PathBuf;
 use clap::{Args, ValueEnum};
@@ -131,9 +132,10 @@ pub fn run(args: &ExportArgs, ctx: &Context) -> ferry::Result<i32> {
         secrets::existing_passphrase(args.passphrase_file.as_deref(), &args.key, id)
     })?;
     let progress = ctx.out.progress();
-    let report = export::export(&options, &key, &progress)?;
+    let (report, elapsed) = Timing::measure(|| export::export(&options, &key, &progress));
+    let report = report?;
     progress.finish();
-    ctx.out.report(&report, || text(&report));
+    ctx.out.timed_report(&report, &Timing::new(elapsed, Some(report.bytes)), || text(&report));
     Ok(exit::OK)
 }
 

@@ -3,6 +3,7 @@
 use super::{Context, import_options, load_trust, open_target};
 use crate::cli::args::{FtpArgs, InstallArgs, Trust};
 use crate::cli::exit;
+use crate::cli::output::Timing;
 use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::ops::import::{self, SwitchUsed};
@@ -71,9 +72,11 @@ pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
     let target = open_target(&args.target, args.state_dir.as_deref(), args.install.mkpath, &args.ftp)?;
     let options = import_options(&args.install, args.media.clone(), args.repository.clone(), args.sequence, ctx.now);
     let progress = ctx.out.progress();
-    let report = import::import(target.as_ref(), &options, &trust, &progress)?;
+    let (report, elapsed) = Timing::measure(|| import::import(target.as_ref(), &options, &trust, &progress));
+    let report = report?;
     progress.finish();
-    ctx.out.report(&report, || text(&report));
+    // Every byte of the snapshot is verified as it streams in, changed or not.
+    ctx.out.timed_report(&report, &Timing::new(elapsed, Some(report.snapshot.bytes)), || text(&report));
     Ok(exit::OK)
 }
 

@@ -3,6 +3,7 @@
 use super::{Context, import_options, load_trust, open_target};
 use crate::cli::args::{FtpArgs, InstallArgs, Trust};
 use crate::cli::exit;
+use crate::cli::output::Timing;
 use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::ops::import::SwitchUsed;
@@ -53,9 +54,11 @@ pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
         .collect::<ferry::Result<Vec<_>>>()?;
     let options = import_options(&args.install, vec![args.source.clone()], args.repository.clone(), None, ctx.now);
     let progress = ctx.out.progress();
-    let report = publish::publish(&source, &snapshot, &targets, &options, &progress)?;
+    let (report, elapsed) = Timing::measure(|| publish::publish(&source, &snapshot, &targets, &options, &progress));
+    let report = report?;
     progress.finish();
-    ctx.out.report(&report, || text(&report));
+    // The source is verified, every byte, before any target gets a file.
+    ctx.out.timed_report(&report, &Timing::new(elapsed, Some(report.snapshot.bytes)), || text(&report));
     Ok(report.worst().map_or(exit::OK, exit::for_class))
 }
 

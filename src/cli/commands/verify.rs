@@ -3,6 +3,7 @@
 use super::{Context, load_trust, open_target, optional_trust};
 use crate::cli::args::{FtpArgs, Trust};
 use crate::cli::exit;
+use crate::cli::output::Timing;
 use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::backend::location::Location;
@@ -56,9 +57,11 @@ pub fn run(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
     let trust = load_trust(&args.trust)?;
     let drives: Vec<Utf8PathBuf> = args.media.iter().map(Utf8PathBuf::from).collect();
     let progress = ctx.out.progress();
-    let report = verify::verify(&drives, &trust, ctx.now, args.all, &progress)?;
+    let (report, elapsed) = Timing::measure(|| verify::verify(&drives, &trust, ctx.now, args.all, &progress));
+    let report = report?;
     progress.finish();
-    ctx.out.report(&report, || text(&report));
+    let bytes = report.snapshots.iter().map(|s| s.bytes).sum();
+    ctx.out.timed_report(&report, &Timing::new(elapsed, Some(bytes)), || text(&report));
     match &report.failure {
         None => Ok(exit::OK),
         // The report (with `failure` in JSON) is the whole answer; the
@@ -97,9 +100,12 @@ fn run_installed(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
     let target = open_target(&args.media[0], None, false, &args.ftp)?;
     let trust = optional_trust(&args.trust)?;
     let progress = ctx.out.progress();
-    let report = verify::verify_installed(target.as_ref(), trust.as_ref(), args.deep, &progress)?;
+    let (report, elapsed) =
+        Timing::measure(|| verify::verify_installed(target.as_ref(), trust.as_ref(), args.deep, &progress));
+    let report = report?;
     progress.finish();
-    ctx.out.report(&report, || {
+    // The report does not count the bytes compared or hashed: no rate.
+    ctx.out.timed_report(&report, &Timing::new(elapsed, None), || {
         format!(
             "OK {}: {} sequence {}, {} files match the installed manifest ({}{})",
             report.target,
