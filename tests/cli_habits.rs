@@ -145,3 +145,77 @@ fn data_commands_end_with_elapsed_time_and_rate() {
     let installed = run(&["verify", target.as_str()]).ok().stdout;
     assert!(installed.lines().last().unwrap_or("").starts_with("  done in "), "{installed}");
 }
+
+/// A `ferry keygen` blocked opening its passphrase file (a FIFO), once its
+/// signal thread is up: a moment at which a signal finds the handler set.
+struct BlockedKeygen {
+    child: std::process::Child,
+    fifo: camino::Utf8PathBuf,
+}
+
+impl BlockedKeygen {
+    fn start(scratch: &Scratch, name: &str, ignore_sigint: bool) -> Self {
+        let fifo = scratch.path(&format!("{name}.fifo"));
+        rustix::fs::mknodat(rustix::fs::CWD, fifo.as_std_path(), rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        let prefix = scratch.path(name);
+        // A shell script starts its background jobs with SIGINT ignored;
+        // `trap '' INT` then `exec` gives ferry the same start.
+        let trap = if ignore_sigint { "trap '' INT; " } else { "" };
+        let script = format!("{trap}exec \"$0\" keygen \"$1\" --passphrase-file \"$2\"");
+        let child = std::process::Command::new("bash")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_ferry"), prefix.as_str(), fifo.as_str()])
+            .env_remove("FERRY_PASSPHRASE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("bash");
+        let tasks = format!("/proc/{}/task", child.id());
+        let has_signal_thread = || {
+            std::fs::read_dir(&tasks).into_iter().flatten().flatten().any(|task| {
+                std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == "signals")
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !has_signal_thread() {
+            assert!(std::time::Instant::now() < deadline, "ferry never started its signal thread");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        BlockedKeygen { child, fifo }
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    fn finish(self, feed_passphrase: bool) -> (std::process::ExitStatus, String) {
+        if feed_passphrase {
+            std::fs::write(&self.fifo, "a passphrase\n").unwrap();
+        }
+        let output = self.child.wait_with_output().unwrap();
+        (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[test]
+fn a_signal_prints_one_line_and_ends_the_process_by_that_signal() {
+    use rustix::process::Signal;
+    use std::os::unix::process::ExitStatusExt;
+    let scratch = Scratch::new();
+    for (name, signal) in [("int", Signal::INT), ("term", Signal::TERM)] {
+        let keygen = BlockedKeygen::start(&scratch, name, false);
+        keygen.signal(signal);
+        let (status, stderr) = keygen.finish(false);
+        assert_eq!(status.signal(), Some(signal.as_raw()), "{name}: {status:?}\n{stderr}");
+        let expected = format!("ferry: interrupted; delete {} and", scratch.path(name).with_extension("key"));
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(&expected), "{stderr}");
+    }
+    // Started with SIGINT ignored, ferry keeps ignoring it, and finishes.
+    let keygen = BlockedKeygen::start(&scratch, "ignored", true);
+    keygen.signal(Signal::INT);
+    let (status, stderr) = keygen.finish(true);
+    assert_eq!(status.code(), Some(0), "{status:?}\n{stderr}");
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+    assert!(scratch.path("ignored.pub").is_file());
+}

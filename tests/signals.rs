@@ -18,10 +18,12 @@
 //!   media (exit 3) without touching the target; the next export of the
 //!   same sequence replaces the unfinished folder.
 //!
-//! ferry installs no signal handler today, so both signals end the process
-//! at once (exit status "killed by signal 2/15"; a shell reports 130/143),
-//! exactly like SIGKILL: the recovery path is what makes it safe. The table
-//! each test prints is the record docs/reliability.md quotes.
+//! ferry's handler (src/cli/signals.rs) prints one line, `ferry:
+//! interrupted; ...`, and ends the process by the same signal (exit status
+//! "killed by signal 2/15"; a shell reports 130/143), with no clean-up: the
+//! recovery path is what makes it safe, as after SIGKILL. Every trial that
+//! was killed by the signal must have printed that line. The table each
+//! test prints is the record docs/reliability.md quotes.
 //!
 //! Run: `cargo test --all-features --test signals -- --nocapture`.
 
@@ -228,6 +230,9 @@ fn signals_during_import(switch: &str) {
                 signal_name(signal),
                 describe_status(status)
             );
+            if killed {
+                assert!(stderr.contains("ferry: interrupted"), "no message on the signal: {context}");
+            }
             // The safety property: the old or the new snapshot exactly; a
             // mixed ordered tree only with a journal to finish it.
             match served {
@@ -307,7 +312,8 @@ fn signals_during_export() {
             std::thread::sleep(Duration::from_millis(delay));
             child.signal(signal);
             let (status, stderr) = child.wait();
-            interrupted += usize::from(status.signal() == Some(signal.as_raw()));
+            let killed = status.signal() == Some(signal.as_raw());
+            interrupted += usize::from(killed);
             let snapshot = media.join("ferry/av/2");
             let signed = snapshot.join("manifest.sig").exists();
             let context = format!(
@@ -316,6 +322,9 @@ fn signals_during_export() {
                 describe_status(status),
                 if snapshot.exists() { "left" } else { "absent" }
             );
+            if killed {
+                assert!(stderr.contains("ferry: interrupted"), "no message on the signal: {context}");
+            }
             let verify = run(&["verify", media.as_str(), "--trust", s.public.as_str()]);
             if signed {
                 // A signature is written only after payload and manifest are

@@ -8,6 +8,7 @@ mod commands;
 mod exit;
 mod output;
 mod secrets;
+mod signals;
 
 use args::{Cli, Command};
 use commands::Context;
@@ -23,6 +24,7 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    signals::on_interrupt(&cli.command);
     let out = Output::new(cli.global.json, cli.global.quiet, cli.global.verbose);
     let ctx = Context { out: &out, now: cli.global.now.unwrap_or_else(ferry::clock::now) };
     match dispatch(&cli.command, &ctx) {
