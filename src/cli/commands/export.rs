@@ -19,11 +19,12 @@ Examples:
   ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --prune 3
   ferry export /srv/update-repository /media/usb1 /media/usb2 --key /etc/ferry/updates.key
   SOURCE_DATE_EPOCH=1764590400 ferry export samples/repository /tmp/usb \\
-      --key samples/keys/TEST-ONLY-DO-NOT-USE.key --sequence 1 --expires never
+      --key samples/keys/TEST-ONLY-DO-NOT-USE.key --sequence 1 --expires never --not-a-drive
 
 Environment:
   FERRY_PASSPHRASE   the key's passphrase, when --passphrase-file is not given (else a prompt)
-  SOURCE_DATE_EPOCH  the creation time in Unix seconds, when --created is not given";
+  SOURCE_DATE_EPOCH  the creation time in Unix seconds, when --created is not given
+  FERRY_NOT_A_DRIVE  1 (or true, yes, on) acts as --not-a-drive";
 
 /// `ferry export`.
 #[derive(Debug, Args)]
