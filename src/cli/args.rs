@@ -48,11 +48,13 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the process's arguments.
-    pub fn parse_args() -> Result<Cli, clap::Error> {
+    /// Parses the process's arguments; also returns the command's name,
+    /// for the JSON `command` field.
+    pub fn parse_args() -> Result<(Cli, String), clap::Error> {
         let matches = Cli::command().try_get_matches()?;
         let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
-        Ok(cli)
+        let name = matches.subcommand_name().unwrap_or("ferry").to_owned();
+        Ok((cli, name))
     }
 }
 

@@ -16,8 +16,8 @@ use output::Output;
 
 /// Runs the command line and returns the exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::parse_args() {
-        Ok(cli) => cli,
+    let (cli, name) = match Cli::parse_args() {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
@@ -25,7 +25,7 @@ pub fn run() -> i32 {
         }
     };
     signals::on_interrupt(&cli.command);
-    let out = Output::new(cli.global.json, cli.global.quiet, cli.global.verbose);
+    let out = Output::new(name, cli.global.json, cli.global.quiet, cli.global.verbose);
     let ctx = Context { out: &out, now: cli.global.now.unwrap_or_else(ferry::clock::now) };
     match dispatch(&cli.command, &ctx) {
         Ok(code) => code,

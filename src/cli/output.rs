@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 /// How to print.
 pub struct Output {
+    /// The command's name, for the JSON `command` field.
+    command: String,
     json: bool,
     quiet: bool,
     verbose: bool,
@@ -67,9 +69,16 @@ fn describe_elapsed(elapsed: Duration) -> String {
     }
 }
 
-/// A report with what `--json` adds to every command's report.
+/// The version of the JSON vocabulary (docs/reference/json.md): raised
+/// only when a field is removed or changes meaning, never for additions.
+const SCHEMA: u32 = 1;
+
+/// A report with what `--json` adds to every command's report: the schema
+/// version and the command first, the elapsed time last.
 #[derive(Serialize)]
 struct Envelope<'a, T> {
+    schema: u32,
+    command: &'a str,
     #[serde(flatten)]
     report: &'a T,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,8 +87,8 @@ struct Envelope<'a, T> {
 
 impl Output {
     /// Output as the global flags ask.
-    pub fn new(json: bool, quiet: bool, verbose: bool) -> Self {
-        Output { json, quiet, verbose }
+    pub fn new(command: String, json: bool, quiet: bool, verbose: bool) -> Self {
+        Output { command, json, quiet, verbose }
     }
 
     /// Prints a command's report: JSON with `--json`, else `text()` unless quiet.
@@ -95,7 +104,12 @@ impl Output {
 
     fn print<T: Serialize>(&self, report: &T, timing: Option<&Timing>, text: impl FnOnce() -> String) {
         if self.json {
-            let envelope = Envelope { report, elapsed_seconds: timing.map(Timing::seconds) };
+            let envelope = Envelope {
+                schema: SCHEMA,
+                command: &self.command,
+                report,
+                elapsed_seconds: timing.map(Timing::seconds),
+            };
             match serde_json::to_string_pretty(&envelope) {
                 Ok(json) => print_stdout(&json),
                 Err(e) => eprintln!("error: cannot encode the report as JSON: {e}"),
@@ -118,8 +132,17 @@ impl Output {
     pub fn error(&self, error: &ferry::Error, code: i32) {
         eprintln!("error: {error}");
         if self.json {
-            let object = serde_json::json!({ "error": error.to_string(), "exit_code": code });
-            print_stdout(&object.to_string());
+            let report = ErrorReport {
+                schema: SCHEMA,
+                command: &self.command,
+                error: error.to_string(),
+                exit_code: code,
+                problems: problems(error),
+            };
+            match serde_json::to_string(&report) {
+                Ok(json) => print_stdout(&json),
+                Err(e) => eprintln!("error: cannot encode the error as JSON: {e}"),
+            }
         }
     }
 
@@ -186,4 +209,27 @@ impl Progress for Bar {
 /// instead of panicking as `println!` would.
 fn print_stdout(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// What `--json` prints on stdout for an error (docs/reference/json.md).
+#[derive(Serialize)]
+struct ErrorReport<'a> {
+    schema: u32,
+    command: &'a str,
+    /// The whole message, as on stderr.
+    error: String,
+    exit_code: i32,
+    /// One entry per problem where the error lists several (damaged files,
+    /// what does not fit a drive, what cannot be exported), else one entry:
+    /// the message.
+    problems: Vec<String>,
+}
+
+fn problems(error: &ferry::Error) -> Vec<String> {
+    match error {
+        ferry::Error::Damaged { problems, .. }
+        | ferry::Error::DriveUnfit { problems, .. }
+        | ferry::Error::UnexportableSource { problems, .. } => problems.clone(),
+        other => vec![other.to_string()],
+    }
 }

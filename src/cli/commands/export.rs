@@ -10,6 +10,7 @@ use ferry::drive::DriveFs;
 use ferry::ops::export;
 use ferry::signing::SecretKey;
 use jiff::Timestamp;
+use serde::Serialize;
 
 /// Shown after the options by `-h` and `--help`: real command lines, and the
 /// environment variables this command reads.
@@ -136,8 +137,20 @@ pub fn run(args: &ExportArgs, ctx: &Context) -> ferry::Result<i32> {
     let (report, elapsed) = Timing::measure(|| export::export(&options, &key, &progress));
     let report = report?;
     progress.finish();
-    ctx.out.timed_report(&report, &Timing::new(elapsed, Some(report.bytes)), || text(&report));
+    let json = ExportJson { report: &report, dir: &report.snapshot_dir, signed_by: &report.key_id };
+    ctx.out.timed_report(&json, &Timing::new(elapsed, Some(report.bytes)), || text(&report));
     Ok(exit::OK)
+}
+
+/// Export's report in JSON, with the names every other command uses for
+/// the same things added beside the older `snapshot_dir` and `key_id`
+/// (deprecated, kept: docs/reference/json.md).
+#[derive(Serialize)]
+struct ExportJson<'a> {
+    #[serde(flatten)]
+    report: &'a export::ExportReport,
+    dir: &'a camino::Utf8Path,
+    signed_by: &'a str,
 }
 
 fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {

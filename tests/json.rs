@@ -1,0 +1,125 @@
+//! `--json` (docs/reference/json.md): every command run on the bundled
+//! sample prints one object whose top-level fields are exactly those the
+//! page documents for it; errors print the documented error object.
+
+mod support;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use support::*;
+
+/// The first table under each `## ` heading of json.md: heading to fields.
+fn documented() -> BTreeMap<String, BTreeSet<String>> {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference/json.md")).unwrap();
+    let mut sections = BTreeMap::new();
+    for section in page.split("\n## ").skip(1) {
+        let (heading, body) = section.split_once('\n').unwrap();
+        let fields: BTreeSet<String> = body
+            .lines()
+            .skip_while(|line| !line.starts_with("| field"))
+            .skip(2)
+            .take_while(|line| line.starts_with("| `"))
+            .map(|line| line.split('`').nth(1).unwrap().to_owned())
+            .collect();
+        sections.insert(heading.trim().to_owned(), fields);
+    }
+    sections
+}
+
+fn object(run: &Run) -> serde_json::Map<String, Value> {
+    match serde_json::from_str(&run.stdout) {
+        Ok(Value::Object(map)) => map,
+        other => panic!("not one JSON object: {other:?}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr),
+    }
+}
+
+fn check(docs: &BTreeMap<String, BTreeSet<String>>, section: &str, command: &str, run: &Run) {
+    let object = object(run);
+    let fields = docs.get(section).unwrap_or_else(|| panic!("json.md has no section `{section}`"));
+    let printed: BTreeSet<String> = object.keys().cloned().collect();
+    let missing: Vec<_> = fields.difference(&printed).collect();
+    let undocumented: Vec<_> = printed.difference(fields).collect();
+    assert!(missing.is_empty(), "{section}: documented but not printed: {missing:?}\n{}", run.stdout);
+    assert!(undocumented.is_empty(), "{section}: printed but not in json.md: {undocumented:?}");
+    assert_eq!(object["schema"], 1, "{section}");
+    assert_eq!(object["command"], command, "{section}");
+}
+
+#[test]
+fn every_command_prints_its_documented_fields() {
+    let docs = documented();
+    let scratch = Scratch::new();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (secret, public) = (
+        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.key"),
+        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.pub"),
+    );
+    let source = format!("{root}/samples/repository");
+    let (usb, target, mirror, key) =
+        (scratch.path("usb"), scratch.path("target"), scratch.path("mirror"), scratch.path("new-key"));
+    let json = |args: &[&str]| run(&[&["--json"], args].concat());
+
+    check(&docs, "`ferry keygen`", "keygen", &json(&["keygen", key.as_str(), "--no-passphrase"]).ok());
+    let exported = json(&["export", &source, usb.as_str(), "--key", &secret, "--sequence", "1"]).ok();
+    check(&docs, "`ferry export`", "export", &exported);
+    let exported = object(&exported);
+    assert_eq!(exported["dir"], exported["snapshot_dir"]);
+    assert_eq!(exported["signed_by"], exported["key_id"]);
+    json(&["export", &source, usb.as_str(), "--key", &secret, "--sequence", "2"]).ok();
+    check(&docs, "`ferry verify` (media)", "verify", &json(&["verify", usb.as_str(), "--trust", &public]).ok());
+    check(&docs, "`ferry list`", "list", &json(&["list", usb.as_str(), "--trust", &public]).ok());
+    let import = ["import", usb.as_str(), target.as_str(), "--trust", &public];
+    check(&docs, "`ferry import`", "import", &json(&[&import[..], &["--sequence", "1"]].concat()).ok());
+    json(&import).ok();
+    check(&docs, "`ferry verify` (installed update source)", "verify", &json(&["verify", target.as_str()]).ok());
+    let publish = json(&["publish", target.as_str(), mirror.as_str(), "--trust", &public]).ok();
+    check(&docs, "`ferry publish`", "publish", &publish);
+    check(&docs, "`ferry status`", "status", &json(&["status", target.as_str()]).ok());
+    check(&docs, "`ferry rollback`", "rollback", &json(&["rollback", target.as_str()]).ok());
+}
+
+#[test]
+fn errors_print_the_documented_object_with_structured_problems() {
+    let docs = documented();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let public = format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.pub");
+    // One problem: the list has one entry, the message.
+    let missing =
+        run(&["--json", "verify", &format!("{root}/samples/invalid/payload-file-missing"), "--trust", &public])
+            .expect_code(3);
+    check(&docs, "Errors", "verify", &missing);
+    let printed = object(&missing);
+    assert_eq!(printed["exit_code"], 3);
+    let problems = printed["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].as_str().unwrap().contains("bases/"), "{problems:?}");
+    // An error that carries no list: one entry, the whole message.
+    let no_trust = run(&["--json", "verify", &format!("{root}/samples/media")]).expect_code(2);
+    check(&docs, "Errors", "verify", &no_trust);
+    let printed = object(&no_trust);
+    assert_eq!(printed["problems"], serde_json::json!([printed["error"]]));
+    assert!(no_trust.stderr.starts_with("error: "), "{}", no_trust.stderr);
+}
+
+/// Several problems: each is its own entry, while `error` keeps the one
+/// summary message of the text output.
+#[test]
+fn several_problems_are_listed_one_by_one() {
+    let scratch = Scratch::new();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let snapshot = scratch.path("snapshot");
+    let copy = std::process::Command::new("cp")
+        .args(["-a", &format!("{root}/samples/media/ferry/sample/1"), snapshot.as_str()])
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    std::fs::remove_file(snapshot.join("payload/bases/main.dat")).unwrap();
+    std::fs::write(snapshot.join("payload/extra.dat"), b"not in the manifest").unwrap();
+    let public = format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.pub");
+    let damaged = run(&["--json", "verify", snapshot.as_str(), "--trust", &public]).expect_code(3);
+    let object = object(&damaged);
+    let problems: Vec<&str> = object["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("bases/main.dat")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("extra.dat")), "{problems:?}");
+    assert!(object["error"].as_str().unwrap().contains("2 problem(s)"), "{}", object["error"]);
+}
