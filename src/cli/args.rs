@@ -70,7 +70,7 @@ pub struct Global {
     /// Also print what ferry is doing, step by step.
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// Pretend the current time is TIME (RFC 3339 or @UNIX-SECONDS), for
+    /// Pretend the current time is TIME (RFC 3339, a date, or @UNIX-SECONDS), for
     /// checking expiry and freshness as of another moment.
     #[arg(long, global = true, value_name = "TIME", value_parser = parse_time, hide = true)]
     pub now: Option<Timestamp>,

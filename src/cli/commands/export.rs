@@ -49,10 +49,12 @@ pub struct ExportArgs {
     /// Sequence number (default: goes up by itself).
     #[arg(long, value_name = "N")]
     pub sequence: Option<u64>,
-    /// How long the snapshot may be imported: 90s, 15m, 12h, 30d, 2w, or never.
+    /// How long the snapshot may be imported: 90s, 12h, 30d, 2w, 1d12h, "2 weeks", or never
+    /// (days are 24 hours, weeks 7 days).
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_expiry)]
     pub expires: Expiry,
-    /// Creation time to record (default: SOURCE_DATE_EPOCH, else now).
+    /// Creation time to record: RFC 3339, a date (2026-12-02, midnight UTC) or
+    /// @UNIX-SECONDS (default: SOURCE_DATE_EPOCH, else now).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub created: Option<Timestamp>,
     /// Glob naming index files, installed after the data they list

@@ -27,7 +27,7 @@ pub struct StatusArgs {
     /// Where ferry's state is, if not TARGET/.ferry.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<Utf8PathBuf>,
-    /// Age after which the source is out of date.
+    /// Age after which the source is out of date (12h, 1d, "36 hours", ...).
     #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_span)]
     pub out_of_date: Span,
     /// Age after which the source is extremely out of date.
