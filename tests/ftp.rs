@@ -271,7 +271,9 @@ fn publish_to_many(endpoint: &Endpoint) {
                 f.keys.public.as_str(),
             ])
             .ok();
-        let lines: Vec<_> = out.stdout.lines().filter(|l| l.starts_with("  ")).collect();
+        // One indented line per target, then the closing `  done in` line.
+        let lines: Vec<_> =
+            out.stdout.lines().filter(|l| l.starts_with("  ") && !l.starts_with("  done in ")).collect();
         assert_eq!(lines.len(), 3, "one line per target:\n{}", out.stdout);
         assert!(lines.iter().all(|l| l.trim_start().starts_with(expect)), "expected `{expect}`:\n{}", out.stdout);
     };

@@ -90,7 +90,7 @@ pub struct ExportArgs {
     pub mkpath: bool,
     /// Export into a folder that is not a removable drive (on the system
     /// disk or the source's filesystem), on purpose.
-    #[arg(long, env = "FERRY_NOT_A_DRIVE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = "FERRY_NOT_A_DRIVE", hide_env_values = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub not_a_drive: bool,
 }
 
