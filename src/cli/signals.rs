@@ -22,6 +22,10 @@ fn message(command: &Command) -> String {
         Command::Verify(_) | Command::List(_) | Command::Status(_) | Command::Completions(_) | Command::Man(_) => {
             "ferry: interrupted; nothing was written"
         }
+        Command::Sign(_) | Command::Rotate(_) => "ferry: interrupted; run the same command again to finish",
+        Command::Trust(_) => {
+            "ferry: interrupted; the trust store is replaced atomically: `ferry trust list` shows which state it is in"
+        }
         Command::Keygen(args) => {
             // keygen refuses to start when either file exists: any there now
             // are this run's, possibly unfinished.

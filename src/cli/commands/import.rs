@@ -19,7 +19,8 @@ Examples:
       --password-file /etc/ferry/ftp-password
 
 Environment:
-  FERRY_TRUST         trusted keys, colon-separated, when --trust is not given
+  FERRY_TRUST         trusted keys, colon-separated, when neither --trust nor --trust-store is given
+  FERRY_TRUST_STORE   the trust store folder, when none of the above is given
   FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
 
 /// `ferry import`.

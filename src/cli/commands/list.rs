@@ -16,7 +16,8 @@ Examples:
   ferry list /media/usb --json
 
 Environment:
-  FERRY_TRUST  trusted keys, colon-separated, when --trust is not given";
+  FERRY_TRUST        trusted keys, colon-separated, when neither --trust nor --trust-store is given
+  FERRY_TRUST_STORE  the trust store folder, when none of the above is given";
 
 /// `ferry list`.
 #[derive(Debug, Args)]

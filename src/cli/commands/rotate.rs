@@ -7,8 +7,21 @@ use clap::Args;
 use ferry::ops::rotate;
 use ferry::signing::SecretKey;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry rotate /media/usb --repository av-bases --number 1 --threshold 1 \\
+      --add /etc/ferry/new.pub --remove 0762f6534316a734 --key /etc/ferry/updates.key
+  ferry rotate /media/usb --repository av-bases --number 2 --threshold 2 \\
+      --add /etc/ferry/third.pub --key /etc/ferry/new.key --key /etc/ferry/second.key
+
+Environment:
+  FERRY_PASSPHRASE  the keys' passphrase, when --passphrase-file is not given (else a prompt)";
+
 /// `ferry rotate`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct RotateArgs {
     /// The drive to write the statement to.
     pub media: Utf8PathBuf,

@@ -7,8 +7,19 @@ use clap::Args;
 use ferry::ops::sign;
 use ferry::signing::SecretKey;
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry sign /media/usb --key /etc/ferry/second-signer.key
+  ferry sign /media/usb1 /media/usb2 --key /etc/ferry/second-signer.key --passphrase-file /root/pass
+
+Environment:
+  FERRY_PASSPHRASE  the key's passphrase, when --passphrase-file is not given (else a prompt)";
+
 /// `ferry sign`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct SignArgs {
     /// The drive or one snapshot folder on it; every drive of a snapshot
     /// that spans several.

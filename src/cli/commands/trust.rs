@@ -6,8 +6,21 @@ use camino::Utf8PathBuf;
 use clap::{Args, Subcommand};
 use ferry::ops::trust::{self, TrustReport};
 
+/// Shown after the options by `-h` and `--help`: real command lines, and the
+/// environment variables this command reads.
+const AFTER_HELP: &str = "\
+Examples:
+  ferry trust add /media/keys/updates.pub --repository av-bases
+  ferry trust threshold av-bases 2
+  ferry trust list
+  ferry trust remove 0762f6534316a734
+
+Environment:
+  FERRY_TRUST_STORE  the trust store folder, when --trust-store is not given";
+
 /// `ferry trust`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct TrustArgs {
     /// The trust store folder (else FERRY_TRUST_STORE, $XDG_CONFIG_HOME/ferry
     /// or ~/.config/ferry).

@@ -20,7 +20,8 @@ Examples:
   ferry verify /srv/updates --deep       # an installed update source: hash every file
 
 Environment:
-  FERRY_TRUST         trusted keys, colon-separated, when --trust is not given
+  FERRY_TRUST         trusted keys, colon-separated, when neither --trust nor --trust-store is given
+  FERRY_TRUST_STORE   the trust store folder, when none of the above is given
   FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
 
 /// `ferry verify`.
