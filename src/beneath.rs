@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -53,6 +54,14 @@ impl Dir {
         Ok(Dir { fd, path: path.to_owned() })
     }
 
+    /// [`Dir::root`], or `None` if `path` does not exist.
+    pub fn root_if_present(path: &Utf8Path) -> Result<Option<Dir>> {
+        match Dir::root(path) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
     /// The folder's path, for messages.
     pub fn path(&self) -> &Utf8Path {
         &self.path
@@ -87,6 +96,21 @@ impl Dir {
             dir = dir.child(name)?;
         }
         Ok(dir)
+    }
+
+    /// Checks, writing nothing, that every component of `relative` that
+    /// exists is a real folder: the first link (or file, FIFO, ...) on the
+    /// way is the error.
+    pub fn check(&self, relative: &Utf8Path) -> Result<()> {
+        let mut dir = self.duplicate()?;
+        for name in names(relative)? {
+            match dir.kind_of(name)? {
+                None => break,
+                Some(Kind::Dir) => dir = dir.child(name)?,
+                Some(_) => return Err(dir.refusal(&dir.path.join(name), c_name(name)?, "a folder")),
+            }
+        }
+        Ok(())
     }
 
     /// What `relative` is, without following a link; `None` if absent.
@@ -169,41 +193,52 @@ impl Dir {
     /// Removes `name` and everything below it if present, descending only
     /// into real folders (a link inside is removed, not followed).
     pub fn remove_tree(&self, name: &str) -> Result<()> {
-        match self.kind_of(single(name)?)? {
+        self.remove_raw(&c_name(single(name)?)?)
+    }
+
+    fn remove_raw(&self, name: &CStr) -> Result<()> {
+        let path = self.path.join(name.to_string_lossy().as_ref());
+        match self.kind_raw(name)? {
             None => Ok(()),
             Some(Kind::Dir) => {
-                let child = self.child(name)?;
-                for (entry, _) in child.entries()? {
-                    child.remove_tree(&entry)?;
+                let child = self.child_raw(name)?;
+                for (entry, _) in child.raw_entries()? {
+                    child.remove_raw(&entry)?;
                 }
                 drop(child);
                 rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)
-                    .map_err(|e| Error::io("remove", self.path.join(name), e.into()))
+                    .map_err(|e| Error::io("remove", path, e.into()))
             }
-            Some(_) => self.remove_file(name),
+            Some(_) => match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(Error::io("remove", path, e.into())),
+            },
         }
     }
 
     /// The names in this folder with what each is, sorted by name; a name
-    /// that is not UTF-8 is an `Io` error.
+    /// that is not UTF-8 is shown with replacement characters (it cannot be
+    /// opened by that name: it is for messages).
     pub fn entries(&self) -> Result<Vec<(String, Kind)>> {
+        let mut out: Vec<(String, Kind)> =
+            self.raw_entries()?.into_iter().map(|(name, kind)| (name.to_string_lossy().into_owned(), kind)).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn raw_entries(&self) -> Result<Vec<(CString, Kind)>> {
         let listing = rustix::fs::Dir::read_from(&self.fd).map_err(|e| Error::io("list", &self.path, e.into()))?;
         let mut out = Vec::new();
         for entry in listing {
             let entry = entry.map_err(|e| Error::io("list", &self.path, e.into()))?;
-            let bytes = entry.file_name().to_bytes();
-            if bytes == b"." || bytes == b".." {
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
                 continue;
             }
-            let Ok(name) = std::str::from_utf8(bytes) else {
-                let shown = String::from_utf8_lossy(bytes).into_owned();
-                return Err(Error::io("list", self.path.join(shown), std::io::ErrorKind::InvalidData.into()));
-            };
-            if let Some(kind) = self.kind_of(name)? {
+            if let Some(kind) = self.kind_raw(name)? {
                 out.push((name.to_owned(), kind));
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
@@ -229,11 +264,15 @@ impl Dir {
     /// Opens the folder `name` directly in this one, refusing a link or
     /// anything that is not a folder.
     fn child(&self, name: &str) -> Result<Dir> {
-        let path = self.path.join(name);
+        self.child_raw(&c_name(name)?)
+    }
+
+    fn child_raw(&self, name: &CStr) -> Result<Dir> {
+        let path = self.path.join(name.to_string_lossy().as_ref());
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
             Ok(fd) => Ok(Dir { fd, path }),
-            Err(Errno::LOOP | Errno::NOTDIR) => Err(self.refusal(name, "a folder")),
+            Err(Errno::LOOP | Errno::NOTDIR) => Err(self.refusal(&path, name, "a folder")),
             Err(e) => Err(Error::io("open folder", path, e.into())),
         }
     }
@@ -241,16 +280,17 @@ impl Dir {
     /// Opens the regular file `name` directly in this folder (see [`Dir::open_file`]).
     fn file(&self, name: &str) -> Result<File> {
         let path = self.path.join(name);
+        let name = &c_name(name)?;
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
         // A device is refused from lstat before it is opened at all: opening
         // some devices has effects (a tape rewinds).
-        match self.kind_of(name)? {
+        match self.kind_raw(name)? {
             Some(Kind::File) | None => {}
-            Some(_) => return Err(self.refusal(name, "a regular file")),
+            Some(_) => return Err(self.refusal(&path, name, "a regular file")),
         }
         let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
-            Err(Errno::LOOP) => return Err(self.refusal(name, "a regular file")),
+            Err(Errno::LOOP) => return Err(self.refusal(&path, name, "a regular file")),
             Err(e) => return Err(Error::io("open", path, e.into())),
         };
         // Replaced between the lstat and the open: judge what was opened.
@@ -267,10 +307,14 @@ impl Dir {
 
     /// `lstat` of `name` directly in this folder; `None` if absent.
     fn kind_of(&self, name: &str) -> Result<Option<Kind>> {
+        self.kind_raw(&c_name(name)?)
+    }
+
+    fn kind_raw(&self, name: &CStr) -> Result<Option<Kind>> {
         let stat = match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => stat,
             Err(Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(Error::io("inspect", self.path.join(name), e.into())),
+            Err(e) => return Err(Error::io("inspect", self.path.join(name.to_string_lossy().as_ref()), e.into())),
         };
         Ok(Some(match FileType::from_raw_mode(stat.st_mode) {
             FileType::RegularFile => Kind::File,
@@ -280,16 +324,16 @@ impl Dir {
         }))
     }
 
-    fn link_target(&self, name: &str) -> String {
+    fn link_target(&self, name: &CStr) -> String {
         rustix::fs::readlinkat(&self.fd, name, Vec::new())
             .map(|target| target.to_string_lossy().into_owned())
             .unwrap_or_else(|e| format!("? ({e})"))
     }
 
-    /// The error for `name`, which is not the `expected` kind.
-    fn refusal(&self, name: &str, expected: &'static str) -> Error {
-        let path = self.path.join(name);
-        match self.kind_of(name) {
+    /// The error for `name` (at `path`), which is not the `expected` kind.
+    fn refusal(&self, path: &Utf8Path, name: impl AsRef<CStr>, expected: &'static str) -> Error {
+        let path = path.to_owned();
+        match self.kind_raw(name.as_ref()) {
             Ok(Some(Kind::Link(target))) => Error::SymbolicLink { path, target },
             Ok(Some(Kind::Dir)) => wrong_kind(&path, "a folder", expected),
             Ok(Some(Kind::File)) => wrong_kind(&path, "a regular file", expected),
@@ -319,6 +363,10 @@ fn names(relative: &Utf8Path) -> Result<Vec<&str>> {
             _ => Err(Error::InvalidArgument(format!("`{relative}` is not a plain relative path"))),
         })
         .collect()
+}
+
+fn c_name(name: &str) -> Result<CString> {
+    CString::new(name).map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 fn single(name: &str) -> Result<&str> {
@@ -367,10 +415,9 @@ pub fn read_capped(root: &Utf8Path, path: &Utf8Path, cap: u64) -> Result<Option<
 /// What `path` below the untrusted `root` is, as [`Dir::kind`] says;
 /// `None` when it (or the root) does not exist.
 pub fn kind(root: &Utf8Path, path: &Utf8Path) -> Result<Option<Kind>> {
-    match Dir::root(root) {
-        Ok(dir) => dir.kind(relative(root, path)?),
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
+    match Dir::root_if_present(root)? {
+        Some(dir) => dir.kind(relative(root, path)?),
+        None => Ok(None),
     }
 }
 
