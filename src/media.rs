@@ -135,10 +135,11 @@ impl SnapshotDir {
     }
 
     /// Whether the export that wrote this folder finished: it has a
-    /// signature (of whatever kind: one that is a link or a FIFO makes
-    /// [`SnapshotDir::open`] refuse the folder, naming it).
+    /// signature that is a regular file, reached without following links
+    /// (one that is a link or a FIFO makes [`SnapshotDir::open`] refuse the
+    /// folder, naming it).
     pub fn is_complete(&self) -> bool {
-        matches!(beneath::kind(&self.drive, &self.signature_path()), Ok(Some(_)))
+        matches!(beneath::kind(&self.drive, &self.signature_path()), Ok(Some(Kind::File)))
     }
 
     /// Reads the manifest and signature and verifies them against `trust`.
@@ -273,17 +274,18 @@ impl SnapshotDir {
     }
 
     /// `payload/` (the target folder itself for an installed source),
-    /// opened from the drive without following links.
-    fn payload_dir(&self) -> Result<beneath::Dir> {
-        let drive = beneath::Dir::root(&self.drive)?;
+    /// opened from the drive without following links; `None` if missing.
+    fn payload_if_present(&self) -> Result<Option<beneath::Dir>> {
         let payload = self.payload();
-        match drive.open(beneath::relative(&self.drive, &payload)?) {
-            // A missing payload folder reads as every file missing.
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                Err(Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {PAYLOAD_DIR}/")] })
-            }
-            other => other,
-        }
+        beneath::Dir::root(&self.drive)?.open_if_present(beneath::relative(&self.drive, &payload)?)
+    }
+
+    /// [`SnapshotDir::payload_if_present`], a missing one being damage.
+    fn payload_dir(&self) -> Result<beneath::Dir> {
+        self.payload_if_present()?.ok_or_else(|| Error::Damaged {
+            media: self.root.clone(),
+            problems: vec![format!("missing: {PAYLOAD_DIR}/")],
+        })
     }
 
     fn check_tree(
@@ -293,10 +295,16 @@ impl SnapshotDir {
         from_device: bool,
     ) -> Result<Vec<String>> {
         let manifest = snapshot.manifest();
-        let payload = match self.payload_dir() {
-            Ok(payload) => payload,
-            Err(Error::Damaged { problems, .. }) if manifest.entries.is_empty() => return Ok(problems),
-            Err(error) => return Err(error),
+        let Some(payload) = self.payload_if_present()? else {
+            // No payload folder: every entry is missing.
+            return Ok(manifest
+                .entries
+                .iter()
+                .map(|entry| match entry.kind {
+                    EntryKind::Dir => format!("missing: {}/", entry.path),
+                    EntryKind::File(_) => format!("missing: {}", entry.path),
+                })
+                .collect());
         };
         let mut problems = self.unlisted_entries(&payload, snapshot)?;
         for entry in &manifest.entries {
