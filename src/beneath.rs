@@ -182,6 +182,81 @@ impl Dir {
         self.sync()
     }
 
+    /// The size of the regular file `relative`; `None` when it is absent or
+    /// not a regular file (a link is not followed).
+    pub fn file_size(&self, relative: &Utf8Path) -> Result<Option<u64>> {
+        let Some((Some(parent), name)) = self.split(relative)? else { return Ok(None) };
+        match rustix::fs::statat(&parent.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile => {
+                Ok(Some(u64::try_from(stat.st_size).unwrap_or(0)))
+            }
+            Ok(_) | Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::io("inspect", self.path.join(relative), e.into())),
+        }
+    }
+
+    /// The folder holding `relative`, opened without following links, and
+    /// the last name; `None` when that folder does not exist.
+    pub fn parent_of<'a>(&self, relative: &'a Utf8Path) -> Result<Option<(Dir, &'a str)>> {
+        Ok(match self.split(relative)? {
+            Some((Some(parent), name)) => Some((parent, name)),
+            _ => None,
+        })
+    }
+
+    /// Opens the regular file `name` in this folder for appending, creating
+    /// it if missing; a link or anything but a regular file is refused.
+    pub fn open_append(&self, name: &str) -> Result<File> {
+        let path = self.path.join(name);
+        let flags = OFlags::WRONLY
+            | OFlags::APPEND
+            | OFlags::CREATE
+            | OFlags::NOFOLLOW
+            | OFlags::NONBLOCK
+            | OFlags::NOCTTY
+            | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&self.fd, single(name)?, flags, Mode::from_raw_mode(0o644)) {
+            Ok(fd) => fd,
+            Err(Errno::LOOP | Errno::NXIO | Errno::ISDIR) => {
+                return Err(self.refusal(&path, c_name(name)?, "a regular file"));
+            }
+            Err(e) => return Err(Error::io("open", path, e.into())),
+        };
+        let stat = rustix::fs::fstat(&fd).map_err(|e| Error::io("inspect", &path, e.into()))?;
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        if kind != FileType::RegularFile {
+            return Err(wrong_kind(&path, describe(kind), "a regular file"));
+        }
+        rustix::fs::fcntl_setfl(&fd, OFlags::APPEND).map_err(|e| Error::io("open", &path, e.into()))?;
+        Ok(File::from(fd))
+    }
+
+    /// Renames `name` in this folder to `to_name` in `to` (`renameat`: a
+    /// link at either name is moved or replaced, never followed). The raw
+    /// error is returned for the caller to judge.
+    pub fn rename_to(&self, name: &str, to: &Dir, to_name: &str) -> std::io::Result<()> {
+        rustix::fs::renameat(&self.fd, name, &to.fd, to_name).map_err(Into::into)
+    }
+
+    /// Makes `to_name` in `to` a hard link to `name` in this folder (a link
+    /// at `name` is linked as a link, never followed).
+    pub fn hard_link_to(&self, name: &str, to: &Dir, to_name: &str) -> std::io::Result<()> {
+        rustix::fs::linkat(&self.fd, name, &to.fd, to_name, AtFlags::empty()).map_err(Into::into)
+    }
+
+    /// Removes the entry `name` of this folder: a folder (empty) with
+    /// `folder`, else a file or link. The raw error is returned for the
+    /// caller to judge.
+    pub fn unlink(&self, name: &str, folder: bool) -> std::io::Result<()> {
+        let flags = if folder { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        rustix::fs::unlinkat(&self.fd, name, flags).map_err(Into::into)
+    }
+
+    /// The folder as a `File` handle (to lock it, for instance).
+    pub fn into_file(self) -> File {
+        File::from(self.fd)
+    }
+
     /// Removes the file (or link, never what it points to) `name` if present.
     pub fn remove_file(&self, name: &str) -> Result<()> {
         match rustix::fs::unlinkat(&self.fd, single(name)?, AtFlags::empty()) {

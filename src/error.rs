@@ -246,7 +246,7 @@ pub enum Error {
     /// symbolic link: ferry follows no link below the folder it was given
     /// (formats/threat-model.md §7).
     #[error(
-        "`{path}` is a symbolic link to `{target}`; ferry follows no links below the drive or folder it was given\nhint: remove the link (a drive should hold only what ferry wrote), or use another drive"
+        "`{path}` is a symbolic link to `{target}`; ferry follows no links below the drive or folder it was given\nhint: remove the link: below the drive or target given, ferry expects only what it wrote there"
     )]
     SymbolicLink {
         /// The link.

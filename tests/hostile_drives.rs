@@ -535,3 +535,106 @@ fn a_folder_whose_entries_change_while_export_reads_it_is_refused() {
     assert_refused(&run, 1, &["changed while export read it", "hint:"], "folder");
     assert!(!b.drive.join("ferry/av/1").exists(), "the refused export left its folder");
 }
+
+// ---------------------------------------------------------------------------
+// The target side: links planted in the state folder, beside TARGET, in
+// the served tree (formats/threat-model.md §7 T1 to T3)
+
+/// A bench with sequence 1 (version 1) on `drive`, sequence 2 (version 2)
+/// on `drive2`, and version 1 imported into the target with `switch`.
+fn installed(switch: &str) -> (Bench, Utf8PathBuf) {
+    let b = Bench::new();
+    versioned_repository(&b.source, 1);
+    export(&b.source, &b.drive, &b.secret, "av", 1);
+    versioned_repository(&b.source, 2);
+    let drive2 = b.scratch.path("drive2");
+    export(&b.source, &drive2, &b.secret, "av", 2);
+    import_with(&b, &b.drive, switch).ok();
+    (b, drive2)
+}
+
+fn import_with(b: &Bench, drive: &Utf8Path, switch: &str) -> Run {
+    bounded(&["import", drive.as_str(), b.target.as_str(), "--trust", b.public.as_str(), "--switch", switch])
+}
+
+/// Everything outside the target's own folders: the host, the source.
+fn host_and_source(b: &Bench) -> Tree {
+    let mut all = tree_state(&b.host);
+    all.extend(tree_state(&b.source).into_iter().map(|(path, state)| (format!("source/{path}"), state)));
+    all
+}
+
+#[test]
+fn a_state_folder_that_is_a_link_is_refused_by_import_status_and_rollback() {
+    for switch in ["tree", "ordered"] {
+        let (b, drive2) = installed(switch);
+        let state = b.target.join(".ferry");
+        copy_tree(&state, &b.host.join("state-copy"));
+        remove(&state);
+        symlink(&b.host.join("state-copy"), &state);
+        let before = host_and_source(&b);
+        assert_refused(&import_with(&b, &drive2, switch), 3, &["symbolic link", ".ferry"], switch);
+        assert_refused(&bounded(&["rollback", b.target.as_str()]), 3, &["symbolic link"], switch);
+        assert_tree_unchanged(&before, &host_and_source(&b), "outside the target");
+    }
+}
+
+#[test]
+fn links_in_the_state_folder_are_replaced_or_refused_never_written_through() {
+    for (name, switch) in [("journal", "ordered"), ("staging", "ordered"), ("history", "tree"), ("manifest", "tree")] {
+        let (b, drive2) = installed(switch);
+        let path = b.target.join(".ferry").join(name);
+        let is_dir = path.is_dir();
+        remove(&path);
+        let aim = if is_dir || name == "staging" { b.host.join("update-repository") } else { b.host.join("notes.txt") };
+        symlink(&aim, &path);
+        let before = host_and_source(&b);
+        let run = import_with(&b, &drive2, switch);
+        assert!(run.code == 0 || run.code == 3, "{name} {switch}: exit {}\n{}", run.code, run.stderr);
+        if run.code == 3 {
+            assert!(run.stderr.contains("symbolic link"), "{name} {switch}: {}", run.stderr);
+        }
+        assert_tree_unchanged(&before, &host_and_source(&b), &format!("outside the target ({name}, {switch})"));
+    }
+}
+
+#[test]
+fn trees_beside_the_target_that_are_links_are_never_followed() {
+    let (b, drive2) = installed("tree");
+    let site = b.target.parent().unwrap().to_owned();
+    // A planted `next` is cleared as a link; the import goes ahead.
+    symlink(&b.host, &site.join(".target.ferry-next"));
+    let before = host_and_source(&b);
+    import_with(&b, &drive2, "tree").ok();
+    assert_tree_unchanged(&before, &host_and_source(&b), "outside the target (next)");
+    // A planted `previous` never becomes TARGET.
+    let previous = site.join(".target.ferry-previous");
+    copy_tree(&previous, &b.host.join("previous-copy"));
+    remove(&previous);
+    symlink(&b.host.join("previous-copy"), &previous);
+    let before = host_and_source(&b);
+    let run = bounded(&["rollback", b.target.as_str()]);
+    assert_refused(&run, 3, &["symbolic link", ".target.ferry-previous"], "rollback");
+    assert!(!b.target.is_symlink(), "TARGET became the planted link");
+    assert_tree_unchanged(&before, &host_and_source(&b), "outside the target (previous)");
+}
+
+#[test]
+fn a_link_planted_in_the_served_tree_is_never_written_or_deleted_through() {
+    for switch in ["tree", "ordered"] {
+        let (b, drive2) = installed(switch);
+        // `data/d0` holds files both versions list: the new version's
+        // files must not land in (nor the old ones be deleted from) the host.
+        let folder = b.target.join("data/d0");
+        remove(&folder);
+        copy_tree(&b.source.join("data/d0"), &b.host.join("d0"));
+        symlink(&b.host.join("d0"), &folder);
+        let before = host_and_source(&b);
+        let run = import_with(&b, &drive2, switch);
+        assert!(run.code == 0 || run.code == 3, "{switch}: exit {}\n{}", run.code, run.stderr);
+        if run.code == 3 {
+            assert!(run.stderr.contains("symbolic link"), "{switch}: {}", run.stderr);
+        }
+        assert_tree_unchanged(&before, &host_and_source(&b), &format!("outside the target ({switch})"));
+    }
+}
