@@ -222,17 +222,10 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
             return Err(error);
         }
     }
-    let mut pruned = crate::ops::list::Pruned::default();
-    if let Some(keep) = options.prune {
-        for (drive, folder) in drives.iter().zip(snapshot_folders(&snapshot)) {
-            let done = crate::ops::list::prune(drive, repository.as_str(), keep, &folder)?;
-            for entry in &done.left_alone {
-                progress.notice(&format!("left alone {entry}"));
-            }
-            pruned.removed.extend(done.removed);
-            pruned.left_alone.extend(done.left_alone);
-        }
-    }
+    let pruned = match options.prune {
+        Some(keep) => prune_drives(&drives, &snapshot, repository.as_str(), keep, progress)?,
+        None => crate::ops::list::Pruned::default(),
+    };
     let files = manifest.files().count();
     Ok(ExportReport {
         snapshot_dir: snapshot.root().to_owned(),
@@ -486,6 +479,26 @@ fn prepare_folders(folders: &[SnapshotDir], progress: &dyn Progress) -> Result<(
         }
     }
     Ok(())
+}
+
+/// `--prune KEEP` on every drive the snapshot was written to (E6).
+fn prune_drives(
+    drives: &[&Utf8PathBuf],
+    snapshot: &SnapshotDir,
+    repository: &str,
+    keep: usize,
+    progress: &dyn Progress,
+) -> Result<crate::ops::list::Pruned> {
+    let mut pruned = crate::ops::list::Pruned::default();
+    for (drive, folder) in drives.iter().zip(snapshot_folders(snapshot)) {
+        let done = crate::ops::list::prune(drive, repository, keep, &folder)?;
+        for entry in &done.left_alone {
+            progress.notice(&format!("left alone {entry}"));
+        }
+        pruned.removed.extend(done.removed);
+        pruned.left_alone.extend(done.left_alone);
+    }
+    Ok(pruned)
 }
 
 /// The snapshot folder on every drive it was written to, in part order.
