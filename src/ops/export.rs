@@ -140,17 +140,7 @@ pub struct ExportReport {
 /// Runs an export.
 pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress) -> Result<ExportReport> {
     preflight(options)?;
-    let repository_text = match &options.repository {
-        Some(id) => id.clone(),
-        None => options
-            .source
-            .canonicalize_utf8()
-            .ctx("open source folder", &options.source)?
-            .file_name()
-            .unwrap_or("repository")
-            .to_lowercase(),
-    };
-    let repository = RepositoryId::new(&repository_text).map_err(Error::InvalidArgument)?;
+    let repository = repository_of(options)?;
     let created = options.created.unwrap_or_else(crate::clock::now);
     let expires = match options.expires_after {
         None => None,
@@ -479,6 +469,21 @@ fn prepare_folders(folders: &[SnapshotDir], progress: &dyn Progress) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The repository id given, or the source folder's name in lower case.
+fn repository_of(options: &ExportOptions) -> Result<RepositoryId> {
+    let repository_text = match &options.repository {
+        Some(id) => id.clone(),
+        None => options
+            .source
+            .canonicalize_utf8()
+            .ctx("open source folder", &options.source)?
+            .file_name()
+            .unwrap_or("repository")
+            .to_lowercase(),
+    };
+    RepositoryId::new(&repository_text).map_err(Error::InvalidArgument)
 }
 
 /// `--prune KEEP` on every drive the snapshot was written to (E6).
