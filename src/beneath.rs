@@ -208,6 +208,11 @@ impl Dir {
     /// it if missing; a link or anything but a regular file is refused.
     pub fn open_append(&self, name: &str) -> Result<File> {
         let path = self.path.join(name);
+        // As for reading: a device is refused from lstat, never opened.
+        match self.kind_of(single(name)?)? {
+            Some(Kind::File) | None => {}
+            Some(_) => return Err(self.refusal(&path, c_name(name)?, "a regular file")),
+        }
         let flags = OFlags::WRONLY
             | OFlags::APPEND
             | OFlags::CREATE
