@@ -9,8 +9,9 @@
 //! not a stuck suite), and a digest of everything outside the drive (a
 //! scratch folder standing for the host) unchanged.
 //!
-//! Device nodes need root (`mknod`); without it the device tests fail
-//! saying so, unless `FERRY_SKIP_DEVICE_NODES=1` asks to skip them.
+//! Device nodes need root (`mknod`); without it the device test fails
+//! saying so, unless `FERRY_TEST_SKIP=device-nodes` opts out
+//! (docs/testing.md).
 
 mod support;
 
@@ -124,25 +125,18 @@ fn mkfifo(path: &Utf8Path) {
         .unwrap_or_else(|e| panic!("mkfifo {path}: {e}"));
 }
 
-/// Makes `/dev/null`'s twin at `path`; `false` when skipped by the opt-out.
+/// Makes `/dev/null`'s twin at `path`; `false` when the test opted out
+/// (`FERRY_TEST_SKIP=device-nodes`) on a machine that cannot.
 fn mknod_null(path: &Utf8Path) -> bool {
-    if !rustix::process::geteuid().is_root() {
-        if std::env::var_os("FERRY_SKIP_DEVICE_NODES").is_some_and(|v| v == "1") {
-            eprintln!("device node test skipped (FERRY_SKIP_DEVICE_NODES=1): not root");
-            return false;
-        }
-        panic!("this test needs root to create a device node (mknod); run as root or set FERRY_SKIP_DEVICE_NODES=1");
-    }
     let device = rustix::fs::makedev(1, 3);
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path.as_std_path(),
-        rustix::fs::FileType::CharacterDevice,
-        0o644.into(),
-        device,
-    )
-    .unwrap_or_else(|e| panic!("mknod {path}: {e}"));
-    true
+    let kind = rustix::fs::FileType::CharacterDevice;
+    match rustix::fs::mknodat(rustix::fs::CWD, path.as_std_path(), kind, 0o644.into(), device) {
+        Ok(()) => true,
+        Err(e) => {
+            opt_out_or_fail(Need::DeviceNodes, &format!("mknod {path}: {e}"));
+            false
+        }
+    }
 }
 
 /// Replaces whatever is at `path` (file or folder).
