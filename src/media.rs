@@ -100,6 +100,12 @@ impl SnapshotDir {
         beneath::Dir::root(&self.drive)?.open(beneath::relative(&self.drive, &self.root)?)
     }
 
+    /// The snapshot's folder on each drive (this one, then its parts), each
+    /// opened from its drive without following links.
+    pub fn open_dirs(&self) -> Result<Vec<beneath::Dir>> {
+        self.folders().map(|(drive, root)| beneath::Dir::root(drive)?.open(beneath::relative(drive, root)?)).collect()
+    }
+
     /// Removes the snapshot folder if it exists, without following a link
     /// anywhere below the drive (a link there is an error, nothing removed).
     pub fn remove(&self) -> Result<()> {
