@@ -242,6 +242,41 @@ pub enum Error {
         /// What blocks recovery.
         problem: String,
     },
+    /// A path below a drive (or a target, or its state folder) is a
+    /// symbolic link: ferry follows no link below the folder it was given
+    /// (formats/threat-model.md §7).
+    #[error(
+        "`{path}` is a symbolic link to `{target}`; ferry follows no links below the drive or folder it was given\nhint: remove the link: below the drive or target given, ferry expects only what it wrote there"
+    )]
+    SymbolicLink {
+        /// The link.
+        path: Utf8PathBuf,
+        /// Where it points (its text, as `readlink` gives it).
+        target: String,
+    },
+    /// An entry ferry reads or writes is not of the kind it must be: a FIFO,
+    /// socket or device where a file belongs, a folder where a file belongs,
+    /// or the reverse (formats/threat-model.md §7).
+    #[error("`{path}` is {found}, where ferry expects {expected}; refusing it")]
+    WrongKind {
+        /// The entry.
+        path: Utf8PathBuf,
+        /// What it is ("a FIFO (named pipe)", "a folder", ...).
+        found: &'static str,
+        /// What it should be ("a regular file", "a folder").
+        expected: &'static str,
+    },
+    /// A source file or folder changed while export read it, and again when
+    /// it was read a second time; nothing was signed.
+    #[error(
+        "`{path}` changed while export read it ({problem}), also when read again; nothing was signed\nhint: run the export when the download task is idle, or point at a stable copy"
+    )]
+    SourceChanged {
+        /// The file or folder of the source.
+        path: Utf8PathBuf,
+        /// What differed (size, modification or change time, entries).
+        problem: String,
+    },
 }
 
 /// One problem stays on the error's one line; several are listed below it.
@@ -305,7 +340,9 @@ impl Error {
             | Error::Expired { .. }
             | Error::Damaged { .. }
             | Error::Mismatch { .. }
-            | Error::NoSnapshot(_) => ErrorClass::Refused,
+            | Error::NoSnapshot(_)
+            | Error::SymbolicLink { .. }
+            | Error::WrongKind { .. } => ErrorClass::Refused,
             Error::InvalidArgument(_) | Error::Passphrase(_) | Error::NoTrust => ErrorClass::Usage,
             _ => ErrorClass::Failure,
         }

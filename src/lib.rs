@@ -30,6 +30,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod beneath;
 pub mod clock;
 pub mod crash;
 pub mod credentials;

@@ -6,9 +6,9 @@
 //! written last, so a folder without one is an unfinished export and is
 //! never installed. A snapshot may span several drives ([`locate_all`]).
 
+use crate::beneath::{self, Kind};
 use crate::digest::copy_hashing;
-use crate::error::{Error, IoContext, Result};
-use crate::fsutil;
+use crate::error::{Error, Result};
 use crate::manifest::{EntryKind, FileEntry, MAX_MANIFEST_BYTES};
 use crate::parallel;
 use crate::rel_path::RelPath;
@@ -16,7 +16,6 @@ use crate::report::Progress;
 use crate::signing::{self, MAX_SIGNATURE_BYTES, TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{Read, Write};
 
 /// File name of the manifest in a snapshot folder.
@@ -33,6 +32,12 @@ pub const CHECKSUMS_FILE: &str = "SHA256SUMS";
 pub const CONTENT_CHECKSUMS_FILE: &str = "contents.SHA256SUMS";
 /// On each drive of a snapshot that spans several: which part it is.
 pub const PART_FILE: &str = "part";
+/// The note export writes first into a snapshot folder, so that an export
+/// killed before its manifest leaves a folder ferry can prove it wrote
+/// (formats/media-layout-v1.md §4 E0).
+pub const UNFINISHED_FILE: &str = "unfinished";
+/// The exact content of [`UNFINISHED_FILE`].
+pub const UNFINISHED_NOTE: &[u8] = b"ferry unfinished export v1\n";
 
 /// Where a snapshot's tree, manifest and signature are: a snapshot folder
 /// on a drive, or an update source ferry installed (the tree at its root,
@@ -40,9 +45,14 @@ pub const PART_FILE: &str = "part";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotDir {
     root: Utf8PathBuf,
+    /// The folder named on the command line that `root` lies in: no link
+    /// below it is followed (formats/threat-model.md §7).
+    drive: Utf8PathBuf,
     installed: bool,
     /// The same snapshot's folders on the other drives it spans.
     parts: Vec<Utf8PathBuf>,
+    /// The drive each of `parts` lies on.
+    part_drives: Vec<Utf8PathBuf>,
 }
 
 impl SnapshotDir {
@@ -50,19 +60,63 @@ impl SnapshotDir {
     pub fn on_media(media: &Utf8Path, repository: &str, sequence: u64) -> Self {
         SnapshotDir {
             root: media.join(MEDIA_ROOT).join(repository).join(sequence.to_string()),
+            drive: media.to_owned(),
             installed: false,
             parts: Vec::new(),
+            part_drives: Vec::new(),
         }
+    }
+
+    /// A snapshot folder `root` found on (or given as) the drive `drive`.
+    fn found(drive: &Utf8Path, root: Utf8PathBuf) -> Self {
+        SnapshotDir { root, drive: drive.to_owned(), installed: false, parts: Vec::new(), part_drives: Vec::new() }
     }
 
     /// The snapshot served by an update source ferry installed at `root`.
     pub fn installed_source(root: &Utf8Path) -> Self {
-        SnapshotDir { root: root.to_owned(), installed: true, parts: Vec::new() }
+        SnapshotDir {
+            root: root.to_owned(),
+            drive: root.to_owned(),
+            installed: true,
+            parts: Vec::new(),
+            part_drives: Vec::new(),
+        }
     }
 
-    /// Whether `root` is an update source ferry installed.
+    /// Whether `root` is an update source ferry installed (its state file
+    /// is a regular file, reached without following links).
     pub fn is_installed_source(root: &Utf8Path) -> bool {
-        root.join(crate::backend::STATE_DIR).join(crate::install::state::STATE_FILE).is_file()
+        let state = root.join(crate::backend::STATE_DIR).join(crate::install::state::STATE_FILE);
+        matches!(beneath::kind(root, &state), Ok(Some(Kind::File)))
+    }
+
+    /// The folder named on the command line that the snapshot folder lies in.
+    pub fn drive(&self) -> &Utf8Path {
+        &self.drive
+    }
+
+    /// The snapshot folder, opened from its drive without following links.
+    pub fn open_dir(&self) -> Result<beneath::Dir> {
+        beneath::Dir::root(&self.drive)?.open(beneath::relative(&self.drive, &self.root)?)
+    }
+
+    /// The snapshot's folder on each drive (this one, then its parts), each
+    /// opened from its drive without following links.
+    pub fn open_dirs(&self) -> Result<Vec<beneath::Dir>> {
+        self.folders().map(|(drive, root)| beneath::Dir::root(drive)?.open(beneath::relative(drive, root)?)).collect()
+    }
+
+    /// Removes the snapshot folder if it exists, without following a link
+    /// anywhere below the drive (a link there is an error, nothing removed).
+    pub fn remove(&self) -> Result<()> {
+        let relative = beneath::relative(&self.drive, &self.root)?;
+        let (Some(parent), Some(name)) = (relative.parent(), relative.file_name()) else {
+            return Err(Error::InvalidArgument(format!("`{}` is the drive itself, not a snapshot folder", self.root)));
+        };
+        match beneath::Dir::root(&self.drive)?.open_if_present(parent)? {
+            Some(parent) => parent.remove_tree(name),
+            None => Ok(()),
+        }
     }
 
     /// The folder itself.
@@ -86,22 +140,25 @@ impl SnapshotDir {
         self.metadata_dir().join(SIGNATURE_FILE)
     }
 
-    /// Whether the export that wrote this folder finished (has a signature).
+    /// Whether the export that wrote this folder finished: it has a
+    /// signature that is a regular file, reached without following links
+    /// (one that is a link or a FIFO makes [`SnapshotDir::open`] refuse the
+    /// folder, naming it).
     pub fn is_complete(&self) -> bool {
-        self.signature_path().is_file()
+        matches!(beneath::kind(&self.drive, &self.signature_path()), Ok(Some(Kind::File)))
     }
 
     /// Reads the manifest and signature and verifies them against `trust`.
     pub fn open(&self, trust: &TrustStore) -> Result<VerifiedSnapshot> {
         let manifest_path = self.manifest_path();
         let signature_path = self.signature_path();
-        let Some(manifest) = fsutil::read_optional(&manifest_path, MAX_MANIFEST_BYTES)? else {
+        let Some(manifest) = beneath::read_capped(&self.drive, &manifest_path, MAX_MANIFEST_BYTES)? else {
             return Err(Error::Damaged {
                 media: self.root.clone(),
                 problems: vec![format!("missing: {MANIFEST_FILE}")],
             });
         };
-        let Some(signature) = fsutil::read_optional(&signature_path, MAX_SIGNATURE_BYTES)? else {
+        let Some(signature) = beneath::read_capped(&self.drive, &signature_path, MAX_SIGNATURE_BYTES)? else {
             return Err(Error::MissingSignature(self.root.clone()));
         };
         signing::verify(manifest, &manifest_path, signature, &signature_path, trust)
@@ -122,8 +179,8 @@ impl SnapshotDir {
     fn missing_parts(&self) -> Option<String> {
         let mut held = Vec::new();
         let mut total = 0;
-        for root in std::iter::once(&self.root).chain(&self.parts) {
-            if let Some((part, of)) = part_of(root) {
+        for (drive, root) in self.folders() {
+            if let Some((part, of)) = part_of(drive, root) {
                 held.push(part);
                 total = total.max(of);
             }
@@ -139,14 +196,26 @@ impl SnapshotDir {
     }
 
     /// Sets the folders of the same snapshot on other drives.
-    pub fn set_parts(&mut self, parts: Vec<Utf8PathBuf>) {
-        self.parts = parts;
+    pub fn set_parts(&mut self, parts: Vec<SnapshotDir>) {
+        (self.parts, self.part_drives) = parts.into_iter().map(|part| (part.root, part.drive)).unzip();
     }
 
-    /// Every `volumes/` folder of the snapshot: this drive's, then the
-    /// other drives' in the order they were given.
-    fn volume_dirs(&self) -> Vec<Utf8PathBuf> {
-        std::iter::once(&self.root).chain(&self.parts).map(|root| root.join(crate::volume::VOLUMES_DIR)).collect()
+    /// (drive, snapshot folder) of this drive, then of the other drives in
+    /// the order they were given.
+    fn folders(&self) -> impl Iterator<Item = (&Utf8Path, &Utf8Path)> {
+        std::iter::once((self.drive.as_path(), self.root.as_path()))
+            .chain(self.part_drives.iter().map(Utf8PathBuf::as_path).zip(self.parts.iter().map(Utf8PathBuf::as_path)))
+    }
+
+    /// Every `volumes/` folder of the snapshot that exists, opened without
+    /// following links: this drive's, then the other drives'.
+    fn volume_dirs(&self) -> Result<Vec<beneath::Dir>> {
+        let mut dirs = Vec::new();
+        for (drive, root) in self.folders() {
+            let volumes = root.join(crate::volume::VOLUMES_DIR);
+            dirs.extend(beneath::Dir::root(drive)?.open_if_present(beneath::relative(drive, &volumes)?)?);
+        }
+        Ok(dirs)
     }
 
     /// Prepares the payload of a verified snapshot for reading, checking
@@ -157,11 +226,12 @@ impl SnapshotDir {
         let source = match self.tar_index(snapshot)? {
             Some(index) => PayloadSource::Tar(index),
             None => {
-                let extra = self.unlisted_entries(snapshot)?;
+                let payload = self.payload_dir()?;
+                let extra = self.unlisted_entries(&payload, snapshot)?;
                 if !extra.is_empty() {
                     return Err(Error::Damaged { media: self.root.clone(), problems: extra });
                 }
-                PayloadSource::Tree(self.payload())
+                PayloadSource::Tree(payload)
             }
         };
         Ok(Payload { root: self.root.clone(), source })
@@ -173,7 +243,13 @@ impl SnapshotDir {
         if self.installed || snapshot.manifest().layout.volumes().is_empty() {
             return Ok(None);
         }
-        match crate::volume::index(&self.volume_dirs(), snapshot.manifest()) {
+        let dirs = self.volume_dirs()?;
+        if dirs.is_empty() {
+            let mut problems = vec![format!("missing: {}/", crate::volume::VOLUMES_DIR)];
+            problems.extend(self.missing_parts());
+            return Err(Error::Damaged { media: self.root.clone(), problems });
+        }
+        match crate::volume::index_in(&dirs, snapshot.manifest()) {
             Ok(index) => Ok(Some(index)),
             Err(Error::Damaged { media, mut problems }) => {
                 problems.extend(self.missing_parts());
@@ -203,34 +279,73 @@ impl SnapshotDir {
         }
     }
 
+    /// `payload/` (the target folder itself for an installed source),
+    /// opened from the drive without following links; `None` if missing.
+    fn payload_if_present(&self) -> Result<Option<beneath::Dir>> {
+        let payload = self.payload();
+        beneath::Dir::root(&self.drive)?.open_if_present(beneath::relative(&self.drive, &payload)?)
+    }
+
+    /// [`SnapshotDir::payload_if_present`], a missing one being damage.
+    fn payload_dir(&self) -> Result<beneath::Dir> {
+        self.payload_if_present()?.ok_or_else(|| Error::Damaged {
+            media: self.root.clone(),
+            problems: vec![format!("missing: {PAYLOAD_DIR}/")],
+        })
+    }
+
     fn check_tree(
         &self,
         snapshot: &VerifiedSnapshot,
         progress: &dyn Progress,
         from_device: bool,
     ) -> Result<Vec<String>> {
-        let payload = self.payload();
         let manifest = snapshot.manifest();
-        let mut problems = self.unlisted_entries(snapshot)?;
+        let Some(payload) = self.payload_if_present()? else {
+            // No payload folder: every entry is missing.
+            return Ok(manifest
+                .entries
+                .iter()
+                .map(|entry| match entry.kind {
+                    EntryKind::Dir => format!("missing: {}/", entry.path),
+                    EntryKind::File(_) => format!("missing: {}", entry.path),
+                })
+                .collect());
+        };
+        let mut problems = self.unlisted_entries(&payload, snapshot)?;
         for entry in &manifest.entries {
-            if let EntryKind::Dir = entry.kind
-                && !entry.path.under(&payload).is_dir()
-            {
-                problems.push(format!("missing: {}/", entry.path));
+            if let EntryKind::Dir = entry.kind {
+                match payload.kind(entry.path.as_path())? {
+                    Some(Kind::Dir) => {}
+                    None => problems.push(format!("missing: {}/", entry.path)),
+                    Some(other) => problems.push(format!("not a folder: {}/ ({})", entry.path, describe(&other))),
+                }
             }
         }
 
         let mut files: Vec<_> = manifest.files().collect();
         files.sort_by_key(|(_, file)| std::cmp::Reverse(file.size));
         let file_problems = parallel::for_each(&files, false, |(path, expected)| -> Result<(), String> {
-            let full = path.under(&payload);
-            let mut file = match File::open(&full) {
+            let mut file = match payload.open_file(path.as_path()) {
                 Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(format!("missing: {path}")),
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(format!("missing: {path}"));
+                }
+                Err(Error::SymbolicLink { target, .. }) => {
+                    return Err(format!("not a regular file: {path} (a symbolic link to `{target}`)"));
+                }
+                Err(Error::WrongKind { found, .. }) => return Err(format!("not a regular file: {path} ({found})")),
                 Err(e) => return Err(format!("unreadable: {path} ({e})")),
             };
+            // The size is known before a byte is read: a file of the wrong
+            // size is damaged without reading it.
+            let size = file.metadata().map_err(|e| format!("unreadable: {path} ({e})"))?.len();
+            if size != expected.size {
+                let seen = crate::digest::Hashed { size, digest: expected.digest };
+                return Err(format!("damaged: {path} ({})", mismatch(&seen, expected).unwrap_or_default()));
+            }
             if from_device {
-                fsutil::drop_cache(&file);
+                crate::fsutil::drop_cache(&file);
             }
             let seen = copy_hashing(&mut file, None, expected.size, &|n| progress.advance(n))
                 .map_err(|e| format!("unreadable: {path} ({e})"))?;
@@ -246,32 +361,46 @@ impl SnapshotDir {
     /// Lists what `payload/` holds that the signed manifest does not list,
     /// one `extra: PATH` line each. Import refuses such media like verify
     /// does: a drive carrying unlisted files was not written by ferry alone.
-    fn unlisted_entries(&self, snapshot: &VerifiedSnapshot) -> Result<Vec<String>> {
-        let payload = self.payload();
+    fn unlisted_entries(&self, payload: &beneath::Dir, snapshot: &VerifiedSnapshot) -> Result<Vec<String>> {
         let listed: HashSet<&str> = snapshot.manifest().entries.iter().map(|e| e.path.as_str()).collect();
         let mut problems = Vec::new();
-        if payload.is_dir() {
-            let walker = walkdir::WalkDir::new(&payload).min_depth(1).sort_by_file_name().into_iter();
-            let state_dir = self.installed.then_some(crate::backend::STATE_DIR);
-            for item in
-                walker.filter_entry(|e| !(e.depth() == 1 && Some(e.file_name()) == state_dir.map(std::ffi::OsStr::new)))
-            {
-                let item = item.map_err(|e| Error::io("list", payload.clone(), e.into()))?;
-                let relative = item.path().strip_prefix(&payload).unwrap_or(item.path());
-                if !relative.to_str().is_some_and(|text| listed.contains(text)) {
-                    problems.push(format!("extra: {} (not in the manifest)", relative.display()));
-                }
+        let state_dir = self.installed.then_some(crate::backend::STATE_DIR);
+        // Depth first, sorted by name, descending only into real folders.
+        let mut pending = vec![(String::new(), payload.entries()?)];
+        while let Some((prefix, mut entries)) = pending.pop() {
+            let Some((name, kind)) = (!entries.is_empty()).then(|| entries.remove(0)) else { continue };
+            let relative = format!("{prefix}{name}");
+            pending.push((prefix, entries));
+            if state_dir == Some(relative.as_str()) {
+                continue;
+            }
+            if !listed.contains(relative.as_str()) {
+                problems.push(format!("extra: {} (not in the manifest)", crate::rel_path::escape(&relative)));
+            }
+            if kind == Kind::Dir {
+                let child = payload.open(Utf8Path::new(&relative))?;
+                pending.push((format!("{relative}/"), child.entries()?));
             }
         }
         Ok(problems)
     }
 }
 
+/// How an entry of the wrong kind reads in a problem line.
+fn describe(kind: &Kind) -> String {
+    match kind {
+        Kind::File => "a regular file".into(),
+        Kind::Dir => "a folder".into(),
+        Kind::Link(target) => format!("a symbolic link to `{target}`"),
+        Kind::Other(what) => (*what).into(),
+    }
+}
+
 /// Where an opened snapshot's file bytes are read from.
 #[derive(Debug)]
 enum PayloadSource {
-    /// Plain files under this folder.
-    Tree(Utf8PathBuf),
+    /// Plain files under this folder, opened without following links.
+    Tree(beneath::Dir),
     /// Stretches of tar volumes.
     Tar(crate::volume::TarIndex),
 }
@@ -308,13 +437,20 @@ impl Payload {
     ) -> Result<()> {
         let (mut reader, source): (Box<dyn Read + '_>, Utf8PathBuf) = match &self.source {
             PayloadSource::Tree(payload) => {
-                let source = path.under(payload);
-                let file = File::open(&source).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => {
+                let source = path.under(payload.path());
+                let file = payload.open_file(path.as_path()).map_err(|e| match e {
+                    Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                         Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] }
                     }
-                    _ => Error::io("open", source.clone(), e),
+                    other => other,
                 })?;
+                // A file of the wrong size is refused before a byte is read.
+                let size = file.metadata().map_err(|e| Error::io("inspect", &source, e))?.len();
+                if size != expected.size {
+                    let seen = crate::digest::Hashed { size, digest: expected.digest };
+                    let problem = mismatch(&seen, expected).unwrap_or_default();
+                    return Err(Error::Mismatch { path: source, problem });
+                }
                 (Box::new(file), source)
             }
             PayloadSource::Tar(index) => {
@@ -380,9 +516,10 @@ pub fn part_note(part: usize, parts: usize, volumes: &[usize]) -> Vec<u8> {
     format!("ferry part v1\npart: {part} of {parts}\nvolumes: {}\n", list.join(" ")).into_bytes()
 }
 
-/// Reads `part: K of N` from the `part` note of a snapshot folder, if any.
-pub fn part_of(snapshot_folder: &Utf8Path) -> Option<(usize, usize)> {
-    let note = fsutil::read_optional(&snapshot_folder.join(PART_FILE), 4096).ok().flatten()?;
+/// Reads `part: K of N` from the `part` note of a snapshot folder on
+/// `drive`, if any (a note that is a link or not a regular file is none).
+pub fn part_of(drive: &Utf8Path, snapshot_folder: &Utf8Path) -> Option<(usize, usize)> {
+    let note = beneath::read_capped(drive, &snapshot_folder.join(PART_FILE), 4096).ok().flatten()?;
     let text = String::from_utf8_lossy(&note);
     let (part, of) = text.lines().find_map(|l| l.strip_prefix("part: "))?.split_once(" of ")?;
     Some((part.parse().ok()?, of.parse().ok()?))
@@ -438,12 +575,17 @@ pub fn locate_all(drives: &[Utf8PathBuf]) -> Result<Vec<SnapshotDir>> {
             // Hashing the bytes names the snapshot without parsing anything
             // unverified; the signature is checked when the snapshot is opened.
             let id = match dir.is_complete() {
-                true => fsutil::read_optional(&dir.manifest_path(), MAX_MANIFEST_BYTES)?
+                true => beneath::read_capped(drive, &dir.manifest_path(), MAX_MANIFEST_BYTES)
+                    .ok()
+                    .flatten()
                     .map(|bytes| crate::digest::Digest::of(&bytes)),
                 false => None,
             };
             match found.iter_mut().find(|(seen, _)| id.is_some() && *seen == id) {
-                Some((_, first)) => first.parts.push(dir.root),
+                Some((_, first)) => {
+                    first.parts.push(dir.root);
+                    first.part_drives.push(dir.drive);
+                }
                 None => found.push((id, dir)),
             }
         }
@@ -455,19 +597,26 @@ pub fn locate_all(drives: &[Utf8PathBuf]) -> Result<Vec<SnapshotDir>> {
 /// a snapshot folder, else every `media/ferry/*/*` folder, sorted. Folders
 /// without a signature are included (callers report them as incomplete).
 pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
-    if !media.is_dir() {
-        return Err(Error::io("open media folder", media, std::io::Error::from(std::io::ErrorKind::NotFound)));
-    }
-    let direct = SnapshotDir { root: media.to_owned(), installed: false, parts: Vec::new() };
-    if direct.manifest_path().exists() || direct.signature_path().exists() {
+    let drive = match beneath::Dir::root(media) {
+        Ok(drive) => drive,
+        Err(Error::Io { source, .. }) if source.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {
+            return Err(Error::io("open media folder", media, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
+        Err(Error::Io { source, .. }) => return Err(Error::io("open media folder", media, source)),
+        Err(other) => return Err(other),
+    };
+    let direct = SnapshotDir::found(media, media.to_owned());
+    if drive.kind(Utf8Path::new(MANIFEST_FILE))?.is_some() || drive.kind(Utf8Path::new(SIGNATURE_FILE))?.is_some() {
         return Ok(vec![direct]);
     }
     let mut found = Vec::new();
-    let root = media.join(MEDIA_ROOT);
-    if root.is_dir() {
+    // `ferry` itself must be a real folder: a link there (`ferry -> /srv`)
+    // is refused, never followed (formats/media-layout-v1.md §5 L2).
+    if let Some(root) = drive.open_if_present(Utf8Path::new(MEDIA_ROOT))? {
         for repository in sorted_dirs(&root)? {
-            for sequence in sorted_dirs(&repository)? {
-                found.push(SnapshotDir { root: sequence, installed: false, parts: Vec::new() });
+            let repository_dir = root.open(Utf8Path::new(&repository))?;
+            for sequence in sorted_dirs(&repository_dir)? {
+                found.push(SnapshotDir::found(media, media.join(MEDIA_ROOT).join(&repository).join(sequence)));
             }
         }
     }
@@ -477,15 +626,79 @@ pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
     Ok(found)
 }
 
-fn sorted_dirs(dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
+/// The names of the real folders (not links) directly in `dir`, names that
+/// are not a decimal number first, then numbers in numeric order.
+fn sorted_dirs(dir: &beneath::Dir) -> Result<Vec<String>> {
     let mut dirs = Vec::new();
-    for entry in dir.read_dir_utf8().ctx("list", dir)? {
-        let entry = entry.ctx("list", dir)?;
-        if entry.file_type().ctx("inspect", entry.path())?.is_dir() {
-            dirs.push(entry.path().to_owned());
+    for (name, kind) in dir.entries()? {
+        if name.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(Error::io("list", dir.path().join(&name), std::io::ErrorKind::InvalidData.into()));
+        }
+        if kind == Kind::Dir {
+            dirs.push(name);
         }
     }
     // Sequence folders sort numerically so the newest is last.
-    dirs.sort_by_key(|d| (d.file_name().and_then(|n| n.parse::<u64>().ok()), d.clone()));
+    dirs.sort_by_key(|name| (name.parse::<u64>().ok(), name.clone()));
     Ok(dirs)
+}
+
+/// What a folder `ferry/REPOSITORY/NAME` on a drive is to `--prune` and to
+/// the clean-up of unfinished exports (formats/media-layout-v1.md §4 E7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// A snapshot folder ferry wrote whose export finished (it has a signature).
+    Complete,
+    /// A snapshot folder ferry wrote whose export did not finish.
+    Unfinished,
+    /// Nothing proves ferry wrote it: it is left alone, for this reason.
+    NotProven(String),
+}
+
+/// Decides whether the entry `name` (of kind `kind`) in `repository_dir`,
+/// the drive's `ferry/REPOSITORY/` folder, is a snapshot folder of
+/// `repository` that ferry wrote: a real folder named by a sequence number
+/// that is empty, or holds a regular `manifest` whose first lines name this
+/// repository and sequence, or holds ferry's `unfinished` note. Reads at
+/// most a few kilobytes and follows no link.
+pub fn ownership(repository_dir: &beneath::Dir, repository: &str, name: &str, kind: &Kind) -> Result<Ownership> {
+    if *kind != Kind::Dir {
+        return Ok(Ownership::NotProven(format!("{} where ferry writes folders", describe(kind))));
+    }
+    if name.parse::<u64>().map(|n| n.to_string()).as_deref() != Ok(name) {
+        return Ok(Ownership::NotProven("its name is not a sequence number".into()));
+    }
+    let folder = repository_dir.open(Utf8Path::new(name))?;
+    let entries = folder.entries()?;
+    if entries.is_empty() {
+        return Ok(Ownership::Unfinished);
+    }
+    let has = |wanted: &str| entries.iter().any(|(name, kind)| name == wanted && *kind == Kind::File);
+    let signed = entries.iter().any(|(name, _)| name == SIGNATURE_FILE);
+    if has(MANIFEST_FILE) {
+        let head = read_head(&folder, MANIFEST_FILE, 4096)?;
+        let text = String::from_utf8_lossy(&head);
+        let mut lines = text.lines();
+        let magic = lines.next().is_some_and(|l| l == crate::manifest::MAGIC || l == crate::manifest::MAGIC_V2);
+        if magic
+            && lines.next() == Some(&format!("repository: {repository}"))
+            && lines.next() == Some(&format!("sequence: {name}"))
+        {
+            return Ok(if signed { Ownership::Complete } else { Ownership::Unfinished });
+        }
+    }
+    if has(UNFINISHED_FILE) && read_head(&folder, UNFINISHED_FILE, 64)? == UNFINISHED_NOTE {
+        return Ok(Ownership::Unfinished);
+    }
+    Ok(Ownership::NotProven(format!(
+        "it holds neither a manifest of {repository} sequence {name} nor ferry's `{UNFINISHED_FILE}` note"
+    )))
+}
+
+/// The first `limit` bytes of the regular file `name` in `dir`.
+fn read_head(dir: &beneath::Dir, name: &str, limit: u64) -> Result<Vec<u8>> {
+    let path = dir.path().join(name);
+    let mut head = Vec::new();
+    dir.open_file(Utf8Path::new(name))?.take(limit).read_to_end(&mut head).map_err(|e| Error::io("read", path, e))?;
+    Ok(head)
 }

@@ -23,6 +23,49 @@ pub struct SourceEntry {
     pub path: RelPath,
     /// `None` for a directory, `Some` for a regular file.
     pub file: Option<SourceFile>,
+    /// Size, times and identity when walked: export compares them with the
+    /// file or folder after reading it, to notice one that changed.
+    pub stamp: Stamp,
+}
+
+/// What says that a file or folder is still the one the scan saw: size,
+/// modification and change times (nanoseconds), device and inode. Writing a
+/// file, or adding, removing or renaming an entry of a folder, changes its
+/// modification time; a rename over it changes the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+    identity: (u64, u64),
+}
+
+impl Stamp {
+    /// The stamp of `metadata` (from `lstat` or `fstat`).
+    pub fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            size: metadata.len(),
+            modified: (metadata.mtime(), metadata.mtime_nsec()),
+            changed: (metadata.ctime(), metadata.ctime_nsec()),
+            identity: (metadata.dev(), metadata.ino()),
+        }
+    }
+
+    /// How `now` differs from this stamp, in words; `None` if it does not.
+    pub fn difference(&self, now: &Stamp) -> Option<String> {
+        if self.identity != now.identity {
+            Some("it was replaced by another file".into())
+        } else if self.size != now.size {
+            Some(format!("its size went from {} to {} bytes", self.size, now.size))
+        } else if self.modified != now.modified {
+            Some("its modification time changed".into())
+        } else if self.changed != now.changed {
+            Some("its change time changed".into())
+        } else {
+            None
+        }
+    }
 }
 
 /// What the walk knows about a regular file.
@@ -79,16 +122,16 @@ pub fn scan(root: &Utf8Path, index: &GlobSet) -> Result<Vec<SourceEntry>> {
             }
         };
         let kind = item.file_type();
+        let metadata = match item.metadata() {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                problems.push(format!("{path}: cannot read metadata ({e})"));
+                continue;
+            }
+        };
         let file = if kind.is_dir() {
             None
         } else if kind.is_file() {
-            let metadata = match item.metadata() {
-                Ok(metadata) => metadata,
-                Err(e) => {
-                    problems.push(format!("{path}: cannot read metadata ({e})"));
-                    continue;
-                }
-            };
             Some(SourceFile {
                 size: metadata.len(),
                 executable: metadata.permissions().mode() & 0o111 != 0,
@@ -106,7 +149,7 @@ pub fn scan(root: &Utf8Path, index: &GlobSet) -> Result<Vec<SourceEntry>> {
         if let Some(other) = folded.insert(path.as_str().to_lowercase(), path.clone()) {
             problems.push(format!("{path}: differs from `{other}` only in case (they collide on FAT, exFAT and NTFS)"));
         }
-        entries.push(SourceEntry { path, file });
+        entries.push(SourceEntry { path, file, stamp: Stamp::of(&metadata) });
     }
     if !problems.is_empty() {
         problems.sort();

@@ -15,6 +15,7 @@
 //! each file's bytes are, so import reads only the files it installs and
 //! verifies each against its digest on the way.
 
+use crate::beneath::Dir;
 use crate::digest::{Digest, Hashed, copy_hashing};
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{Entry, EntryKind, Manifest, Volume};
@@ -23,8 +24,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 /// Folder of a snapshot folder that holds the volumes.
 pub const VOLUMES_DIR: &str = "volumes";
@@ -141,6 +143,12 @@ pub struct Destination {
     pub budget: u64,
 }
 
+/// A destination as the writer holds it: the folder open, the room left.
+struct Bin {
+    dir: Dir,
+    budget: u64,
+}
+
 /// Refuses a volume size outside [`MIN_VOLUME_SIZE`] to [`MAX_VOLUME_SIZE`].
 pub fn check_volume_size(size: u64) -> Result<()> {
     if (MIN_VOLUME_SIZE..=MAX_VOLUME_SIZE).contains(&size) {
@@ -165,7 +173,7 @@ pub struct PlacedVolume {
 /// deterministically: the same entries, contents, capacity, destination
 /// budgets and `mtime` always give the same bytes.
 pub struct VolumeWriter {
-    destinations: Vec<Destination>,
+    destinations: Vec<Bin>,
     /// Index of the destination volumes go to now.
     destination: usize,
     capacity: u64,
@@ -177,7 +185,18 @@ pub struct VolumeWriter {
 impl VolumeWriter {
     /// Starts writing volumes into `destinations`, filling each in turn.
     pub fn new(destinations: Vec<Destination>, capacity: u64, mtime: u64) -> Result<Self> {
+        let opened = destinations
+            .into_iter()
+            .map(|destination| Ok((Dir::root(&destination.dir)?, destination.budget)))
+            .collect::<Result<_>>()?;
+        Self::in_dirs(opened, capacity, mtime)
+    }
+
+    /// [`VolumeWriter::new`] with the `volumes/` folders already opened
+    /// (without following links, [`crate::beneath`]), each with its budget.
+    pub fn in_dirs(destinations: Vec<(Dir, u64)>, capacity: u64, mtime: u64) -> Result<Self> {
         check_volume_size(capacity)?;
+        let destinations = destinations.into_iter().map(|(dir, budget)| Bin { dir, budget }).collect();
         Ok(VolumeWriter { destinations, destination: 0, capacity, mtime, current: None, finished: Vec::new() })
     }
 
@@ -204,7 +223,7 @@ impl VolumeWriter {
             // A drive with less room than the smallest volume is full.
             while self.next_capacity() < MIN_VOLUME_SIZE {
                 if self.destination + 1 >= self.destinations.len() {
-                    let last = self.destinations.last().map(|d| d.dir.clone()).unwrap_or_default();
+                    let last = self.destinations.last().map(|d| d.dir.path().to_owned()).unwrap_or_default();
                     return Err(Error::DriveUnfit {
                         media: last,
                         problems: vec![format!(
@@ -216,8 +235,10 @@ impl VolumeWriter {
                 self.destination += 1;
             }
             let capacity = self.next_capacity();
-            let path = self.destinations[self.destination].dir.join(volume_name(self.finished.len() + 1));
-            let file = File::options().write(true).create_new(true).open(&path).ctx("create", &path)?;
+            let name = volume_name(self.finished.len() + 1);
+            let dir = &self.destinations[self.destination].dir;
+            let path = dir.path().join(&name);
+            let file = dir.create_file(&name)?;
             let hasher = BackgroundHasher::new();
             self.current = Some(OpenVolume {
                 capacity,
@@ -363,11 +384,10 @@ pub fn estimate<'a>(entries: impl Iterator<Item = (&'a str, Option<u64>)>, volum
 }
 
 fn changed_while_exported(source: &Utf8Path, size: u64) -> Error {
-    Error::io(
-        "export",
-        source,
-        io::Error::other(format!("the file changed while it was exported (it had {size} bytes when scanned)")),
-    )
+    Error::SourceChanged {
+        path: source.to_owned(),
+        problem: format!("it no longer has the {size} bytes it had when scanned"),
+    }
 }
 
 fn padded(size: u64) -> u64 {
@@ -444,15 +464,22 @@ pub struct Segment {
 /// after every header matched the signed manifest.
 #[derive(Debug, Clone)]
 pub struct TarIndex {
-    /// Path of each volume, volume 1 first (they may lie on several drives).
-    volumes: Vec<Utf8PathBuf>,
+    /// Path and open file of each volume, volume 1 first (they may lie on
+    /// several drives).
+    volumes: Vec<(Utf8PathBuf, Arc<File>)>,
     files: HashMap<RelPath, Vec<Segment>>,
 }
 
 impl TarIndex {
     /// The path of volume `number` (from 1).
     pub fn volume_path(&self, number: usize) -> Utf8PathBuf {
-        self.volumes.get(number.wrapping_sub(1)).cloned().unwrap_or_else(|| volume_name(number).into())
+        self.volumes.get(number.wrapping_sub(1)).map_or_else(|| volume_name(number).into(), |(path, _)| path.clone())
+    }
+
+    /// A reader over the whole of volume `number` (from 1), from its start.
+    fn read_volume(&self, number: usize) -> Option<PositionedReader<'_>> {
+        let (_, file) = self.volumes.get(number.wrapping_sub(1))?;
+        Some(PositionedReader { file, position: 0, end: u64::MAX })
     }
 
     /// Where the file's bytes are; `None` if the manifest lists no such file.
@@ -471,7 +498,7 @@ impl TarIndex {
 pub struct SegmentReader<'a> {
     index: &'a TarIndex,
     segments: &'a [Segment],
-    current: Option<(File, u64)>,
+    current: Option<PositionedReader<'a>>,
 }
 
 impl Read for SegmentReader<'_> {
@@ -480,21 +507,38 @@ impl Read for SegmentReader<'_> {
             if self.current.is_none() {
                 let Some((first, rest)) = self.segments.split_first() else { return Ok(0) };
                 self.segments = rest;
-                let mut file = File::open(self.index.volume_path(first.volume))?;
-                file.seek(SeekFrom::Start(first.offset))?;
-                self.current = Some((file, first.length));
+                let Some((_, file)) = self.index.volumes.get(first.volume.wrapping_sub(1)) else { return Ok(0) };
+                self.current =
+                    Some(PositionedReader { file, position: first.offset, end: first.offset + first.length });
             }
-            let (file, left) = self.current.as_mut().expect("opened above");
-            let wanted = buffer.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-            let read = if wanted == 0 { 0 } else { file.read(&mut buffer[..wanted])? };
+            let read = self.current.as_mut().expect("opened above").read(buffer)?;
             if read == 0 {
                 // Segment done, or the volume is shorter than its headers say.
                 self.current = None;
                 continue;
             }
-            *left -= read as u64;
             return Ok(read);
         }
+    }
+}
+
+/// Reads a stretch of an open volume with positioned reads, so that many
+/// readers can share one handle.
+struct PositionedReader<'a> {
+    file: &'a File,
+    position: u64,
+    end: u64,
+}
+
+impl Read for PositionedReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let wanted = buffer.len().min(usize::try_from(self.end - self.position).unwrap_or(usize::MAX));
+        if wanted == 0 {
+            return Ok(0);
+        }
+        let read = self.file.read_at(&mut buffer[..wanted], self.position)?;
+        self.position += read as u64;
+        Ok(read)
     }
 }
 
@@ -690,17 +734,33 @@ fn parse_pax(mut records: &[u8]) -> std::result::Result<String, String> {
 /// headers only; data is read later, by whoever needs it, and checked
 /// against the file digests then.
 pub fn index(dirs: &[Utf8PathBuf], manifest: &Manifest) -> Result<TarIndex> {
+    let opened: Vec<Dir> = dirs.iter().map(|dir| Dir::root(dir)).collect::<Result<_>>()?;
+    index_in(&opened, manifest)
+}
+
+/// [`index`] over `volumes/` folders already opened (without following
+/// links, [`crate::beneath`]). Each volume is opened non-blocking, checked
+/// to be a regular file of the signed size before a byte is read, and kept
+/// open: the bytes read later come from the file the headers were read from.
+pub fn index_in(dirs: &[Dir], manifest: &Manifest) -> Result<TarIndex> {
     let volumes = manifest.layout.volumes();
     let mut expected = Expected::new(&manifest.entries);
     let mut files: HashMap<RelPath, Vec<Segment>> = HashMap::new();
     let mut paths = Vec::with_capacity(volumes.len());
     for (i, volume) in volumes.iter().enumerate() {
         let number = i + 1;
-        let candidates = dirs.iter().map(|dir| dir.join(volume_name(number)));
-        let Some(path) = candidates.clone().find(|path| path.exists()) else {
-            let looked: Vec<String> = dirs.iter().map(|d| d.to_string()).collect();
+        let name = volume_name(number);
+        let mut found = None;
+        for dir in dirs {
+            if dir.kind(Utf8Path::new(&name))?.is_some() {
+                found = Some(dir);
+                break;
+            }
+        }
+        let Some(dir) = found else {
+            let looked: Vec<String> = dirs.iter().map(|d| d.path().to_string()).collect();
             return Err(Error::Damaged {
-                media: dirs.first().cloned().unwrap_or_default(),
+                media: dirs.first().map(|d| d.path().to_owned()).unwrap_or_default(),
                 problems: vec![format!(
                     "missing: volume {} of {} (looked in {}{})",
                     volume_name(number),
@@ -710,7 +770,8 @@ pub fn index(dirs: &[Utf8PathBuf], manifest: &Manifest) -> Result<TarIndex> {
                 )],
             });
         };
-        let file = File::open(&path).ctx("open", &path)?;
+        let path = dir.path().join(&name);
+        let file = dir.open_file(Utf8Path::new(&name))?;
         let length = file.metadata().ctx("inspect", &path)?.len();
         if length != volume.size {
             return Err(Error::Damaged {
@@ -737,10 +798,11 @@ pub fn index(dirs: &[Utf8PathBuf], manifest: &Manifest) -> Result<TarIndex> {
         if walker.position != length {
             return Err(walker.refuse(walker.position, "bytes after the end-of-archive marker"));
         }
-        paths.push(path);
+        paths.push((path, Arc::new(file)));
     }
     if let Some(missing) = expected.missing() {
-        return Err(Error::Damaged { media: dirs.first().cloned().unwrap_or_default(), problems: vec![missing] });
+        let media = dirs.first().map(|d| d.path().to_owned()).unwrap_or_default();
+        return Err(Error::Damaged { media, problems: vec![missing] });
     }
     Ok(TarIndex { volumes: paths, files })
 }
@@ -836,11 +898,11 @@ pub fn check_all(
     let mut damaged = Vec::new();
     for (i, volume) in manifest.layout.volumes().iter().enumerate() {
         let path = index.volume_path(i + 1);
-        let mut file = File::open(&path).ctx("open", &path)?;
+        let Some(mut reader) = index.read_volume(i + 1) else { continue };
         if from_device {
-            crate::fsutil::drop_cache(&file);
+            crate::fsutil::drop_cache(reader.file);
         }
-        let seen = copy_hashing(&mut file, None, volume.size, progress).ctx("read", &path)?;
+        let seen = copy_hashing(&mut reader, None, volume.size, progress).ctx("read", &path)?;
         if seen.size != volume.size || seen.digest != volume.digest {
             damaged.push(i + 1);
             problems.push(format!(

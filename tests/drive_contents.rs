@@ -119,7 +119,9 @@ fn prune_keeps_the_newest_snapshots_of_one_repository_only() {
         d.export("av", n, &[]);
     }
     d.export("patches", 1, &[]);
+    // An export killed early: its folder holds ferry's `unfinished` note.
     std::fs::create_dir_all(d.media.join("ferry/av/3000/volumes")).unwrap();
+    std::fs::write(d.media.join("ferry/av/3000/unfinished"), b"ferry unfinished export v1\n").unwrap();
     let report = run(&["export", d.source.as_str(), d.media.as_str(), "--key", d.key.as_str(), "--repository", "av"])
         .ok()
         .stdout;

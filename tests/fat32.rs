@@ -204,7 +204,9 @@ fn rerun_after_an_unfinished_export_reuses_its_room() {
     let (secret, public) = key_pair(&scratch);
     let source = scratch.path("source");
     write(&source.join("bases/large.dat"), &pseudo_random_bytes(5, 20 * 1024 * 1024));
-    // What a killed export of the same sequence left: no manifest.sig.
+    // What a killed export of the same sequence left: ferry's `unfinished`
+    // note and a volume, no manifest.sig.
+    write(&fat.mount.join("ferry/av/1/unfinished"), b"ferry unfinished export v1\n");
     write(&fat.mount.join("ferry/av/1/volumes/0001.tar"), &pseudo_random_bytes(6, 20 * 1024 * 1024));
     let exported = export(&source, &fat.mount, &secret, "1", &[]);
     assert_eq!(exported.code, 0, "{}{}", exported.stdout, exported.stderr);

@@ -12,11 +12,12 @@
 //! decided by [`crate::install::tree`]. See `formats/target-state-v1.md`.
 
 use super::{Backend, BackendLock, Capabilities, STATE_DIR, Slot, StagedFile, TreeExchange};
+use crate::beneath::{Dir, Kind};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::rel_path::RelPath;
 use camino::{Utf8Path, Utf8PathBuf};
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::{File, Permissions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::OnceLock;
@@ -66,6 +67,35 @@ impl DirBackend {
 
     fn state_path(&self, name: &str) -> Utf8PathBuf {
         self.state_dir.join(name)
+    }
+
+    /// The tree devices read, opened: every path below it is resolved
+    /// without following links (formats/threat-model.md §7 T1).
+    fn tree(&self) -> Result<Dir> {
+        Dir::root(&self.root)
+    }
+
+    /// The state folder, opened without following links below TARGET (a
+    /// `.ferry` that is a link is refused), or the `--state-dir` given;
+    /// created first with `create`, else `None` when it does not exist.
+    fn state(&self, create: bool) -> Result<Option<Dir>> {
+        match (self.state_inside, create) {
+            (true, true) => Ok(Some(self.tree()?.create(Utf8Path::new(STATE_DIR))?)),
+            (true, false) => self.tree()?.open_if_present(Utf8Path::new(STATE_DIR)),
+            (false, true) => {
+                fsutil::create_dir_all(&self.state_dir)?;
+                Dir::root(&self.state_dir).map(Some)
+            }
+            (false, false) => Dir::root_if_present(&self.state_dir),
+        }
+    }
+
+    /// The folder (created) that holds the state file `name`, and its last name.
+    fn state_entry<'a>(&self, name: &'a str) -> Result<(Dir, &'a str)> {
+        let name = Utf8Path::new(name);
+        let state = self.state(true).and_then(|state| state.ok_or_else(|| missing(&self.state_dir)))?;
+        let folder = state.create(name.parent().unwrap_or(Utf8Path::new("")))?;
+        Ok((folder, name.file_name().unwrap_or_default()))
     }
 
     fn sibling(&self, suffix: &str) -> Result<Utf8PathBuf> {
@@ -121,9 +151,10 @@ impl DirBackend {
 }
 
 /// Takes the import lock on a folder that is about to become TARGET.
-fn lock_folder(folder: &Utf8Path) -> Result<File> {
-    let handle = File::open(folder).ctx("open", folder)?;
-    handle.lock().ctx("lock", folder)?;
+fn lock_folder(folder: Dir) -> Result<File> {
+    let path = folder.path().to_owned();
+    let handle = folder.into_file();
+    handle.lock().ctx("lock", &path)?;
     Ok(handle)
 }
 
@@ -146,6 +177,15 @@ fn flock_holder(meta: &std::fs::Metadata) -> String {
         }
         None => "holder not found in /proc/locks".into(),
     }
+}
+
+fn missing(path: &Utf8Path) -> Error {
+    Error::io("open", path, std::io::ErrorKind::NotFound.into())
+}
+
+/// Whether `error` says a path (or a folder on the way) does not exist.
+fn is_not_found(error: &Error) -> bool {
+    matches!(error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// Swaps two directory entries in one atomic step.
@@ -258,28 +298,28 @@ impl Backend for DirBackend {
     }
 
     fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        fsutil::read_optional(&self.state_path(name), crate::manifest::MAX_MANIFEST_BYTES)
+        match self.state(false)? {
+            Some(state) => state.read_capped(Utf8Path::new(name), crate::manifest::MAX_MANIFEST_BYTES),
+            None => Ok(None),
+        }
     }
 
     fn state_file_size(&self, name: &str) -> Result<Option<u64>> {
-        match std::fs::symlink_metadata(self.state_path(name)) {
-            Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
-            _ => Ok(None),
+        match self.state(false)? {
+            Some(state) => state.file_size(Utf8Path::new(name)),
+            None => Ok(None),
         }
     }
 
     fn write_state(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.state_path(name);
-        if let Some(parent) = path.parent() {
-            fsutil::create_dir_all(parent)?;
-        }
-        fsutil::write_atomic(&path, bytes)
+        let (folder, name) = self.state_entry(name)?;
+        folder.write_atomic(name, bytes)
     }
 
     fn append_state(&self, name: &str, first_line: &str, line: &str) -> Result<()> {
-        fsutil::create_dir_all(&self.state_dir)?;
         let path = self.state_path(name);
-        let mut file = OpenOptions::new().create(true).append(true).open(&path).ctx("open", &path)?;
+        let (folder, name) = self.state_entry(name)?;
+        let mut file = folder.open_append(name)?;
         if file.metadata().ctx("inspect", &path)?.len() == 0 {
             writeln!(file, "{first_line}").ctx("append to", &path)?;
         }
@@ -288,106 +328,102 @@ impl Backend for DirBackend {
     }
 
     fn remove_state(&self, name: &str) -> Result<()> {
-        let path = self.state_path(name);
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => fsutil::remove_tree(&path),
-            Ok(_) => fsutil::remove_file(&path),
-            Err(_) => Ok(()),
+        let Some(state) = self.state(false)? else { return Ok(()) };
+        match state.parent_of(Utf8Path::new(name))? {
+            Some((folder, name)) => folder.remove_tree(name),
+            None => Ok(()),
         }
     }
 
     fn create_staged(&self, name: &str, executable: bool) -> Result<Box<dyn StagedFile>> {
         let path = self.state_path(name);
-        if let Some(parent) = path.parent() {
-            fsutil::create_dir_all(parent)?;
-        }
-        let file = OpenOptions::new().write(true).create(true).truncate(true).open(&path).ctx("create", &path)?;
+        let (folder, name) = self.state_entry(name)?;
+        // A leftover of an interrupted run (or a link planted there) is
+        // removed, never written through.
+        folder.remove_file(name)?;
+        let file = folder.create_file(name)?;
         file.set_permissions(file_mode(executable)).ctx("set permissions of", &path)?;
         Ok(Box::new(DirStagedFile { writer: BufWriter::with_capacity(256 * 1024, file), path }))
     }
 
     fn file_size(&self, path: &RelPath) -> Result<Option<u64>> {
-        match std::fs::symlink_metadata(path.under(&self.root)) {
-            Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
-            _ => Ok(None),
+        match self.tree()?.file_size(path.as_path()) {
+            // A file on the way where a folder was: no file here.
+            Err(Error::WrongKind { .. }) => Ok(None),
+            other => other,
         }
     }
 
     fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>> {
         let full = path.under(&self.root);
-        let mut file = match File::open(&full) {
+        // A link, FIFO or device where a file was installed is no installed
+        // file: it is replaced like a missing one, never read.
+        let mut file = match self.tree()?.open_file(path.as_path()) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("open", full, e)),
+            Err(Error::SymbolicLink { .. } | Error::WrongKind { .. }) => return Ok(None),
+            Err(error) if is_not_found(&error) => return Ok(None),
+            Err(error) => return Err(error),
         };
         crate::digest::copy_hashing(&mut file, None, limit, &|_| {}).map(Some).ctx("read", &full)
     }
 
     fn make_dir(&self, path: &RelPath) -> Result<()> {
-        let full = path.under(&self.root);
-        match std::fs::create_dir(&full) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && full.is_dir() => Ok(()),
-            other => other.ctx("create folder", &full),
-        }
+        self.tree()?.create(path.as_path()).map(drop)
     }
 
     fn save(&self, path: &RelPath, kept: &str) -> Result<()> {
         let from = path.under(&self.root);
-        let to = self.state_path(kept);
-        if to.exists() || !from.is_file() {
+        // Nothing to keep where the path is gone or a folder on the way is
+        // now a file (a kind change being replayed).
+        let (from_dir, from_name) = match self.tree()?.parent_of(path.as_path()) {
+            Ok(Some(found)) => found,
+            Ok(None) | Err(Error::WrongKind { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        if from_dir.kind(Utf8Path::new(from_name))? != Some(Kind::File) {
             return Ok(());
         }
-        if let Some(parent) = to.parent() {
-            fsutil::create_dir_all(parent)?;
-        }
-        if std::fs::hard_link(&from, &to).is_ok() {
+        let (to_dir, to_name) = self.state_entry(kept)?;
+        if to_dir.kind(Utf8Path::new(to_name))?.is_some() || from_dir.hard_link_to(from_name, &to_dir, to_name).is_ok()
+        {
             return Ok(());
         }
         // No hard links (some shared folders): copy under a temporary name
         // so that a crash never leaves a partial copy looking complete.
-        let temporary = Utf8PathBuf::from(format!("{to}.ferry-tmp"));
-        std::fs::copy(&from, &temporary).ctx("copy", &from)?;
-        std::fs::rename(&temporary, &to).ctx("rename", &to)
+        let temporary = format!("{to_name}.ferry-tmp");
+        to_dir.remove_file(&temporary)?;
+        let mut reader = from_dir.open_file(Utf8Path::new(from_name))?;
+        let mut writer = to_dir.create_file(&temporary)?;
+        std::io::copy(&mut reader, &mut writer).ctx("copy", &from)?;
+        let mode = reader.metadata().ctx("inspect", &from)?.permissions();
+        writer.set_permissions(mode).ctx("copy", &from)?;
+        to_dir.rename_to(&temporary, &to_dir, to_name).ctx("rename", &self.state_path(kept))
     }
 
     fn put(&self, from: &str, to: &RelPath) -> Result<()> {
-        let source = self.state_path(from);
         let destination = to.under(&self.root);
-        match std::fs::rename(&source, &destination) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !source.exists() => Ok(()),
+        let Some((from_dir, from_name)) =
+            self.state(false)?.map(|s| s.parent_of(Utf8Path::new(from))).transpose()?.flatten()
+        else {
+            return Ok(());
+        };
+        let (to_dir, to_name) = self.tree()?.parent_of(to.as_path())?.ok_or_else(|| missing(&destination))?;
+        match from_dir.rename_to(from_name, &to_dir, to_name) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && from_dir.kind(Utf8Path::new(from_name))?.is_none() =>
+            {
+                Ok(())
+            }
             other => other.ctx("rename into place", &destination),
         }
     }
 
     fn delete_file(&self, path: &RelPath) -> Result<()> {
-        let full = path.under(&self.root);
-        match std::fs::remove_file(&full) {
-            // Gone, or already replaced by the folder (or under the file) the
-            // new snapshot puts there: a journal step being run again.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                Ok(())
-            }
-            other => other.ctx("remove", &full),
-        }
+        self.delete(path, false)
     }
 
     fn delete_dir(&self, path: &RelPath) -> Result<()> {
-        let full = path.under(&self.root);
-        match std::fs::remove_dir(&full) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            // Files ferry never installed (left by someone else) keep the
-            // folder alive; they are not ours to delete.
-            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
-            // Already replaced by the file the new snapshot puts there (a
-            // journal step being run again).
-            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(()),
-            other => other.ctx("remove folder", &full),
-        }
+        self.delete(path, true)
     }
 
     fn flush(&self) -> Result<()> {
@@ -413,6 +449,54 @@ impl Backend for DirBackend {
 }
 
 impl DirBackend {
+    /// Removes a tree file (or an empty folder, with `folder`) without
+    /// following a link on the way. What is already gone, or already
+    /// replaced by what the new snapshot puts there (a journal step run
+    /// again), is fine; a folder that still holds files ferry never
+    /// installed stays (they are not ours to delete).
+    fn delete(&self, path: &RelPath, folder: bool) -> Result<()> {
+        let full = path.under(&self.root);
+        let (dir, name) = match self.tree()?.parent_of(path.as_path()) {
+            Ok(Some(found)) => found,
+            Ok(None) | Err(Error::WrongKind { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        match dir.unlink(name, folder) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::IsADirectory
+                        | std::io::ErrorKind::NotADirectory
+                        | std::io::ErrorKind::DirectoryNotEmpty
+                ) && (folder || e.kind() != std::io::ErrorKind::DirectoryNotEmpty) =>
+            {
+                Ok(())
+            }
+            other => other.ctx(if folder { "remove folder" } else { "remove" }, &full),
+        }
+    }
+
+    /// The folder holding the trees beside TARGET (trusted: it holds
+    /// TARGET), opened, and the name of the tree in `slot` in it.
+    fn slot_entry(&self, slot: Slot) -> Result<(Dir, String)> {
+        let path = self.slot_path(slot)?;
+        let name = path.file_name().unwrap_or_default().to_owned();
+        Ok((Dir::root(&self.parent_of_trees()?)?, name))
+    }
+
+    /// The tree in `slot`, opened without following a link there.
+    fn slot_dir(&self, slot: Slot) -> Result<Dir> {
+        let (parent, name) = self.slot_entry(slot)?;
+        parent.open(Utf8Path::new(&name))
+    }
+
+    /// Refuses a tree in `slot` that is not a real folder (a link planted
+    /// beside TARGET must never become TARGET).
+    fn check_slot(&self, slot: Slot) -> Result<()> {
+        self.slot_dir(slot).map(drop)
+    }
+
     fn slot_path(&self, slot: Slot) -> Result<Utf8PathBuf> {
         match slot {
             Slot::Next => self.next_tree(),
@@ -428,62 +512,78 @@ impl DirBackend {
 
 impl TreeExchange for DirBackend {
     fn exists(&self, slot: Slot) -> bool {
-        self.slot_path(slot).is_ok_and(|path| path.exists())
+        self.slot_entry(slot).is_ok_and(|(parent, name)| matches!(parent.kind(Utf8Path::new(&name)), Ok(Some(_))))
     }
 
     fn clear(&self, slot: Slot) -> Result<()> {
-        let tree = self.slot_path(slot)?;
-        fsutil::remove_file(&tree.join(STATE_DIR).join(STATE_MARKER))?;
-        fsutil::remove_tree(&tree)
+        let (parent, name) = self.slot_entry(slot)?;
+        if parent.kind(Utf8Path::new(&name))? == Some(Kind::Dir) {
+            let tree = parent.open(Utf8Path::new(&name))?;
+            if tree.kind(Utf8Path::new(STATE_DIR))? == Some(Kind::Dir) {
+                tree.open(Utf8Path::new(STATE_DIR))?.remove_file(STATE_MARKER)?;
+            }
+        }
+        // A link (or file) there is removed as itself, never followed.
+        parent.remove_tree(&name)
     }
 
     fn create(&self, slot: Slot) -> Result<()> {
         let tree = self.slot_path(slot)?;
         std::fs::create_dir(&tree).ctx("create", &tree)?;
-        let state = tree.join(STATE_DIR);
-        std::fs::create_dir(&state).ctx("create", &state)
+        self.slot_dir(slot)?.create(Utf8Path::new(STATE_DIR)).map(drop)
     }
 
     fn make_dir(&self, slot: Slot, path: &RelPath) -> Result<()> {
-        let dir = path.under(&self.slot_path(slot)?);
-        std::fs::create_dir(&dir).ctx("create folder", &dir)
+        self.slot_dir(slot)?.create(path.as_path()).map(drop)
     }
 
     fn link_live(&self, slot: Slot, path: &RelPath) -> bool {
-        self.slot_path(slot).is_ok_and(|tree| std::fs::hard_link(path.under(&self.root), path.under(&tree)).is_ok())
+        let link = || -> Result<bool> {
+            let (Some((from, from_name)), Some((to, to_name))) =
+                (self.tree()?.parent_of(path.as_path())?, self.slot_dir(slot)?.parent_of(path.as_path())?)
+            else {
+                return Ok(false);
+            };
+            Ok(from.hard_link_to(from_name, &to, to_name).is_ok())
+        };
+        link().unwrap_or(false)
     }
 
     fn create_file(&self, slot: Slot, path: &RelPath, executable: bool) -> Result<Box<dyn StagedFile>> {
         let destination = path.under(&self.slot_path(slot)?);
-        let handle = OpenOptions::new().write(true).create_new(true).open(&destination).ctx("create", &destination)?;
+        let (folder, name) = self.slot_dir(slot)?.parent_of(path.as_path())?.ok_or_else(|| missing(&destination))?;
+        let handle = folder.create_file(name)?;
         handle.set_permissions(file_mode(executable)).ctx("set permissions of", &destination)?;
         Ok(Box::new(DirStagedFile { writer: BufWriter::with_capacity(256 * 1024, handle), path: destination }))
     }
 
     fn read_state(&self, slot: Slot, name: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.slot_path(slot)?.join(STATE_DIR).join(name);
-        fsutil::read_optional(&path, crate::manifest::MAX_MANIFEST_BYTES)
+        let (parent, tree) = self.slot_entry(slot)?;
+        let path = Utf8Path::new(&tree).join(STATE_DIR).join(name);
+        parent.read_capped(&path, crate::manifest::MAX_MANIFEST_BYTES)
     }
 
     fn write_state(&self, slot: Slot, name: &str, bytes: &[u8]) -> Result<()> {
-        fsutil::write_atomic(&self.slot_path(slot)?.join(STATE_DIR).join(name), bytes)
+        self.slot_dir(slot)?.open(Utf8Path::new(STATE_DIR))?.write_atomic(name, bytes)
     }
 
     fn sync(&self, slot: Slot) -> Result<()> {
-        fsutil::sync_filesystem(&self.slot_path(slot)?)
+        self.slot_dir(slot)?.sync_filesystem()
     }
 
     fn lock(&self, slot: Slot) -> Result<BackendLock> {
-        let handle = lock_folder(&self.slot_path(slot)?)?;
+        let handle = lock_folder(self.slot_dir(slot)?)?;
         Ok(Box::new(DirLock { _handle: handle }))
     }
 
     fn exchange(&self, slot: Slot) -> Result<()> {
+        self.check_slot(slot)?;
         exchange(&self.root, &self.slot_path(slot)?).ctx("switch trees at", &self.root)?;
         fsutil::sync_dir(&self.parent_of_trees()?)
     }
 
     fn keep_next_as_previous(&self) -> Result<()> {
+        self.check_slot(Slot::Next)?;
         let next = self.next_tree()?;
         std::fs::rename(&next, self.previous_tree()?).ctx("rename", &next)?;
         fsutil::sync_dir(&self.parent_of_trees()?)

@@ -7,22 +7,22 @@
 //! treats as incomplete. Before any of it, the drives' room and filesystem
 //! limits are checked.
 
+use crate::beneath::{self, Dir};
 use crate::digest::copy_hashing;
 use crate::drive::{self, DriveFs, PlannedWrite};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil;
 use crate::manifest::{Entry, EntryKind, FileEntry, Layout, Manifest, RepositoryId};
 use crate::media::{self, SnapshotDir};
 use crate::media::{MEDIA_ROOT, PAYLOAD_DIR};
 use crate::parallel;
 use crate::report::Progress;
-use crate::scan::{self, SourceEntry};
+use crate::scan::{self, SourceEntry, Stamp};
 use crate::signing::SecretKey;
 use crate::volume::{self, VolumeWriter};
 use camino::{Utf8Path, Utf8PathBuf};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::BufWriter;
 use std::sync::Mutex;
 
@@ -132,22 +132,15 @@ pub struct ExportReport {
     pub read_back_verified: bool,
     /// Older snapshot folders removed by `--prune`.
     pub pruned: Vec<Utf8PathBuf>,
+    /// Entries beside the snapshots that `--prune` left alone because
+    /// nothing proves ferry wrote them, each as `PATH: REASON`.
+    pub left_alone: Vec<String>,
 }
 
 /// Runs an export.
 pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress) -> Result<ExportReport> {
     preflight(options)?;
-    let repository_text = match &options.repository {
-        Some(id) => id.clone(),
-        None => options
-            .source
-            .canonicalize_utf8()
-            .ctx("open source folder", &options.source)?
-            .file_name()
-            .unwrap_or("repository")
-            .to_lowercase(),
-    };
-    let repository = RepositoryId::new(&repository_text).map_err(Error::InvalidArgument)?;
+    let repository = repository_of(options)?;
     let created = options.created.unwrap_or_else(crate::clock::now);
     let expires = match options.expires_after {
         None => None,
@@ -157,10 +150,6 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         Some(sequence) => sequence,
         None => next_sequence(&options.media, repository.as_str(), created),
     };
-
-    progress.notice(&format!("scanning {}", options.source));
-    let index = scan::index_matcher(&options.index_patterns)?;
-    let entries = scan::scan(&options.source, &index)?;
 
     if let MediaLayout::Tar { volume_size } = options.layout {
         volume::check_volume_size(volume_size)?;
@@ -173,37 +162,42 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     }
     let folders: Vec<SnapshotDir> =
         drives.iter().map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence)).collect();
-    if let Some(done) = folders.iter().find(|folder| folder.is_complete())
-        && !is_unfinished_span(&folders)
-    {
-        return Err(Error::AlreadyExists(done.root().to_owned()));
-    }
-    // An unfinished folder can never be imported: it goes first (E1), so
-    // that the room it takes counts as free.
-    for folder in folders.iter().filter(|folder| folder.root().exists()) {
-        progress.notice(&format!("removing unfinished export {}", folder.root()));
-        fsutil::remove_tree(folder.root())?;
-    }
-    // Folders this export creates, removed again if it fails.
-    let mut new_folders = Vec::new();
-    for folder in &folders {
-        new_folders.extend(crate::destination::check_folder(folder.root(), "MEDIA", true)?);
-    }
-    let folder_on_drive = format!("{MEDIA_ROOT}/{repository}/{sequence}");
-    let budgets = check_drives(options, &drives, &folder_on_drive, &entries)?;
-    // A failed export removes what it wrote: half a snapshot helps nobody,
-    // and without a signature it could never be imported anyway.
-    let written = write_snapshot(&folders, &budgets, &entries, options, key, progress, created, |layout, hashed| {
-        Manifest { repository: repository.clone(), sequence, created, expires, layout, entries: hashed }
-    });
-    let (manifest, manifest_bytes, snapshot) = match written {
-        Ok(written) => written,
-        Err(error) => {
-            for folder in &folders {
-                let _ = fsutil::remove_tree(folder.root());
+    // A source that changes while it is read is read once more, then refused.
+    let mut reread = false;
+    let (manifest, manifest_bytes, snapshot) = loop {
+        progress.notice(&format!("scanning {}", options.source));
+        let source = Source::open(&options.source)?;
+        let index = scan::index_matcher(&options.index_patterns)?;
+        let entries = scan::scan(&options.source, &index)?;
+        prepare_folders(&folders, progress)?;
+        // Folders this export creates, removed again if it fails.
+        let mut new_folders = Vec::new();
+        for folder in &folders {
+            new_folders.extend(crate::destination::check_folder(folder.root(), "MEDIA", true)?);
+        }
+        let folder_on_drive = format!("{MEDIA_ROOT}/{repository}/{sequence}");
+        let budgets = check_drives(options, &drives, &folder_on_drive, &entries)?;
+        // A failed export removes what it wrote: half a snapshot helps nobody,
+        // and without a signature it could never be imported anyway.
+        let written =
+            write_snapshot(&folders, &budgets, &source, &entries, options, key, progress, created, |layout, hashed| {
+                Manifest { repository: repository.clone(), sequence, created, expires, layout, entries: hashed }
+            });
+        match written {
+            Ok(written) => break written,
+            Err(error) => {
+                for folder in &folders {
+                    let _ = folder.remove();
+                }
+                crate::destination::remove_created(&new_folders);
+                match error {
+                    Error::SourceChanged { path, problem } if !reread => {
+                        progress.notice(&format!("`{path}` changed while it was read ({problem}); reading it again"));
+                        reread = true;
+                    }
+                    error => return Err(explain_full_drive(error, &drives, options.target_fs)),
+                }
             }
-            crate::destination::remove_created(&new_folders);
-            return Err(explain_full_drive(error, &drives, options.target_fs));
         }
     };
     if options.read_back {
@@ -213,21 +207,19 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
             // The drives do not hold what was written: make sure nobody
             // mistakes them for a complete snapshot.
             for folder in &folders {
-                let _ = fsutil::remove_file(&folder.signature_path());
+                let _ = folder.open_dir().and_then(|dir| dir.remove_file(media::SIGNATURE_FILE));
             }
             return Err(error);
         }
     }
-    let mut pruned = Vec::new();
-    if let Some(keep) = options.prune {
-        for (drive, folder) in drives.iter().zip(&folders).filter(|(_, folder)| folder.root().exists()) {
-            pruned.extend(crate::ops::list::prune(drive, repository.as_str(), keep, folder.root())?);
-        }
-    }
+    let pruned = match options.prune {
+        Some(keep) => prune_drives(&drives, &snapshot, repository.as_str(), keep, progress)?,
+        None => crate::ops::list::Pruned::default(),
+    };
     let files = manifest.files().count();
     Ok(ExportReport {
         snapshot_dir: snapshot.root().to_owned(),
-        parts: std::iter::once(snapshot.root().to_owned()).chain(snapshot.parts().iter().cloned()).collect(),
+        parts: snapshot_folders(&snapshot),
         repository: repository.to_string(),
         sequence,
         snapshot_id: crate::digest::Digest::of(&manifest_bytes).to_hex(),
@@ -238,7 +230,8 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         created: crate::clock::format(created),
         expires: expires.map_or("never".into(), crate::clock::format),
         read_back_verified: options.read_back,
-        pruned,
+        pruned: pruned.removed,
+        left_alone: pruned.left_alone,
     })
 }
 
@@ -311,7 +304,7 @@ fn is_unfinished_span(folders: &[SnapshotDir]) -> bool {
     folders
         .iter()
         .filter(|folder| folder.is_complete())
-        .any(|folder| media::part_of(folder.root()).is_some_and(|(_, parts)| signed < parts))
+        .any(|folder| media::part_of(folder.drive(), folder.root()).is_some_and(|(_, parts)| signed < parts))
 }
 
 /// A write that failed because a drive filled up although the check before
@@ -343,13 +336,15 @@ fn metadata_estimate(entries: &[SourceEntry]) -> u64 {
 }
 
 /// Writes payload, manifest and signature, in that order, each flushed
-/// before the next begins (formats/media-layout-v1.md). Returns the
-/// manifest and the snapshot as written: its first drive's folder, with the
-/// other drives it spans as parts.
+/// before the next begins (formats/media-layout-v1.md), every file through
+/// folders opened without following links. Returns the manifest and the
+/// snapshot as written: its first drive's folder, with the other drives it
+/// spans as parts.
 #[allow(clippy::too_many_arguments)]
 fn write_snapshot(
     folders: &[SnapshotDir],
     budgets: &[u64],
+    source: &Source,
     entries: &[SourceEntry],
     options: &ExportOptions,
     key: &SecretKey,
@@ -357,85 +352,231 @@ fn write_snapshot(
     created: Timestamp,
     manifest_for: impl FnOnce(Layout, Vec<Entry>) -> Manifest,
 ) -> Result<(Manifest, Vec<u8>, SnapshotDir)> {
+    let dirs: Vec<Dir> = folders.iter().map(create_folder).collect::<Result<_>>()?;
     // Which drive each volume went to; a tree is all on the first.
     let mut placement = Vec::new();
     let manifest = match options.layout {
         MediaLayout::Tree => {
-            let payload = folders[0].payload();
-            fsutil::create_dir_all(&payload)?;
+            let payload = dirs[0].create(Utf8Path::new(PAYLOAD_DIR))?;
             for entry in entries.iter().filter(|e| e.file.is_none()) {
-                fsutil::create_dir_all(&entry.path.under(&payload))?;
+                payload.create(entry.path.as_path())?;
             }
-            manifest_for(Layout::Tree, copy_payload(&options.source, &payload, entries, progress)?)
+            manifest_for(Layout::Tree, copy_payload(source, &payload, entries, progress)?)
         }
         MediaLayout::Tar { volume_size } => {
             let mut destinations = Vec::new();
-            for (folder, budget) in folders.iter().zip(budgets) {
-                fsutil::create_dir_all(&folder.volumes_dir())?;
-                destinations.push(volume::Destination { dir: folder.volumes_dir(), budget: *budget });
+            for (dir, budget) in dirs.iter().zip(budgets) {
+                destinations.push((dir.create(Utf8Path::new(volume::VOLUMES_DIR))?, *budget));
             }
             // Tar entries carry the snapshot's creation time, so the
             // volumes depend on nothing but the snapshot.
             let mtime = u64::try_from(created.as_second()).unwrap_or(0);
-            let (volumes, hashed) =
-                write_volumes(&options.source, destinations, volume_size, mtime, entries, progress)?;
+            let (volumes, hashed) = write_volumes(source, destinations, volume_size, mtime, entries, progress)?;
             placement = volumes.iter().map(|placed| placed.destination).collect();
             manifest_for(Layout::Tar(volumes.into_iter().map(|placed| placed.volume).collect()), hashed)
         }
     };
+    source.check_folders(entries)?;
     crate::crash::point("export-payload-written");
     let parts = placement.iter().max().map_or(1, |last| last + 1);
     // Drives the snapshot did not reach get nothing.
     for folder in &folders[parts..] {
-        fsutil::remove_tree(folder.root())?;
+        folder.remove()?;
     }
     let manifest_bytes = manifest.encode();
-    for (part, folder) in folders[..parts].iter().enumerate() {
-        fsutil::write_atomic(&folder.manifest_path(), &manifest_bytes)?;
+    for (part, dir) in dirs[..parts].iter().enumerate() {
+        dir.write_atomic(media::MANIFEST_FILE, &manifest_bytes)?;
         crate::crash::point("export-manifest-written");
         let here = |volume: usize| placement.get(volume).is_none_or(|drive| *drive == part);
-        let sums = media::checksums(&manifest, &manifest_bytes, &here);
-        fsutil::write_atomic(&folder.root().join(media::CHECKSUMS_FILE), &sums)?;
+        dir.write_atomic(media::CHECKSUMS_FILE, &media::checksums(&manifest, &manifest_bytes, &here))?;
         if !manifest.layout.volumes().is_empty() {
-            let contents = folder.root().join(media::CONTENT_CHECKSUMS_FILE);
-            fsutil::write_atomic(&contents, &media::content_checksums(&manifest))?;
+            dir.write_atomic(media::CONTENT_CHECKSUMS_FILE, &media::content_checksums(&manifest))?;
         }
         if parts > 1 {
             let volumes: Vec<usize> = (0..placement.len()).filter(|v| here(*v)).map(|v| v + 1).collect();
-            fsutil::write_atomic(&folder.root().join(media::PART_FILE), &media::part_note(part + 1, parts, &volumes))?;
+            dir.write_atomic(media::PART_FILE, &media::part_note(part + 1, parts, &volumes))?;
         }
         crate::crash::point("export-checksums-written");
         // One flush makes payload and manifest durable before the signature
         // exists; the signature itself is flushed with its folder by write_atomic.
-        fsutil::sync_filesystem(folder.root())?;
+        dir.sync_filesystem()?;
     }
     crate::crash::point("export-before-signature");
     let signature = key.sign_manifest(&manifest_bytes);
-    for folder in &folders[..parts] {
-        fsutil::write_atomic(&folder.signature_path(), &signature)?;
+    for dir in &dirs[..parts] {
+        dir.write_atomic(media::SIGNATURE_FILE, &signature)?;
         // Reached first with the first drive signed and the next not yet.
         if parts > 1 {
             crate::crash::point("export-between-drive-signatures");
         }
     }
+    // Signed, the folders no longer need the note (E4): its removal is
+    // tidiness, and a crash before it leaves a complete snapshot anyway.
+    for dir in &dirs[..parts] {
+        dir.remove_file(media::UNFINISHED_FILE)?;
+    }
     crate::crash::point("export-signed");
     let mut used = folders[0].clone();
-    used.set_parts(folders[1..parts].iter().map(|f| f.root().to_owned()).collect());
+    used.set_parts(folders[1..parts].to_vec());
     Ok((manifest, manifest_bytes, used))
+}
+
+/// Creates a snapshot folder (and `ferry/REPOSITORY/` on the way) without
+/// following links, and writes ferry's `unfinished` note into it first, so
+/// that an export killed at any later point leaves a folder ferry can prove
+/// it wrote (formats/media-layout-v1.md §4 E1, E7).
+fn create_folder(folder: &SnapshotDir) -> Result<Dir> {
+    // The drive (or folder on it) named on the command line is trusted.
+    std::fs::create_dir_all(folder.drive()).ctx("create folder", folder.drive())?;
+    let dir = Dir::root(folder.drive())?.create(beneath::relative(folder.drive(), folder.root())?)?;
+    dir.write_atomic(media::UNFINISHED_FILE, media::UNFINISHED_NOTE)?;
+    Ok(dir)
+}
+
+/// Checks each drive before anything is written to it: no link (nor file,
+/// FIFO, ...) on the way to the snapshot folder (E0); no drive holds this
+/// snapshot complete (E1). Then an unfinished export at the exact path is
+/// removed, if ferry can prove it wrote it; anything else there is refused.
+fn prepare_folders(folders: &[SnapshotDir], progress: &dyn Progress) -> Result<()> {
+    for folder in folders {
+        if let Some(drive) = Dir::root_if_present(folder.drive())? {
+            drive.check(beneath::relative(folder.drive(), folder.root())?)?;
+        }
+    }
+    if let Some(done) = folders.iter().find(|folder| folder.is_complete())
+        && !is_unfinished_span(folders)
+    {
+        return Err(Error::AlreadyExists(done.root().to_owned()));
+    }
+    for folder in folders {
+        let relative = beneath::relative(folder.drive(), folder.root())?;
+        let (Some(parent), Some(name)) = (relative.parent(), relative.file_name()) else { continue };
+        let Some(drive) = Dir::root_if_present(folder.drive())? else { continue };
+        let Some(repository_dir) = drive.open_if_present(parent)? else { continue };
+        let Some(kind) = repository_dir.kind(Utf8Path::new(name))? else { continue };
+        let repository = parent.file_name().unwrap_or_default();
+        match media::ownership(&repository_dir, repository, name, &kind)? {
+            media::Ownership::NotProven(why) => {
+                progress.notice(&format!("{} was not written by ferry: {why}", folder.root()));
+                return Err(Error::AlreadyExists(folder.root().to_owned()));
+            }
+            // An unfinished folder can never be imported: it goes first
+            // (E1), so that the room it takes counts as free.
+            _ => {
+                progress.notice(&format!("removing unfinished export {}", folder.root()));
+                repository_dir.remove_tree(name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The repository id given, or the source folder's name in lower case.
+fn repository_of(options: &ExportOptions) -> Result<RepositoryId> {
+    let repository_text = match &options.repository {
+        Some(id) => id.clone(),
+        None => options
+            .source
+            .canonicalize_utf8()
+            .ctx("open source folder", &options.source)?
+            .file_name()
+            .unwrap_or("repository")
+            .to_lowercase(),
+    };
+    RepositoryId::new(&repository_text).map_err(Error::InvalidArgument)
+}
+
+/// `--prune KEEP` on every drive the snapshot was written to (E6).
+fn prune_drives(
+    drives: &[&Utf8PathBuf],
+    snapshot: &SnapshotDir,
+    repository: &str,
+    keep: usize,
+    progress: &dyn Progress,
+) -> Result<crate::ops::list::Pruned> {
+    let mut pruned = crate::ops::list::Pruned::default();
+    for (drive, folder) in drives.iter().zip(snapshot_folders(snapshot)) {
+        let done = crate::ops::list::prune(drive, repository, keep, &folder)?;
+        for entry in &done.left_alone {
+            progress.notice(&format!("left alone {entry}"));
+        }
+        pruned.removed.extend(done.removed);
+        pruned.left_alone.extend(done.left_alone);
+    }
+    Ok(pruned)
+}
+
+/// The snapshot folder on every drive it was written to, in part order.
+fn snapshot_folders(snapshot: &SnapshotDir) -> Vec<Utf8PathBuf> {
+    std::iter::once(snapshot.root().to_owned()).chain(snapshot.parts().iter().cloned()).collect()
+}
+
+/// The source folder, open: files are opened below it without following
+/// links and non-blocking, and compared with what the scan saw before and
+/// after they are read (a file or folder that changed is `SourceChanged`).
+struct Source {
+    dir: Dir,
+    /// The source folder's own stamp, taken before the scan: a change of
+    /// its entries shows in it.
+    stamp: Stamp,
+}
+
+impl Source {
+    fn open(path: &Utf8Path) -> Result<Source> {
+        let stamp = Stamp::of(&std::fs::metadata(path).ctx("open source folder", path)?);
+        Ok(Source { dir: Dir::root(path)?, stamp })
+    }
+
+    /// Opens a scanned file, refusing it if it is no longer what the scan saw.
+    fn open_file(&self, entry: &SourceEntry) -> Result<(File, Stamp)> {
+        let path = entry.path.under(self.dir.path());
+        let file = self.dir.open_file(entry.path.as_path())?;
+        let now = Stamp::of(&file.metadata().ctx("inspect", &path)?);
+        match entry.stamp.difference(&now) {
+            Some(problem) => Err(Error::SourceChanged { path, problem }),
+            None => Ok((file, now)),
+        }
+    }
+
+    /// Refuses a file that changed while it was read (`fstat` of the same
+    /// handle before and after).
+    fn check_file(&self, entry: &SourceEntry, file: &File, before: &Stamp) -> Result<()> {
+        let path = entry.path.under(self.dir.path());
+        let now = Stamp::of(&file.metadata().ctx("inspect", &path)?);
+        match before.difference(&now) {
+            Some(problem) => Err(Error::SourceChanged { path, problem }),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a folder (the source itself included) whose entries changed
+    /// since the scan: its modification or change time moved.
+    fn check_folders(&self, entries: &[SourceEntry]) -> Result<()> {
+        let root = self.dir.path();
+        let mut folders = vec![(root.to_owned(), self.stamp)];
+        folders.extend(entries.iter().filter(|e| e.file.is_none()).map(|e| (e.path.under(root), e.stamp)));
+        for (path, stamp) in folders {
+            let now = Stamp::of(&std::fs::metadata(&path).ctx("inspect", &path)?);
+            if let Some(problem) = stamp.difference(&now) {
+                return Err(Error::SourceChanged { path, problem: format!("{problem}: its entries changed") });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Writes the payload as tar volumes, one file after another in manifest
 /// order (the order readers expect), hashing each file on its way in.
 fn write_volumes(
-    source: &Utf8Path,
-    destinations: Vec<volume::Destination>,
+    source: &Source,
+    destinations: Vec<(Dir, u64)>,
     volume_size: u64,
     mtime: u64,
     entries: &[SourceEntry],
     progress: &dyn Progress,
 ) -> Result<(Vec<volume::PlacedVolume>, Vec<Entry>)> {
     progress.phase("exporting", entries.iter().filter_map(|e| e.file.map(|f| f.size)).sum());
-    let mut writer = VolumeWriter::new(destinations, volume_size, mtime)?;
+    let mut writer = VolumeWriter::in_dirs(destinations, volume_size, mtime)?;
     let mut hashed = Vec::with_capacity(entries.len());
     for entry in entries {
         let kind = match entry.file {
@@ -444,12 +585,13 @@ fn write_volumes(
                 EntryKind::Dir
             }
             Some(scanned) => {
-                let from = entry.path.under(source);
-                let mut reader = File::open(&from).ctx("open", &from)?;
+                let from = entry.path.under(source.dir.path());
+                let (mut reader, before) = source.open_file(entry)?;
                 let seen =
                     writer.add_file(&entry.path, scanned.size, scanned.executable, &mut reader, &from, &|n| {
                         progress.advance(n)
                     })?;
+                source.check_file(entry, &reader, &before)?;
                 EntryKind::File(FileEntry {
                     size: seen.size,
                     digest: seen.digest,
@@ -475,8 +617,8 @@ fn next_sequence(media: &Utf8Path, repository: &str, created: Timestamp) -> u64 
 }
 
 fn copy_payload(
-    source: &Utf8Path,
-    payload: &Utf8Path,
+    source: &Source,
+    payload: &Dir,
     entries: &[SourceEntry],
     progress: &dyn Progress,
 ) -> Result<Vec<Entry>> {
@@ -487,10 +629,12 @@ fn copy_payload(
     let errors = parallel::for_each(&jobs, true, |&i| -> Result<()> {
         let entry = &entries[i];
         let Some(scanned) = entry.file else { return Ok(()) };
-        let from = entry.path.under(source);
-        let to = entry.path.under(payload);
-        let mut reader = File::open(&from).ctx("open", &from)?;
-        let writer = OpenOptions::new().write(true).create_new(true).open(&to).ctx("create", &to)?;
+        let from = entry.path.under(source.dir.path());
+        let to = entry.path.under(payload.path());
+        let (mut reader, before) = source.open_file(entry)?;
+        let relative = entry.path.as_path();
+        let folder = payload.open(relative.parent().unwrap_or(Utf8Path::new("")))?;
+        let writer = folder.create_file(relative.file_name().unwrap_or_default())?;
         let mut writer = BufWriter::with_capacity(256 * 1024, writer);
         // Whatever the file holds when read is what gets recorded: the
         // digest and the copy come from the same bytes.
@@ -502,6 +646,7 @@ fn copy_payload(
             })?;
         let writer = writer.into_inner().map_err(|e| Error::io("write", to.clone(), e.into_error()))?;
         drop(writer);
+        source.check_file(entry, &reader, &before)?;
         let file = FileEntry {
             size: hashed.size,
             digest: hashed.digest,

@@ -4,8 +4,9 @@
 //! key (formats/manifest-v1.md §9), so without a trust store the list shows
 //! what folder names and file presence say, marked as unchecked.
 
+use crate::beneath::Dir;
 use crate::error::Result;
-use crate::media::{self, SnapshotDir};
+use crate::media::{self, Ownership, SnapshotDir};
 use crate::signing::TrustStore;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
@@ -82,7 +83,7 @@ fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>, now: jiff::Timestamp)
         expires: None,
         signed_by: None,
         snapshot_id: None,
-        part: media::part_of(root).map(|(part, of)| format!("{part} of {of}")),
+        part: media::part_of(dir.drive(), root).map(|(part, of)| format!("{part} of {of}")),
         problem: None,
     };
     if !dir.is_complete() {
@@ -117,24 +118,45 @@ fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>, now: jiff::Timestamp)
     listed
 }
 
+/// What `--prune` did on one drive.
+#[derive(Debug, Clone, Default)]
+pub struct Pruned {
+    /// Snapshot folders removed.
+    pub removed: Vec<Utf8PathBuf>,
+    /// Entries of the repository's folder left alone because nothing proves
+    /// ferry wrote them, each with why (`PATH: REASON`).
+    pub left_alone: Vec<String>,
+}
+
 /// Removes all but the newest `keep` complete snapshots of `repository`
 /// on `media`, and every unfinished one except `keep_dir` (the snapshot just
-/// written); returns the folders removed. Sequences come from folder names:
-/// this runs on the connected side, on the operator's own drive.
-pub fn prune(media: &Utf8Path, repository: &str, keep: usize, keep_dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
-    let mine: Vec<SnapshotDir> = media::locate(media)?
-        .into_iter()
-        .filter(|dir| dir.root().parent().and_then(Utf8Path::file_name) == Some(repository))
-        .collect();
-    // locate sorts numerically, so the newest complete ones are last.
-    let complete: Vec<&SnapshotDir> = mine.iter().filter(|dir| dir.is_complete()).collect();
-    let mut doomed: Vec<&SnapshotDir> = complete[..complete.len().saturating_sub(keep.max(1))].to_vec();
-    doomed.extend(mine.iter().filter(|dir| !dir.is_complete()));
-    let mut removed = Vec::new();
-    for dir in doomed.into_iter().filter(|dir| dir.root() != keep_dir) {
-        crate::fsutil::remove_tree(dir.root())?;
-        removed.push(dir.root().to_owned());
+/// written). Only folders ferry can prove it wrote are candidates
+/// ([`media::ownership`], formats/media-layout-v1.md §4 E6, E7); anything
+/// else in `ferry/REPOSITORY/` is left alone and reported. No link below
+/// `media` is followed. Sequences come from folder names: this runs on the
+/// connected side, on the operator's own drive.
+pub fn prune(media: &Utf8Path, repository: &str, keep: usize, keep_dir: &Utf8Path) -> Result<Pruned> {
+    let mut pruned = Pruned::default();
+    let relative = Utf8PathBuf::from(media::MEDIA_ROOT).join(repository);
+    let Some(repository_dir) = Dir::root(media)?.open_if_present(&relative)? else { return Ok(pruned) };
+    let mut complete = Vec::new();
+    let mut unfinished = Vec::new();
+    for (name, kind) in repository_dir.entries()? {
+        let path = repository_dir.path().join(&name);
+        match media::ownership(&repository_dir, repository, &name, &kind)? {
+            _ if path == keep_dir => {}
+            Ownership::Complete => complete.push((name.parse::<u64>().unwrap_or(0), name)),
+            Ownership::Unfinished => unfinished.push(name),
+            Ownership::NotProven(why) => pruned.left_alone.push(format!("{path}: {why}")),
+        }
     }
-    removed.sort();
-    Ok(removed)
+    // The folder just written counts as the newest complete one.
+    complete.sort();
+    let doomed = complete.len().saturating_sub(keep.max(1) - 1);
+    for name in complete.into_iter().take(doomed).map(|(_, name)| name).chain(unfinished) {
+        repository_dir.remove_tree(&name)?;
+        pruned.removed.push(repository_dir.path().join(name));
+    }
+    pruned.removed.sort();
+    Ok(pruned)
 }

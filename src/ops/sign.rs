@@ -5,8 +5,8 @@
 //! §4.1). Everything is checked before the first file is replaced, so a
 //! refusal writes nothing.
 
+use crate::beneath::Dir;
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use crate::media::{self, SnapshotDir};
 use crate::signing::{MAX_SIGNATURE_BYTES, SecretKey, SignatureFile, Signed};
@@ -43,6 +43,8 @@ pub struct SignReport {
 
 /// One signature file to extend: its path and its new content, if any.
 struct Planned {
+    /// The snapshot folder holding it, opened without following links.
+    folder: Dir,
     path: Utf8PathBuf,
     new_bytes: Option<Vec<u8>>,
     key_ids: Vec<String>,
@@ -60,7 +62,7 @@ pub fn sign(drives: &[Utf8PathBuf], key: &SecretKey) -> Result<SignReport> {
         for file in files {
             match file.new_bytes {
                 Some(bytes) => {
-                    fsutil::write_atomic(&file.path, &bytes)?;
+                    file.folder.write_atomic(media::SIGNATURE_FILE, &bytes)?;
                     report.signed.push(file.path);
                 }
                 None => report.already_signed.push(file.path),
@@ -75,7 +77,8 @@ pub fn sign(drives: &[Utf8PathBuf], key: &SecretKey) -> Result<SignReport> {
 /// Reads and checks every drive's copy of one snapshot's signature file.
 fn plan(dir: &SnapshotDir, key: &SecretKey) -> Result<(SignedSnapshot, Vec<Planned>)> {
     let manifest_path = dir.manifest_path();
-    let Some(manifest) = fsutil::read_optional(&manifest_path, MAX_MANIFEST_BYTES)? else {
+    let folders = dir.open_dirs()?;
+    let Some(manifest) = folders[0].read_capped(Utf8Path::new(media::MANIFEST_FILE), MAX_MANIFEST_BYTES)? else {
         return Err(Error::Damaged { media: dir.root().to_owned(), problems: vec!["missing: manifest".into()] });
     };
     let line = key.signature_line(&manifest);
@@ -89,8 +92,8 @@ fn plan(dir: &SnapshotDir, key: &SecretKey) -> Result<(SignedSnapshot, Vec<Plann
     )
     .verify(&key.own_trust())?;
     let mut files = Vec::new();
-    for root in std::iter::once(dir.root()).chain(dir.parts().iter().map(Utf8PathBuf::as_path)) {
-        files.push(plan_file(root, &manifest, key, &line)?);
+    for folder in folders {
+        files.push(plan_file(folder, &manifest, key, &line)?);
     }
     let report = SignedSnapshot {
         dir: dir.root().to_owned(),
@@ -106,19 +109,16 @@ fn plan(dir: &SnapshotDir, key: &SecretKey) -> Result<(SignedSnapshot, Vec<Plann
 }
 
 /// The new content of the signature file in the snapshot folder `root`.
-fn plan_file(
-    root: &Utf8Path,
-    manifest: &[u8],
-    key: &SecretKey,
-    line: &crate::signing::SignatureLine,
-) -> Result<Planned> {
+fn plan_file(folder: Dir, manifest: &[u8], key: &SecretKey, line: &crate::signing::SignatureLine) -> Result<Planned> {
+    let root = folder.path().to_owned();
     let manifest_path = root.join(media::MANIFEST_FILE);
     let path = root.join(media::SIGNATURE_FILE);
-    if fsutil::read_optional(&manifest_path, MAX_MANIFEST_BYTES)?.as_deref() != Some(manifest) {
+    let on_drive = folder.read_capped(Utf8Path::new(media::MANIFEST_FILE), MAX_MANIFEST_BYTES)?;
+    if on_drive.as_deref() != Some(manifest) {
         return Err(Error::format(&manifest_path, "differs from the manifest on the snapshot's first drive"));
     }
-    let Some(bytes) = fsutil::read_optional(&path, MAX_SIGNATURE_BYTES)? else {
-        return Err(Error::MissingSignature(root.to_owned()));
+    let Some(bytes) = folder.read_capped(Utf8Path::new(media::SIGNATURE_FILE), MAX_SIGNATURE_BYTES)? else {
+        return Err(Error::MissingSignature(root));
     };
     let mut file = SignatureFile::decode(&bytes, &path)?;
     let mine: Vec<_> = file.lines.iter().filter(|existing| existing.id == key.id()).collect();
@@ -141,5 +141,5 @@ fn plan_file(
         None
     };
     let key_ids = file.key_ids().map(|id| id.to_string()).collect();
-    Ok(Planned { path, new_bytes, key_ids })
+    Ok(Planned { folder, path, new_bytes, key_ids })
 }

@@ -36,12 +36,15 @@ pub enum Need {
     Fat32,
     /// `mount -t tmpfs` (root or CAP_SYS_ADMIN).
     Tmpfs,
+    /// `mknod` of a character device (root or CAP_MKNOD), for the hostile
+    /// drives with a device node in place of a file.
+    DeviceNodes,
     /// A command on PATH, from the named Debian package.
     Tool { command: &'static str, package: &'static str },
 }
 
 /// Every name FERRY_TEST_SKIP accepts besides tool commands.
-const KEYS: [&str; 3] = ["ftp-servers", "fat32", "tmpfs"];
+const KEYS: [&str; 4] = ["ftp-servers", "fat32", "tmpfs", "device-nodes"];
 
 /// Tools whose names FERRY_TEST_SKIP accepts.
 const TOOLS: [&str; 4] = ["bsdtar", "lftp", "tar", "sha256sum"];
@@ -53,6 +56,7 @@ impl Need {
             Need::FtpServers => KEYS[0],
             Need::Fat32 => KEYS[1],
             Need::Tmpfs => KEYS[2],
+            Need::DeviceNodes => KEYS[3],
             Need::Tool { command, .. } => command,
         }
     }
@@ -68,14 +72,18 @@ impl Need {
                  FUSE also needs /dev/fuse"
                 .to_owned(),
             Need::Tmpfs => "mounting a tmpfs needs root (CAP_SYS_ADMIN): run `sudo bash scripts/test`".to_owned(),
+            Need::DeviceNodes => {
+                "creating a device node needs root (CAP_MKNOD): run `sudo bash scripts/test`".to_owned()
+            }
             Need::Tool { package, .. } => {
                 format!("apt-get install {package} (`bash scripts/test` installs it as root)")
             }
         }
     }
 
-    /// Why the need is not met here, or `None` when it is. Tmpfs is not
-    /// probed: callers mount and report a failure with [`opt_out_or_fail`].
+    /// Why the need is not met here, or `None` when it is. Tmpfs and
+    /// device nodes are not probed: callers try and report a failure with
+    /// [`opt_out_or_fail`].
     fn problem(self) -> Option<String> {
         match self {
             Need::FtpServers => {
@@ -97,7 +105,7 @@ impl Need {
                 }
                 (!missing.is_empty()).then(|| format!("not found: {}", missing.join(", ")))
             }
-            Need::Tmpfs => None,
+            Need::Tmpfs | Need::DeviceNodes => None,
             Need::Tool { command, .. } => find_tool(command).is_none().then(|| format!("`{command}` not found")),
         }
     }
