@@ -45,6 +45,7 @@ pub mod manifest;
 pub mod media;
 pub mod ops;
 pub mod parallel;
+pub mod payload;
 pub mod rel_path;
 pub mod report;
 pub mod scan;

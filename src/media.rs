@@ -11,12 +11,13 @@ use crate::digest::copy_hashing;
 use crate::error::{Error, Result};
 use crate::manifest::{EntryKind, FileEntry, MAX_MANIFEST_BYTES};
 use crate::parallel;
+use crate::payload::{FileSource, OpenedFile, Payload, mismatch};
 use crate::rel_path::RelPath;
 use crate::report::Progress;
 use crate::signing::{self, MAX_SIGNATURE_BYTES, TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Read;
 
 /// File name of the manifest in a snapshot folder.
 pub const MANIFEST_FILE: &str = "manifest";
@@ -223,18 +224,17 @@ impl SnapshotDir {
     /// does not list: for a tree, no extra file under `payload/`; for tar
     /// volumes, every header matches the manifest (`volume::index`).
     pub fn open_payload(&self, snapshot: &VerifiedSnapshot) -> Result<Payload> {
-        let source = match self.tar_index(snapshot)? {
-            Some(index) => PayloadSource::Tar(index),
+        Ok(match self.tar_index(snapshot)? {
+            Some(index) => Payload::new(index),
             None => {
                 let payload = self.payload_dir()?;
                 let extra = self.unlisted_entries(&payload, snapshot)?;
                 if !extra.is_empty() {
                     return Err(Error::Damaged { media: self.root.clone(), problems: extra });
                 }
-                PayloadSource::Tree(payload)
+                Payload::new(TreeFiles { root: self.root.clone(), dir: payload })
             }
-        };
-        Ok(Payload { root: self.root.clone(), source })
+        })
     }
 
     /// The index of the snapshot's tar volumes, `None` for a tree. An
@@ -396,89 +396,33 @@ fn describe(kind: &Kind) -> String {
     }
 }
 
-/// Where an opened snapshot's file bytes are read from.
+/// The files of a tree on a drive (`payload/`) or of an installed update
+/// source, opened without following links and refused before reading when
+/// their size is not the signed one.
 #[derive(Debug)]
-enum PayloadSource {
-    /// Plain files under this folder, opened without following links.
-    Tree(beneath::Dir),
-    /// Stretches of tar volumes.
-    Tar(crate::volume::TarIndex),
-}
-
-/// The payload of a verified snapshot whose layout has been checked, ready
-/// for import to read files from, in any order and in parallel.
-#[derive(Debug)]
-pub struct Payload {
+struct TreeFiles {
+    /// The snapshot folder, for messages.
     root: Utf8PathBuf,
-    source: PayloadSource,
+    /// The folder the files are in.
+    dir: beneath::Dir,
 }
 
-impl Payload {
-    /// A key that orders files for reading: position in the volumes, so
-    /// reads from a tar snapshot go forward through each volume; a tree has
-    /// no useful order and every file gets the same key.
-    pub fn read_position(&self, path: &RelPath) -> (usize, u64) {
-        match &self.source {
-            PayloadSource::Tree(_) => (0, 0),
-            PayloadSource::Tar(index) => {
-                index.segments(path).and_then(|s| s.first()).map_or((0, 0), |s| (s.volume, s.offset))
+impl FileSource for TreeFiles {
+    fn open(&self, path: &RelPath, expected: &FileEntry) -> Result<OpenedFile<'_>> {
+        let origin = path.under(self.dir.path());
+        let file = self.dir.open_file(path.as_path()).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] }
             }
+            other => other,
+        })?;
+        let size = file.metadata().map_err(|e| Error::io("inspect", &origin, e))?.len();
+        if size != expected.size {
+            let seen = crate::digest::Hashed { size, digest: expected.digest };
+            let problem = mismatch(&seen, expected).unwrap_or_default();
+            return Err(Error::Mismatch { path: origin, problem });
         }
-    }
-
-    /// Copies the payload file `path` into `writer`, checking it against
-    /// `expected` on the way; the error names the media file and what differs.
-    pub fn copy_verified(
-        &self,
-        path: &RelPath,
-        expected: &FileEntry,
-        writer: &mut dyn Write,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        let (mut reader, source): (Box<dyn Read + '_>, Utf8PathBuf) = match &self.source {
-            PayloadSource::Tree(payload) => {
-                let source = path.under(payload.path());
-                let file = payload.open_file(path.as_path()).map_err(|e| match e {
-                    Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                        Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] }
-                    }
-                    other => other,
-                })?;
-                // A file of the wrong size is refused before a byte is read.
-                let size = file.metadata().map_err(|e| Error::io("inspect", &source, e))?.len();
-                if size != expected.size {
-                    let seen = crate::digest::Hashed { size, digest: expected.digest };
-                    let problem = mismatch(&seen, expected).unwrap_or_default();
-                    return Err(Error::Mismatch { path: source, problem });
-                }
-                (Box::new(file), source)
-            }
-            PayloadSource::Tar(index) => {
-                let volume = index.segments(path).and_then(|s| s.first()).map_or(0, |s| s.volume);
-                (Box::new(index.open(path)), index.volume_path(volume))
-            }
-        };
-        // A failed write is the target's fault, a failed read the drive's:
-        // the message must send the operator to the right one.
-        let mut tracked = TrackedWriter { inner: writer, failed: false };
-        let seen =
-            copy_hashing(&mut reader, Some(&mut tracked), expected.size, &|n| progress.advance(n)).map_err(|e| {
-                if tracked.failed {
-                    Error::io("write to the target", path.as_path(), e)
-                } else {
-                    Error::io("read", source.clone(), e)
-                }
-            })?;
-        match mismatch(&seen, expected) {
-            Some(problem) => {
-                let source = match &self.source {
-                    PayloadSource::Tree(_) => source,
-                    PayloadSource::Tar(_) => Utf8PathBuf::from(format!("{source}: {path}")),
-                };
-                Err(Error::Mismatch { path: source, problem })
-            }
-            None => Ok(()),
-        }
+        Ok(OpenedFile { reader: Box::new(file), shown_as: origin.clone(), origin })
     }
 }
 
@@ -534,34 +478,6 @@ pub fn content_checksums(manifest: &crate::manifest::Manifest) -> Vec<u8> {
         out.push_str(&format!("{}  {path}\n", file.digest));
     }
     out.into_bytes()
-}
-
-/// How the bytes read differ from the manifest entry, if they do: the one
-/// wording verify, read-back and import share.
-pub(crate) fn mismatch(seen: &crate::digest::Hashed, expected: &FileEntry) -> Option<String> {
-    if seen.size != expected.size {
-        let actual = if seen.size > expected.size { "larger".to_owned() } else { format!("{} bytes", seen.size) };
-        return Some(format!("size is {actual}, the signed manifest says {} bytes", expected.size));
-    }
-    (seen.digest != expected.digest)
-        .then(|| format!("sha256 is {}, the signed manifest says {}", seen.digest.short(), expected.digest.short()))
-}
-
-/// Remembers whether writing failed, to tell target errors from media errors.
-pub(crate) struct TrackedWriter<'a> {
-    /// Where the bytes go.
-    pub(crate) inner: &'a mut dyn Write,
-    /// Set when a write or flush failed.
-    pub(crate) failed: bool,
-}
-
-impl Write for TrackedWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.inner.write(bytes).inspect_err(|_| self.failed = true)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush().inspect_err(|_| self.failed = true)
-    }
 }
 
 /// Finds the snapshot folders on several drives, as [`locate`] does on

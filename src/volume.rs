@@ -493,6 +493,21 @@ impl TarIndex {
     }
 }
 
+impl crate::payload::FileSource for TarIndex {
+    fn open(&self, path: &RelPath, _expected: &crate::manifest::FileEntry) -> Result<crate::payload::OpenedFile<'_>> {
+        let volume = self.volume_path(self.segments(path).and_then(|s| s.first()).map_or(0, |s| s.volume));
+        Ok(crate::payload::OpenedFile {
+            reader: Box::new(TarIndex::open(self, path)),
+            shown_as: Utf8PathBuf::from(format!("{volume}: {path}")),
+            origin: volume,
+        })
+    }
+
+    fn read_position(&self, path: &RelPath) -> (usize, u64) {
+        self.segments(path).and_then(|s| s.first()).map_or((0, 0), |s| (s.volume, s.offset))
+    }
+}
+
 /// Reads a file's segments one after another; a short volume reads short,
 /// which the digest check then reports.
 pub struct SegmentReader<'a> {
@@ -925,7 +940,7 @@ pub fn check_all(
         }
         let mut reader = index.open(path);
         let seen = copy_hashing(&mut reader, None, expected.size, &|_| {}).ctx("read", &index.volume_path(1))?;
-        if let Some(problem) = crate::media::mismatch(&seen, expected) {
+        if let Some(problem) = crate::payload::mismatch(&seen, expected) {
             let volumes: Vec<String> = segments.iter().map(|s| volume_name(s.volume)).collect();
             problems.push(format!("damaged: {path} in volume {} ({problem})", volumes.join(", ")));
         }

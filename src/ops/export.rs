@@ -638,7 +638,7 @@ fn copy_payload(
         let mut writer = BufWriter::with_capacity(256 * 1024, writer);
         // Whatever the file holds when read is what gets recorded: the
         // digest and the copy come from the same bytes.
-        let mut tracked = crate::media::TrackedWriter { inner: &mut writer, failed: false };
+        let mut tracked = crate::payload::TrackedWriter { inner: &mut writer, failed: false };
         let hashed =
             copy_hashing(&mut reader, Some(&mut tracked), u64::MAX - 1, &|n| progress.advance(n)).map_err(|e| {
                 // Tell a full drive from an unreadable source.

@@ -158,7 +158,7 @@ fn install_locked(
     target: &dyn Backend,
     dir: &SnapshotDir,
     snapshot: &VerifiedSnapshot,
-    payload: &crate::media::Payload,
+    payload: &crate::payload::Payload,
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
@@ -240,7 +240,7 @@ fn install_locked(
 /// `--repair`, restored in place from the media).
 fn reinstall(
     target: &dyn Backend,
-    (dir, snapshot, payload): (&SnapshotDir, &VerifiedSnapshot, &crate::media::Payload),
+    (dir, snapshot, payload): (&SnapshotDir, &VerifiedSnapshot, &crate::payload::Payload),
     options: &ImportOptions,
     progress: &dyn Progress,
     (state, installed): (&InstalledState, &crate::manifest::Manifest),

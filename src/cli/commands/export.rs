@@ -209,4 +209,5 @@ fn text(report: &export::ExportReport) -> String {
         report.expires,
         if report.read_back_verified { "\n  read back from the media and verified" } else { "" }
     ) + &report.pruned.iter().map(|dir| format!("\n  pruned {dir}")).collect::<String>()
+        + &report.left_alone.iter().map(|entry| format!("\n  left alone {entry}")).collect::<String>()
 }
