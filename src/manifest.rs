@@ -389,6 +389,19 @@ fn parse_entry(line: &str) -> Result<Entry, String> {
     Ok(Entry { path: RelPath::new(path)?, kind: EntryKind::File(FileEntry { size, digest, executable, index }) })
 }
 
+/// A manifest of repository `r`, sequence 1, for the engine's unit tests.
+#[cfg(test)]
+pub(crate) fn for_tests(entries: Vec<Entry>) -> Manifest {
+    Manifest {
+        repository: RepositoryId::new("r").expect("a valid id"),
+        sequence: 1,
+        created: Timestamp::UNIX_EPOCH,
+        expires: None,
+        layout: Layout::Tree,
+        entries,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,6 +236,26 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is not a size like 4000000000, 700M or 2G"))
 }
 
+/// The secret key a command signs with.
+#[derive(Debug, Args)]
+pub struct SigningKey {
+    /// The secret key to sign with (PREFIX.key).
+    #[arg(long, value_name = "PREFIX.key")]
+    pub key: Utf8PathBuf,
+    /// Read the key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<Utf8PathBuf>,
+}
+
+impl SigningKey {
+    /// Loads the key, asking for its passphrase where it is protected.
+    pub fn load(&self) -> ferry::Result<ferry::signing::SecretKey> {
+        ferry::signing::SecretKey::load(&self.key, &mut |id| {
+            super::secrets::existing_passphrase(self.passphrase_file.as_deref(), &self.key, id)
+        })
+    }
+}
+
 /// Trusted keys.
 #[derive(Debug, Args)]
 pub struct Trust {

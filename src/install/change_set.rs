@@ -81,7 +81,7 @@ impl<'a> ChangeSet<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Entry, EntryKind, Layout, RepositoryId};
+    use crate::manifest::{Entry, EntryKind};
 
     fn manifest(files: &[(&str, u64, u8)]) -> Manifest {
         let entries = files
@@ -96,14 +96,7 @@ mod tests {
                 }),
             })
             .collect();
-        Manifest {
-            repository: RepositoryId::new("r").unwrap(),
-            sequence: 1,
-            created: jiff::Timestamp::UNIX_EPOCH,
-            expires: None,
-            layout: Layout::Tree,
-            entries,
-        }
+        crate::manifest::for_tests(entries)
     }
 
     #[test]

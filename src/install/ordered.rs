@@ -429,7 +429,7 @@ mod tests {
 
     use super::*;
     use crate::digest::Digest;
-    use crate::manifest::{Entry, Layout, RepositoryId};
+    use crate::manifest::Entry;
 
     /// What the target held before the switch.
     enum Old {
@@ -573,14 +573,7 @@ mod tests {
                 }
             })
             .collect();
-        Manifest {
-            repository: RepositoryId::new("r").unwrap(),
-            sequence: 1,
-            created: jiff::Timestamp::UNIX_EPOCH,
-            expires: None,
-            layout: Layout::Tree,
-            entries,
-        }
+        crate::manifest::for_tests(entries)
     }
 
     fn staged_name(path: &RelPath) -> String {

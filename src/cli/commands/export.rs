@@ -1,14 +1,14 @@
 //! `ferry export`.
 
 use super::Context;
+use crate::cli::args::SigningKey;
 use crate::cli::args::{Expiry, parse_expiry, parse_size, parse_time};
+use crate::cli::exit;
 use crate::cli::output::Timing;
-use crate::cli::{exit, secrets};
 use camino::Utf8PathBuf;
 use clap::{Args, ValueEnum};
 use ferry::drive::DriveFs;
 use ferry::ops::export;
-use ferry::signing::SecretKey;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -37,12 +37,8 @@ pub struct ExportArgs {
     /// snapshot does not fit on one (tar volumes fill each in turn).
     #[arg(required = true, num_args = 1..)]
     pub media: Vec<Utf8PathBuf>,
-    /// The secret key to sign with (PREFIX.key).
-    #[arg(long, value_name = "PREFIX.key")]
-    pub key: Utf8PathBuf,
-    /// Read the key's passphrase from the first line of FILE.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<Utf8PathBuf>,
+    #[command(flatten)]
+    pub signing: SigningKey,
     /// Repository id (default: the source folder's name, in lower case).
     #[arg(long, value_name = "ID")]
     pub repository: Option<String>,
@@ -132,9 +128,7 @@ pub fn run(args: &ExportArgs, ctx: &Context) -> ferry::Result<i32> {
     let options = options(args)?;
     // Mistyped paths are reported before the passphrase is asked for.
     export::preflight(&options)?;
-    let key = SecretKey::load(&args.key, &mut |id| {
-        secrets::existing_passphrase(args.passphrase_file.as_deref(), &args.key, id)
-    })?;
+    let key = args.signing.load()?;
     let progress = ctx.out.progress();
     let (report, elapsed) = Timing::measure(|| export::export(&options, &key, &progress));
     let report = report?;

@@ -1,5 +1,6 @@
 //! `ferry import`.
 
+use super::trust_and_ftp_environment;
 use super::{Context, import_options, load_trust, open_target};
 use crate::cli::args::{FtpArgs, InstallArgs, Trust};
 use crate::cli::exit;
@@ -10,7 +11,8 @@ use ferry::ops::import::{self, SwitchUsed};
 
 /// Shown after the options by `-h` and `--help`: real command lines, and the
 /// environment variables this command reads.
-const AFTER_HELP: &str = "\
+const AFTER_HELP: &str = concat!(
+    "\
 Examples:
   ferry import /media/usb /srv/updates --trust /etc/ferry/trusted/
   ferry import /media/usb /srv/updates --trust /etc/ferry/trusted/ --repository av-bases --wait
@@ -18,10 +20,9 @@ Examples:
   ferry import /media/usb ftp://ferry@updates.example/av --trust /etc/ferry/trusted/ \\
       --password-file /etc/ferry/ftp-password
 
-Environment:
-  FERRY_TRUST         trusted keys, colon-separated, when neither --trust nor --trust-store is given
-  FERRY_TRUST_STORE   the trust store folder, when none of the above is given
-  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
+",
+    trust_and_ftp_environment!()
+);
 
 /// `ferry import`.
 #[derive(Debug, Args)]

@@ -25,6 +25,18 @@ use ferry::backend::{Backend, BackendOptions};
 use ferry::ops::import::{ImportOptions, SwitchChoice};
 use ferry::signing::TrustStore;
 
+/// The "Environment:" paragraph of the commands that read trusted keys and
+/// reach FTP targets (`--help`), as a literal for `concat!`.
+macro_rules! trust_and_ftp_environment {
+    () => {
+        "Environment:
+  FERRY_TRUST         trusted keys, colon-separated, when neither --trust nor --trust-store is given
+  FERRY_TRUST_STORE   the trust store folder, when none of the above is given
+  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)"
+    };
+}
+pub(crate) use trust_and_ftp_environment;
+
 /// What every command gets besides its own arguments.
 pub struct Context<'a> {
     /// Where reports, errors and progress go.

@@ -1,5 +1,6 @@
 //! `ferry publish`.
 
+use super::trust_and_ftp_environment;
 use super::{Context, import_options, load_trust, open_target};
 use crate::cli::args::{FtpArgs, InstallArgs, Trust};
 use crate::cli::exit;
@@ -11,17 +12,17 @@ use ferry::ops::publish;
 
 /// Shown after the options by `-h` and `--help`: real command lines, and the
 /// environment variables this command reads.
-const AFTER_HELP: &str = "\
+const AFTER_HELP: &str = concat!(
+    "\
 Examples:
   ferry publish /srv/updates ftp://ferry@dp1.example/av ftps://ferry@dp2.example/av \\
       --trust /etc/ferry/trusted/ --password-file /etc/ferry/ftp-password
   ferry publish /srv/updates /mnt/branch-office/updates --trust /etc/ferry/trusted/
   ferry publish /media/usb /srv/mirror --trust /etc/ferry/trusted/ --repository av-bases
 
-Environment:
-  FERRY_TRUST         trusted keys, colon-separated, when neither --trust nor --trust-store is given
-  FERRY_TRUST_STORE   the trust store folder, when none of the above is given
-  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
+",
+    trust_and_ftp_environment!()
+);
 
 /// `ferry publish`.
 #[derive(Debug, Args)]

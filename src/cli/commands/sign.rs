@@ -1,11 +1,11 @@
 //! `ferry sign`.
 
 use super::Context;
-use crate::cli::{exit, secrets};
+use crate::cli::args::SigningKey;
+use crate::cli::exit;
 use camino::Utf8PathBuf;
 use clap::Args;
 use ferry::ops::sign;
-use ferry::signing::SecretKey;
 
 /// Shown after the options by `-h` and `--help`: real command lines, and the
 /// environment variables this command reads.
@@ -25,19 +25,13 @@ pub struct SignArgs {
     /// that spans several.
     #[arg(required = true, num_args = 1..)]
     pub media: Vec<Utf8PathBuf>,
-    /// The secret key to sign with (PREFIX.key).
-    #[arg(long, value_name = "PREFIX.key")]
-    pub key: Utf8PathBuf,
-    /// Read the key's passphrase from the first line of FILE.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<Utf8PathBuf>,
+    #[command(flatten)]
+    pub signing: SigningKey,
 }
 
 /// Signs every snapshot on the drives and prints one line per snapshot.
 pub fn run(args: &SignArgs, ctx: &Context) -> ferry::Result<i32> {
-    let key = SecretKey::load(&args.key, &mut |id| {
-        secrets::existing_passphrase(args.passphrase_file.as_deref(), &args.key, id)
-    })?;
+    let key = args.signing.load()?;
     let report = sign::sign(&args.media, &key)?;
     ctx.out.report(&report, || {
         report

@@ -1,5 +1,6 @@
 //! `ferry verify`: media, or an installed update source.
 
+use super::trust_and_ftp_environment;
 use super::{Context, load_trust, open_target, optional_trust};
 use crate::cli::args::{FtpArgs, Trust};
 use crate::cli::exit;
@@ -12,17 +13,17 @@ use ferry::ops::verify;
 
 /// Shown after the options by `-h` and `--help`: real command lines, and the
 /// environment variables this command reads.
-const AFTER_HELP: &str = "\
+const AFTER_HELP: &str = concat!(
+    "\
 Examples:
   ferry verify /media/usb --trust /etc/ferry/trusted/
   ferry verify /media/usb/ferry/av-bases/1764590400 --trust /etc/ferry/trusted/updates.pub
   ferry verify /media/usb1 /media/usb2 --trust /etc/ferry/trusted/
   ferry verify /srv/updates --deep       # an installed update source: hash every file
 
-Environment:
-  FERRY_TRUST         trusted keys, colon-separated, when neither --trust nor --trust-store is given
-  FERRY_TRUST_STORE   the trust store folder, when none of the above is given
-  FERRY_FTP_PASSWORD  the FTP password, when --password-file is not given (else ~/.netrc)";
+",
+    trust_and_ftp_environment!()
+);
 
 /// `ferry verify`.
 #[derive(Debug, Args)]
