@@ -286,51 +286,7 @@ impl Manifest {
         }
         let layout = if tar { Layout::Tar(volumes) } else { Layout::Tree };
 
-        // The count is untrusted only until the signature check, which has
-        // passed by now; still, never reserve more than the bytes could hold.
-        let mut entries: Vec<Entry> = Vec::with_capacity((count as usize).min(bytes.len() / 6));
-        let mut directories: HashSet<&str> = HashSet::new();
-        let mut files: HashSet<&str> = HashSet::new();
-        let mut total_bytes = 0u64;
-        for (n, line) in lines {
-            if entries.len() as u64 == count {
-                return Err(fail(n, format!("more entry lines than the {count} announced")));
-            }
-            let entry = parse_entry(line).map_err(|e| fail(n, e))?;
-            // Every sum of sizes in ferry stays below 2^64 if the total does.
-            if let Some(file) = entry.file() {
-                total_bytes = total_bytes
-                    .checked_add(file.size)
-                    .ok_or_else(|| fail(n, "the files add up to more than 2^64 bytes".into()))?;
-            }
-            if let Some(previous) = entries.last()
-                && entry.path.as_str().as_bytes() <= previous.path.as_str().as_bytes()
-            {
-                return Err(fail(
-                    n,
-                    format!("`{}` is out of order or duplicated (entries must be sorted by path)", entry.path),
-                ));
-            }
-            if let Some(parent) = entry.path.parent() {
-                let parent = parent.as_str();
-                if files.contains(parent) {
-                    return Err(fail(n, format!("`{}` is inside `{parent}`, which is a file", entry.path)));
-                }
-                if !directories.contains(parent) {
-                    return Err(fail(n, format!("`{}`: its folder `{parent}` is not listed before it", entry.path)));
-                }
-            }
-            // Borrow the path text from `body` so the sets cost no allocation.
-            let path_text = &line[line.len() - entry.path.as_str().len()..];
-            match entry.kind {
-                EntryKind::Dir => directories.insert(path_text),
-                EntryKind::File(_) => files.insert(path_text),
-            };
-            entries.push(entry);
-        }
-        if entries.len() as u64 != count {
-            return Err(Error::format(origin, format!("announces {count} entries but lists {}", entries.len())));
-        }
+        let entries = decode_entries(lines, count, bytes.len(), origin)?;
         Ok(Manifest { repository, sequence, created, expires, layout, entries })
     }
 
@@ -361,6 +317,63 @@ fn parse_volume(line: &str) -> Result<Volume, String> {
     let size = parse_decimal(size).ok_or_else(|| format!("`{size}` is not a volume size"))?;
     let digest = Digest::from_hex(digest).ok_or_else(|| format!("`{digest}` is not a SHA-256 in lowercase hex"))?;
     Ok(Volume { size, digest })
+}
+
+/// Decodes the entry lines that follow the header (§4): each valid, sorted
+/// strictly by path, inside a listed folder, and exactly `count` of them.
+fn decode_entries<'a>(
+    lines: impl Iterator<Item = (usize, &'a str)>,
+    count: u64,
+    manifest_bytes: usize,
+    origin: &Utf8Path,
+) -> Result<Vec<Entry>> {
+    let fail = |line: usize, problem: String| Error::format(origin, format!("line {line}: {problem}"));
+    // The count is untrusted only until the signature check, which has
+    // passed by now; still, never reserve more than the bytes could hold.
+    let mut entries: Vec<Entry> = Vec::with_capacity((count as usize).min(manifest_bytes / 6));
+    let mut directories: HashSet<&str> = HashSet::new();
+    let mut files: HashSet<&str> = HashSet::new();
+    let mut total_bytes = 0u64;
+    for (n, line) in lines {
+        if entries.len() as u64 == count {
+            return Err(fail(n, format!("more entry lines than the {count} announced")));
+        }
+        let entry = parse_entry(line).map_err(|e| fail(n, e))?;
+        // Every sum of sizes in ferry stays below 2^64 if the total does.
+        if let Some(file) = entry.file() {
+            total_bytes = total_bytes
+                .checked_add(file.size)
+                .ok_or_else(|| fail(n, "the files add up to more than 2^64 bytes".into()))?;
+        }
+        if let Some(previous) = entries.last()
+            && entry.path.as_str().as_bytes() <= previous.path.as_str().as_bytes()
+        {
+            return Err(fail(
+                n,
+                format!("`{}` is out of order or duplicated (entries must be sorted by path)", entry.path),
+            ));
+        }
+        if let Some(parent) = entry.path.parent() {
+            let parent = parent.as_str();
+            if files.contains(parent) {
+                return Err(fail(n, format!("`{}` is inside `{parent}`, which is a file", entry.path)));
+            }
+            if !directories.contains(parent) {
+                return Err(fail(n, format!("`{}`: its folder `{parent}` is not listed before it", entry.path)));
+            }
+        }
+        // Borrow the path text from `body` so the sets cost no allocation.
+        let path_text = &line[line.len() - entry.path.as_str().len()..];
+        match entry.kind {
+            EntryKind::Dir => directories.insert(path_text),
+            EntryKind::File(_) => files.insert(path_text),
+        };
+        entries.push(entry);
+    }
+    if entries.len() as u64 != count {
+        return Err(Error::format(origin, format!("announces {count} entries but lists {}", entries.len())));
+    }
+    Ok(entries)
 }
 
 fn parse_entry(line: &str) -> Result<Entry, String> {
