@@ -516,7 +516,14 @@ pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
     let drive = match beneath::Dir::root(media) {
         Ok(drive) => drive,
         Err(Error::Io { source, .. }) if source.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {
-            return Err(Error::io("open media folder", media, std::io::Error::from(std::io::ErrorKind::NotFound)));
+            return Err(Error::InvalidArgument(format!(
+                "MEDIA `{media}` is a file, not a drive or snapshot folder\nhint: give the drive's mount point"
+            )));
+        }
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::InvalidArgument(format!(
+                "MEDIA `{media}` does not exist\nhint: is the drive plugged in and mounted? `lsblk` and `findmnt` show where"
+            )));
         }
         Err(Error::Io { source, .. }) => return Err(Error::io("open media folder", media, source)),
         Err(other) => return Err(other),
@@ -537,6 +544,11 @@ pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
         }
     }
     if found.is_empty() {
+        if SnapshotDir::is_installed_source(media) {
+            return Err(Error::InvalidArgument(format!(
+                "`{media}` is an update source ferry installed, not a drive\nhint: MEDIA comes first, then TARGET: ferry import /media/usb {media}"
+            )));
+        }
         return Err(Error::NoSnapshot(media.to_owned()));
     }
     Ok(found)

@@ -170,3 +170,34 @@ fn an_unknown_repository_names_the_ones_on_the_drive() {
     );
     assert_tree_unchanged(&before, &tree_state(&scratch.root), "scratch");
 }
+
+#[test]
+fn operators_mistakes_get_one_line_and_a_hint() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    small_repository(&scratch.path("repo"));
+    let media = scratch.path("media");
+    export(&scratch.path("repo"), &media, &key, "repo", 1);
+    let site = scratch.path("site");
+    support::run(&["import", media.as_str(), site.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    std::fs::create_dir(scratch.path("only-secret-keys")).unwrap();
+    std::fs::copy(&key, scratch.path("only-secret-keys/key.key")).unwrap();
+    let (only_secret, no_drive) = (scratch.path("only-secret-keys"), scratch.path("no-such-drive"));
+    let before = tree_state(&scratch.root);
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["verify", media.as_str(), "--trust", key.as_str()], &["is a secret key", "hint: give", "key.pub"]),
+        (&["verify", media.as_str(), "--trust", only_secret.as_str()], &["no public key (*.pub) in", "hint:"]),
+        (
+            &["verify", no_drive.as_str(), "--trust", public.as_str()],
+            &["does not exist", "hint: is the drive plugged in"],
+        ),
+        (
+            &["import", site.as_str(), media.as_str(), "--trust", public.as_str()],
+            &["is an update source ferry installed, not a drive", "hint: MEDIA comes first"],
+        ),
+    ];
+    for (args, needles) in cases {
+        refused(support::run(args), 2, needles);
+    }
+    assert_tree_unchanged(&before, &tree_state(&scratch.root), "scratch");
+}

@@ -463,14 +463,15 @@ fn nonexistent_media_path_is_an_error_naming_it_and_creates_nothing() {
     let f = Fixture::new("tree");
     let missing = f.scratch.path("no-such-drive");
     // Into the installed target: nothing changes.
-    let result = f.assert_refused(&f.import_args(&missing, &[], &[]), &missing, 1, &[missing.as_str()]);
-    assert!(result.stderr.contains("media"), "{}", result.stderr);
+    // A usage error (exit 2), with a hint to check the drive is mounted.
+    let result = f.assert_refused(&f.import_args(&missing, &[], &[]), &missing, 2, &[missing.as_str()]);
+    assert!(result.stderr.contains("MEDIA") && result.stderr.contains("hint:"), "{}", result.stderr);
     // Into a target that does not exist yet: it is not created.
     let fresh = f.scratch.path("fresh-target");
-    let result = run(&["import", missing.as_str(), fresh.as_str(), "--trust", f.public.as_str()]).expect_code(1);
+    let result = run(&["import", missing.as_str(), fresh.as_str(), "--trust", f.public.as_str()]).expect_code(2);
     assert!(result.stderr.contains(missing.as_str()), "{}", result.stderr);
     assert!(!fresh.exists(), "a failed import created the target");
-    let verify = run(&["verify", missing.as_str(), "--trust", f.public.as_str()]).expect_code(1);
+    let verify = run(&["verify", missing.as_str(), "--trust", f.public.as_str()]).expect_code(2);
     assert!(verify.stderr.contains(missing.as_str()), "{}", verify.stderr);
 }
 

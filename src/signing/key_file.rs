@@ -114,6 +114,12 @@ fn cipher_for(passphrase: &[u8], salt: &[u8]) -> Result<XChaCha20Poly1305> {
 pub fn load_public(path: &Utf8Path) -> Result<PublicKey> {
     let text = read_capped(path, MAX_KEY_FILE_BYTES)?;
     let text = String::from_utf8(text).map_err(|_| Error::format(path, "not UTF-8"))?;
+    if text.starts_with(SECRET_MAGIC) {
+        return Err(Error::InvalidArgument(format!(
+            "`{path}` is a secret key; trusted keys are public keys\nhint: give {} (written beside it by `ferry keygen`), and keep the secret key on the connected host",
+            path.with_extension("pub")
+        )));
+    }
     let mut reader = KeyValueLines::new(&text, path, PUBLIC_MAGIC)?;
     let id_text = reader.value("id")?;
     let id = KeyId::from_hex(id_text).ok_or_else(|| Error::format(path, format!("`{id_text}` is not a key id")))?;

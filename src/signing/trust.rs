@@ -81,6 +81,13 @@ impl TrustStore {
             }
         }
         if keys.is_empty() {
+            let folders: Vec<&str> = paths.iter().filter(|p| p.is_dir()).map(|p| p.as_str()).collect();
+            if !folders.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "no public key (*.pub) in `{}`\nhint: copy the public keys (KEY.pub) of the connected host there; secret keys (.key) are never trusted",
+                    folders.join("`, `")
+                )));
+            }
             return Err(Error::NoTrust);
         }
         Ok(Self::from_keys(keys))
