@@ -24,7 +24,9 @@
 //! [`media`], [`volume`] and [`drive`] are the drive side; [`backend`] is
 //! where bytes are stored (folders, FTP servers) and [`install`] decides
 //! what to store and in which order; [`ops`] holds one use case per module;
-//! [`credentials`] reads secret files; [`error`] is the one error type.
+//! [`credentials`] reads secret files; [`error`] is the one error type;
+//! [`ledger`] is the connected side's record of its exports and [`delta`]
+//! holds receipts, change plans and binary patches.
 
 #![deny(missing_docs)]
 
@@ -34,12 +36,14 @@ pub mod beneath;
 pub mod clock;
 pub mod crash;
 pub mod credentials;
+pub mod delta;
 pub mod destination;
 pub mod digest;
 pub mod drive;
 pub mod error;
 pub mod fsutil;
 pub mod install;
+pub mod ledger;
 mod lines;
 pub mod manifest;
 pub mod media;

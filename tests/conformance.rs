@@ -146,6 +146,7 @@ fn export_snapshot(
         make_parents: false,
         // The scratch folder is on the system disk, not a removable drive.
         not_a_drive: true,
+        ledger: None,
     };
     export(&options, key, &Silent).unwrap_or_else(|e| panic!("export {repository} {sequence}: {e}"));
     let dir = SnapshotDir::on_media(&media, repository, sequence);

@@ -212,6 +212,26 @@ of its own. Weak (small-order) public keys are refused.")]
     Completions(commands::completions::CompletionsArgs),
     /// Print the man page (roff), of ferry or of one command.
     Man(commands::man::ManArgs),
+    /// Write a receipt of what an update source holds, for the connected side.
+    #[command(long_about = "\
+Write to OUT a small receipt stating exactly what TARGET (a folder or an \
+ftp:// / ftps:// URL) serves: repository, sequence and snapshot id. Carry it \
+back to the connected host, where `ferry diff` and delta exports read it to \
+know what this site already has. With --key the receipt is signed with a key \
+of this site (made with `ferry keygen`; not the exporting key), so the \
+connected side can check where it came from. Nothing at TARGET changes; an \
+existing OUT is replaced.")]
+    Receipt(commands::receipt::ReceiptArgs),
+    /// Show what changed between two snapshots and what a delta would carry.
+    #[command(long_about = "\
+Compare OLD and NEW, each a source folder, a drive (or one snapshot folder, \
+checked with the trusted keys), or a receipt written by `ferry receipt` (its \
+snapshot is looked up in the export ledger by snapshot id, and its site \
+signature checked with --site-trust). Prints the files added, removed and \
+changed, the bytes of a full export, and the bytes a delta would carry with \
+every changed file whole and, where both sides have file contents here \
+(source folders, tree drives), with binary patches. Writes nothing.")]
+    Diff(commands::diff::DiffArgs),
 }
 
 /// Parses a size such as `4000000000`, `700M` or `2G` (K, M, G, T are powers of 1024).

@@ -50,6 +50,8 @@ fn dispatch(command: &Command, ctx: &Context) -> ferry::Result<i32> {
         Command::Sign(args) => commands::sign::run(args, ctx),
         Command::Rotate(args) => commands::rotate::run(args, ctx),
         Command::Trust(args) => commands::trust::run(args, ctx),
+        Command::Receipt(args) => commands::receipt::run(args, ctx),
+        Command::Diff(args) => commands::diff::run(args, ctx),
         Command::Completions(args) => commands::completions::run(args, ctx),
         Command::Man(args) => commands::man::run(args, ctx),
     }

@@ -19,9 +19,13 @@ fn message(command: &Command) -> String {
         Command::Import(_) | Command::Publish(_) | Command::Rollback(_) => {
             "ferry: interrupted; the next run of the same command finishes or rolls back what this one started"
         }
-        Command::Verify(_) | Command::List(_) | Command::Status(_) | Command::Completions(_) | Command::Man(_) => {
-            "ferry: interrupted; nothing was written"
-        }
+        Command::Verify(_)
+        | Command::List(_)
+        | Command::Status(_)
+        | Command::Diff(_)
+        | Command::Completions(_)
+        | Command::Man(_) => "ferry: interrupted; nothing was written",
+        Command::Receipt(_) => "ferry: interrupted; the receipt is written atomically: run it again",
         Command::Sign(_) | Command::Rotate(_) => "ferry: interrupted; run the same command again to finish",
         Command::Trust(_) => {
             "ferry: interrupted; the trust store is replaced atomically: `ferry trust list` shows which state it is in"

@@ -11,6 +11,7 @@ use crate::beneath::{self, Dir};
 use crate::digest::copy_hashing;
 use crate::drive::{self, DriveFs, PlannedWrite};
 use crate::error::{Error, IoContext, Result};
+use crate::ledger::Ledger;
 use crate::manifest::{Entry, EntryKind, FileEntry, Layout, Manifest, RepositoryId};
 use crate::media::{self, SnapshotDir};
 use crate::media::{MEDIA_ROOT, PAYLOAD_DIR};
@@ -65,6 +66,9 @@ pub struct ExportOptions {
     /// The media may be a folder on the system disk or the source's
     /// filesystem (`--not-a-drive`).
     pub not_a_drive: bool,
+    /// The export ledger folder (formats/ledger-v1.md); `None` exports
+    /// without one (§5 N2).
+    pub ledger: Option<Utf8PathBuf>,
 }
 
 /// Checks what can be checked before a key is unlocked or a byte written:
@@ -146,9 +150,14 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         None => None,
         Some(after) => Some(created.checked_add(after).map_err(|e| Error::InvalidArgument(format!("expiry: {e}")))?),
     };
+    // Held until the export is recorded: exports of one repository take turns.
+    let mut ledger = options.ledger.as_ref().map(|root| Ledger::new(root).begin_export(&repository)).transpose()?;
     let sequence = match options.sequence {
         Some(sequence) => sequence,
-        None => next_sequence(&options.media, repository.as_str(), created),
+        None => {
+            let floor = next_sequence(&options.media, repository.as_str(), created);
+            ledger.as_ref().map_or(floor, |ledger| ledger.ledger().next_sequence(floor))
+        }
     };
 
     if let MediaLayout::Tar { volume_size } = options.layout {
@@ -162,6 +171,9 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     }
     let folders: Vec<SnapshotDir> =
         drives.iter().map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence)).collect();
+    if let Some(ledger) = &mut ledger {
+        ledger.reserve(sequence, created)?;
+    }
     // A source that changes while it is read is read once more, then refused.
     let mut reread = false;
     let (manifest, manifest_bytes, snapshot) = loop {
@@ -210,6 +222,15 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
                 let _ = folder.open_dir().and_then(|dir| dir.remove_file(media::SIGNATURE_FILE));
             }
             return Err(error);
+        }
+    }
+    if let Some(ledger) = &mut ledger {
+        // Signing is deterministic: these are the bytes of manifest.sig.
+        ledger.record(sequence, created, &manifest_bytes, &key.sign_manifest(&manifest_bytes))?;
+        // The export is complete on the media: contents that could not be
+        // kept only mean whole files instead of patches later (ledger-v1 §7 O2).
+        if let Err(error) = ledger.keep_contents(&options.source, &manifest) {
+            progress.notice(&format!("warning: file contents not kept in the ledger: {error}"));
         }
     }
     let pruned = match options.prune {

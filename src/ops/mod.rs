@@ -2,11 +2,13 @@
 //! calls that take an options struct and return a report. The CLI only
 //! parses arguments into options and prints reports.
 
+pub mod diff;
 pub mod export;
 pub mod import;
 pub mod keygen;
 pub mod list;
 pub mod publish;
+pub mod receipt;
 pub mod rollback;
 pub mod rotate;
 pub mod sign;

@@ -102,6 +102,16 @@ impl SecretKey {
         super::TrustStore::from_keys(vec![self.public("the signing key")])
     }
 
+    /// Signs `domain` followed by `bytes`: for files other than manifests
+    /// (receipts), each kind with its own domain so that no signature can
+    /// stand for another kind of file.
+    pub fn sign_domain(&self, domain: &[u8], bytes: &[u8]) -> [u8; 64] {
+        let mut message = Vec::with_capacity(domain.len() + bytes.len());
+        message.extend_from_slice(domain);
+        message.extend_from_slice(bytes);
+        self.key.sign(&message).to_bytes()
+    }
+
     /// Signs exact manifest bytes and returns a signature file with this
     /// one signature (formats/signature-v1.md §4).
     pub fn sign_manifest(&self, manifest_bytes: &[u8]) -> Vec<u8> {

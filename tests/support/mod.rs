@@ -40,6 +40,15 @@ pub fn ferry() -> Command {
     command.env("FERRY_NOT_A_DRIVE", "1");
     // Never the trust store of whoever runs the tests.
     command.env_remove("FERRY_TRUST_STORE").env("XDG_CONFIG_HOME", "/nonexistent/ferry-tests/config");
+    // Exports record themselves in a ledger: a fresh one per run, under
+    // cargo's scratch folder, so that tests do not see each other's exports
+    // and never write to the ledger in the home folder of whoever runs them.
+    // Tests of the ledger itself pass --ledger.
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ledger = format!("{}/ledger-{}-{run}", env!("CARGO_TARGET_TMPDIR"), std::process::id());
+    let _ = std::fs::remove_dir_all(&ledger);
+    command.env("FERRY_LEDGER", ledger);
     command
 }
 

@@ -25,7 +25,8 @@ Examples:
 Environment:
   FERRY_PASSPHRASE   the key's passphrase, when --passphrase-file is not given (else a prompt)
   SOURCE_DATE_EPOCH  the creation time in Unix seconds, when --created is not given
-  FERRY_NOT_A_DRIVE  1 (or true, yes, on) acts as --not-a-drive";
+  FERRY_NOT_A_DRIVE  1 (or true, yes, on) acts as --not-a-drive
+  FERRY_LEDGER       the export ledger folder, when --ledger is not given";
 
 /// `ferry export`.
 #[derive(Debug, Args)]
@@ -88,6 +89,11 @@ pub struct ExportArgs {
     /// disk or the source's filesystem), on purpose.
     #[arg(long, env = "FERRY_NOT_A_DRIVE", hide_env_values = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub not_a_drive: bool,
+    /// The export ledger folder, where every export of a repository is
+    /// recorded so that sequences never repeat or go backwards (default:
+    /// $XDG_STATE_HOME/ferry, else ~/.local/state/ferry).
+    #[arg(long, value_name = "DIR", env = "FERRY_LEDGER")]
+    pub ledger: Option<Utf8PathBuf>,
 }
 
 /// `--layout`.
@@ -177,6 +183,7 @@ fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {
         prune: args.prune.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         make_parents: args.mkpath,
         not_a_drive: args.not_a_drive,
+        ledger: args.ledger.clone().or_else(ferry::ledger::default_location),
     })
 }
 

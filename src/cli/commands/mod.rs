@@ -2,12 +2,14 @@
 //! its text output. Shared here: trusted keys, opening targets, the clock.
 
 pub mod completions;
+pub mod diff;
 pub mod export;
 pub mod import;
 pub mod keygen;
 pub mod list;
 pub mod man;
 pub mod publish;
+pub mod receipt;
 pub mod rollback;
 pub mod rotate;
 pub mod sign;

@@ -1,0 +1,245 @@
+//! What changed between two snapshots, file by file: the base of `ferry
+//! diff` ([`compare`]) and of what a delta carries for one or several bases
+//! ([`plan_carry`], formats/delta-v1.md §3).
+
+use crate::delta::manifest::{Carry, PatchLine};
+use crate::delta::patch;
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::manifest::{FileEntry, Manifest};
+use crate::rel_path::RelPath;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A file that differs between the old and the new snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    /// Its path.
+    pub path: String,
+    /// Size in the old snapshot (`None`: added).
+    pub old_size: Option<u64>,
+    /// Size in the new snapshot (`None`: removed).
+    pub new_size: Option<u64>,
+    /// Only the executable flag changed: nothing to carry.
+    pub mode_only: bool,
+}
+
+/// Files added, removed and changed from `old` to `new`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// In `new` only.
+    pub added: Vec<FileChange>,
+    /// In `old` only.
+    pub removed: Vec<FileChange>,
+    /// In both, with other content or mode.
+    pub changed: Vec<FileChange>,
+    /// In both, identical.
+    pub unchanged: usize,
+}
+
+impl Comparison {
+    /// Bytes a delta carries when every added or changed file ships whole.
+    pub fn whole_bytes(&self) -> u64 {
+        self.added.iter().chain(self.changed.iter().filter(|c| !c.mode_only)).filter_map(|c| c.new_size).sum()
+    }
+}
+
+/// Compares two file lists (path and entry), each in any order.
+pub fn compare<'a>(
+    old: impl IntoIterator<Item = (&'a RelPath, &'a FileEntry)>,
+    new: impl IntoIterator<Item = (&'a RelPath, &'a FileEntry)>,
+) -> Comparison {
+    let old: BTreeMap<&str, &FileEntry> = old.into_iter().map(|(p, f)| (p.as_str(), f)).collect();
+    let new: BTreeMap<&str, &FileEntry> = new.into_iter().map(|(p, f)| (p.as_str(), f)).collect();
+    let mut comparison = Comparison::default();
+    for (path, file) in &new {
+        let change =
+            |old_size| FileChange { path: path.to_string(), old_size, new_size: Some(file.size), mode_only: false };
+        match old.get(path) {
+            None => comparison.added.push(change(None)),
+            Some(before) if before.digest != file.digest => comparison.changed.push(change(Some(before.size))),
+            Some(before) if before.executable != file.executable => {
+                comparison.changed.push(FileChange { mode_only: true, ..change(Some(before.size)) })
+            }
+            Some(_) => comparison.unchanged += 1,
+        }
+    }
+    for (path, file) in old.iter().filter(|(path, _)| !new.contains_key(*path)) {
+        comparison.removed.push(FileChange {
+            path: path.to_string(),
+            old_size: Some(file.size),
+            new_size: None,
+            mode_only: false,
+        });
+    }
+    comparison
+}
+
+/// A patch line and the patch's bytes.
+pub type PlannedPatch = (PatchLine, Vec<u8>);
+
+/// What a delta from some bases to a new snapshot carries (§3).
+#[derive(Debug, Clone, Default)]
+pub struct CarryPlan {
+    /// Files not carried whole, by path (absent: carried whole).
+    pub carry: BTreeMap<String, Carry>,
+    /// The patches, sorted by (path, from), with their bytes.
+    pub patches: Vec<PlannedPatch>,
+    /// Bytes of the files carried whole.
+    pub whole_bytes: u64,
+}
+
+impl CarryPlan {
+    /// Bytes of all patches.
+    pub fn patch_bytes(&self) -> u64 {
+        self.patches.iter().map(|(line, _)| line.size).sum()
+    }
+}
+
+/// Decides for every file of `new` whether a delta from `bases` carries it
+/// whole, leaves it to the bases (DW1) or patches it from each base's
+/// version (DW2). `old_content` gives an old version by its SHA-256 when
+/// the exporter still has it (`None`: it ships whole); `new_content` reads
+/// the new version. Each base goes straight to `new` (DW4).
+pub fn plan_carry(
+    new: &Manifest,
+    bases: &[&Manifest],
+    old_content: &mut dyn FnMut(&Digest) -> Result<Option<Vec<u8>>>,
+    new_content: &mut dyn FnMut(&RelPath) -> Result<Vec<u8>>,
+) -> Result<CarryPlan> {
+    let base_files: Vec<BTreeMap<&str, &FileEntry>> =
+        bases.iter().map(|base| base.files().map(|(path, file)| (path.as_str(), file)).collect()).collect();
+    let mut plan = CarryPlan::default();
+    for (path, file) in new.files() {
+        let mut differing = BTreeSet::new();
+        let mut missing = false;
+        for files in &base_files {
+            match files.get(path.as_str()) {
+                Some(old) if old.digest == file.digest => {}
+                Some(old) => {
+                    differing.insert(old.digest.0);
+                }
+                None => missing = true,
+            }
+        }
+        if differing.is_empty() && !missing {
+            plan.carry.insert(path.to_string(), Carry::Base);
+            continue;
+        }
+        let patches = if missing { None } else { patches_for(path, file, &differing, old_content, new_content)? };
+        match patches {
+            Some(patches) => {
+                plan.carry.insert(path.to_string(), Carry::Patched);
+                plan.patches.extend(patches);
+            }
+            None => plan.whole_bytes += file.size,
+        }
+    }
+    Ok(plan)
+}
+
+/// Patches from each differing old version, or `None` when one of them
+/// cannot be had or patched, or all together are not worth it (DW2).
+fn patches_for(
+    path: &RelPath,
+    file: &FileEntry,
+    differing: &BTreeSet<[u8; 32]>,
+    old_content: &mut dyn FnMut(&Digest) -> Result<Option<Vec<u8>>>,
+    new_content: &mut dyn FnMut(&RelPath) -> Result<Vec<u8>>,
+) -> Result<Option<Vec<PlannedPatch>>> {
+    if file.size > patch::MAX_PATCH_INPUT {
+        return Ok(None);
+    }
+    let new_bytes = new_content(path)?;
+    let mut patches = Vec::new();
+    for from in differing.iter().map(|bytes| Digest(*bytes)) {
+        let Some(old) = old_content(&from)? else { return Ok(None) };
+        let Some(made) = patch::make(&old, &new_bytes)? else { return Ok(None) };
+        let line = PatchLine { size: made.len() as u64, digest: Digest::of(&made), from, path: path.clone() };
+        patches.push((line, made));
+    }
+    let total: u64 = patches.iter().map(|(line, _)| line.size).sum();
+    Ok(patch::worth_shipping(total, file.size).then_some(patches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_removed_changed_and_mode_only() {
+        let entry = |size, byte, executable| FileEntry { size, digest: Digest([byte; 32]), executable, index: false };
+        let path = |text: &str| RelPath::new(text).unwrap();
+        let old = [(path("a"), entry(1, 1, false)), (path("b"), entry(2, 2, false)), (path("c"), entry(3, 3, false))];
+        let new = [(path("a"), entry(1, 1, true)), (path("b"), entry(5, 9, false)), (path("d"), entry(4, 4, false))];
+        let comparison = compare(old.iter().map(|(p, f)| (p, f)), new.iter().map(|(p, f)| (p, f)));
+        assert_eq!(comparison.added.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["d"]);
+        assert_eq!(comparison.removed.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(comparison.changed.len(), 2);
+        assert!(comparison.changed.iter().any(|c| c.path == "a" && c.mode_only));
+        assert_eq!(comparison.whole_bytes(), 4 + 5);
+    }
+
+    /// Three sites at days 2, 5 and 8 and the repository at day 10: one plan
+    /// serves all three, carrying the union of what each lacks.
+    #[test]
+    fn one_plan_serves_several_bases() {
+        use crate::manifest::{Entry, EntryKind, Layout, RepositoryId};
+        let version = |day: u8, seed: u64| -> Vec<u8> {
+            let mut bytes: Vec<u8> = (0..200_000u64).map(|i| (i.wrapping_mul(seed) >> 7) as u8).collect();
+            bytes[day as usize * 1000..day as usize * 1000 + 500].fill(day);
+            bytes
+        };
+        // stable.dat never changes; daily.dat changes every day; new.dat
+        // appears on day 6, so the day-5 site lacks it.
+        let contents = |day: u8| -> Vec<(&'static str, Vec<u8>)> {
+            let mut files = vec![("daily.dat", version(day, 31)), ("stable.dat", version(0, 17))];
+            if day >= 6 {
+                files.push(("new.dat", version(6, 5)));
+            }
+            files.sort();
+            files
+        };
+        let manifest = |day: u8| Manifest {
+            repository: RepositoryId::new("av").unwrap(),
+            sequence: u64::from(day),
+            created: crate::clock::parse("2026-12-05T12:00:00Z").unwrap(),
+            expires: None,
+            layout: Layout::Tree,
+            entries: contents(day)
+                .into_iter()
+                .map(|(path, bytes)| Entry {
+                    path: RelPath::new(path).unwrap(),
+                    kind: EntryKind::File(patch::entry_of(&bytes)),
+                })
+                .collect(),
+        };
+        let (day2, day5, day8, day10) = (manifest(2), manifest(5), manifest(8), manifest(10));
+        let old: BTreeMap<Digest, Vec<u8>> =
+            [2, 5, 8].into_iter().flat_map(contents).map(|(_, bytes)| (Digest::of(&bytes), bytes)).collect();
+        let new: BTreeMap<&str, Vec<u8>> = contents(10).into_iter().collect();
+        let plan =
+            plan_carry(&day10, &[&day2, &day5, &day8], &mut |digest| Ok(old.get(digest).cloned()), &mut |path| {
+                Ok(new[path.as_str()].clone())
+            })
+            .unwrap();
+        assert_eq!(plan.carry.get("stable.dat"), Some(&Carry::Base));
+        assert_eq!(plan.carry.get("daily.dat"), Some(&Carry::Patched));
+        assert_eq!(plan.carry.get("new.dat"), None, "the day-5 site lacks it: carried whole");
+        assert_eq!(plan.whole_bytes, 200_000);
+        let froms: Vec<Digest> = plan.patches.iter().map(|(line, _)| line.from).collect();
+        assert_eq!(froms.len(), 3, "one patch per site's version of daily.dat");
+        // Each patch turns its site's version into day 10's, byte for byte.
+        for (line, bytes) in &plan.patches {
+            let mut out = Vec::new();
+            let entry = patch::entry_of(&new["daily.dat"]);
+            patch::apply(&old[&line.from], &mut &bytes[..], &entry, camino::Utf8Path::new("daily.dat"), &mut out)
+                .unwrap();
+            assert_eq!(out, new["daily.dat"]);
+        }
+        // Without the old versions the exporter ships whole files.
+        let whole =
+            plan_carry(&day10, &[&day2], &mut |_| Ok(None), &mut |path| Ok(new[path.as_str()].clone())).unwrap();
+        assert_eq!((whole.patches.len(), whole.whole_bytes), (0, 400_000));
+    }
+}
