@@ -146,10 +146,10 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     preflight(options)?;
     let repository = repository_of(options)?;
     let created = options.created.unwrap_or_else(crate::clock::now);
-    let expires = match options.expires_after {
-        None => None,
-        Some(after) => Some(created.checked_add(after).map_err(|e| Error::InvalidArgument(format!("expiry: {e}")))?),
-    };
+    let expires = options
+        .expires_after
+        .map(|after| created.checked_add(after).map_err(|e| Error::InvalidArgument(format!("expiry: {e}"))))
+        .transpose()?;
     // Held until the export is recorded: exports of one repository take turns.
     let mut ledger = options.ledger.as_ref().map(|root| Ledger::new(root).begin_export(&repository)).transpose()?;
     let sequence = match options.sequence {
@@ -160,15 +160,7 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         }
     };
 
-    if let MediaLayout::Tar { volume_size } = options.layout {
-        volume::check_volume_size(volume_size)?;
-    }
-    let drives: Vec<&Utf8PathBuf> = std::iter::once(&options.media).chain(&options.more_media).collect();
-    if drives.len() > 1 && options.layout == MediaLayout::Tree {
-        return Err(Error::InvalidArgument(
-            "only tar volumes can span several drives; drop --layout tree or give one drive".into(),
-        ));
-    }
+    let drives = drives_for(options)?;
     let folders: Vec<SnapshotDir> =
         drives.iter().map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence)).collect();
     if let Some(ledger) = &mut ledger {
@@ -213,16 +205,7 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         }
     };
     if options.read_back {
-        progress.notice("reading the media back");
-        let verified = snapshot.open(&key.own_trust());
-        if let Err(error) = verified.and_then(|verified| snapshot.check_payload(&verified, progress, true)) {
-            // The drives do not hold what was written: make sure nobody
-            // mistakes them for a complete snapshot.
-            for folder in &folders {
-                let _ = folder.open_dir().and_then(|dir| dir.remove_file(media::SIGNATURE_FILE));
-            }
-            return Err(error);
-        }
+        read_back(&snapshot, &folders, key, progress)?;
     }
     if let Some(ledger) = &mut ledger {
         // Signing is deterministic: these are the bytes of manifest.sig.
@@ -254,6 +237,36 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         pruned: pruned.removed,
         left_alone: pruned.left_alone,
     })
+}
+
+/// The drives to write, once the layout is known to suit them: a valid
+/// volume size, and only tar volumes spanning several drives.
+fn drives_for(options: &ExportOptions) -> Result<Vec<&Utf8PathBuf>> {
+    if let MediaLayout::Tar { volume_size } = options.layout {
+        volume::check_volume_size(volume_size)?;
+    }
+    let drives: Vec<&Utf8PathBuf> = std::iter::once(&options.media).chain(&options.more_media).collect();
+    if drives.len() > 1 && options.layout == MediaLayout::Tree {
+        return Err(Error::InvalidArgument(
+            "only tar volumes can span several drives; drop --layout tree or give one drive".into(),
+        ));
+    }
+    Ok(drives)
+}
+
+/// Reads the drives back from the device and verifies them; when they do
+/// not hold what was written, removes the signatures so that nobody takes
+/// them for a complete snapshot.
+fn read_back(snapshot: &SnapshotDir, folders: &[SnapshotDir], key: &SecretKey, progress: &dyn Progress) -> Result<()> {
+    progress.notice("reading the media back");
+    let verified = snapshot.open(&key.own_trust());
+    if let Err(error) = verified.and_then(|verified| snapshot.check_payload(&verified, progress, true)) {
+        for folder in folders {
+            let _ = folder.open_dir().and_then(|dir| dir.remove_file(media::SIGNATURE_FILE));
+        }
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// Checks before writing a byte that the snapshot fits the drives and their
