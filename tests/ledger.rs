@@ -9,7 +9,7 @@ use ferry::backend::dir::DirBackend;
 use ferry::ledger::Ledger;
 use ferry::manifest::RepositoryId;
 use ferry::ops::export::{self, ExportOptions, ExportReport, MediaLayout};
-use ferry::ops::import::{self, ImportOptions, SwitchChoice};
+use ferry::ops::import::{self, ImportOptions};
 use ferry::report::Silent;
 use ferry::signing::SecretKey;
 use jiff::{SignedDuration, Timestamp};
@@ -50,16 +50,7 @@ fn export_to(
 }
 
 fn import_from(target: &Utf8Path, media: &Utf8Path, key: &SecretKey) -> import::ImportReport {
-    let options = ImportOptions {
-        media: vec![media.to_owned()],
-        repository: None,
-        sequence: None,
-        switch: SwitchChoice::Auto,
-        wait: false,
-        adopt: false,
-        repair: false,
-        now: ferry::clock::now(),
-    };
+    let options = ImportOptions::new(vec![media.to_owned()], ferry::clock::now());
     import::import(&DirBackend::new(target, None), &options, &key.own_trust(), &Silent).expect("import")
 }
 

@@ -7,7 +7,7 @@ mod support;
 use camino::{Utf8Path, Utf8PathBuf};
 use ferry::Error;
 use ferry::backend::BackendOptions;
-use ferry::ops::import::{ImportOptions, ImportReport, SwitchChoice, import};
+use ferry::ops::import::{ImportOptions, ImportReport, import};
 use ferry::signing::{KeyId, PublicKey, SecretKey, SignatureFile, TrustStore, load_public};
 use ferry::trust::{Scope, Store};
 use support::*;
@@ -87,16 +87,7 @@ impl Site {
 
     fn import(&self, media: &Utf8Path, trust: &TrustStore) -> ferry::Result<ImportReport> {
         let backend = ferry::backend::open(self.target.as_str(), &BackendOptions::default())?;
-        let options = ImportOptions {
-            media: vec![media.to_owned()],
-            repository: None,
-            sequence: None,
-            switch: SwitchChoice::Auto,
-            wait: false,
-            adopt: false,
-            repair: false,
-            now: ferry::clock::now(),
-        };
+        let options = ImportOptions::new(vec![media.to_owned()], ferry::clock::now());
         import(backend.as_ref(), &options, trust, &ferry::report::Silent)
     }
 

@@ -56,6 +56,23 @@ pub struct ImportOptions {
     pub now: Timestamp,
 }
 
+impl ImportOptions {
+    /// An import of the newest trusted snapshot on `media` as of `now`,
+    /// with the automatic switch and no waiting, adopting or repairing.
+    pub fn new(media: Vec<camino::Utf8PathBuf>, now: Timestamp) -> Self {
+        ImportOptions {
+            media,
+            repository: None,
+            sequence: None,
+            switch: SwitchChoice::Auto,
+            wait: false,
+            adopt: false,
+            repair: false,
+            now,
+        }
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
