@@ -81,10 +81,17 @@ impl TrustStore {
             }
         }
         if keys.is_empty() {
-            let folders: Vec<&str> = paths.iter().filter(|p| p.is_dir()).map(|p| p.as_str()).collect();
+            // A folder of secret keys is the likely mix-up; say so.
+            let holds_secret_keys = |folder: &Utf8PathBuf| {
+                std::fs::read_dir(folder).is_ok_and(|mut entries| {
+                    entries.any(|e| e.is_ok_and(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".key"))))
+                })
+            };
+            let folders: Vec<&str> =
+                paths.iter().filter(|p| p.is_dir() && holds_secret_keys(p)).map(|p| p.as_str()).collect();
             if !folders.is_empty() {
                 return Err(Error::InvalidArgument(format!(
-                    "no public key (*.pub) in `{}`\nhint: copy the public keys (KEY.pub) of the connected host there; secret keys (.key) are never trusted",
+                    "no public key (*.pub) in `{}`, only secret keys (*.key)\nhint: copy the public keys (KEY.pub) of the connected host there; secret keys (.key) are never trusted",
                     folders.join("`, `")
                 )));
             }
