@@ -123,12 +123,7 @@ fn ferry_trust_is_a_colon_separated_list_and_trust_wins() {
 #[test]
 fn data_commands_end_with_elapsed_time_and_rate() {
     let scratch = Scratch::new();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let (secret, public) = (
-        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.key"),
-        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.pub"),
-    );
-    let source = format!("{root}/samples/repository");
+    let (secret, public, source) = support::bundled_sample();
     let (usb, target, mirror) = (scratch.path("usb"), scratch.path("target"), scratch.path("mirror"));
     let runs: [Vec<&str>; 4] = [
         vec!["export", &source, usb.as_str(), "--key", &secret],

@@ -48,12 +48,7 @@ fn check(docs: &BTreeMap<String, BTreeSet<String>>, section: &str, command: &str
 fn every_command_prints_its_documented_fields() {
     let docs = documented();
     let scratch = Scratch::new();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let (secret, public) = (
-        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.key"),
-        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.pub"),
-    );
-    let source = format!("{root}/samples/repository");
+    let (secret, public, source) = support::bundled_sample();
     let (usb, target, mirror, key) =
         (scratch.path("usb"), scratch.path("target"), scratch.path("mirror"), scratch.path("new-key"));
     let json = |args: &[&str]| run(&[&["--json"], args].concat());

@@ -83,6 +83,17 @@ impl Run {
     }
 }
 
+/// The bundled sample's TEST-ONLY secret key, its public key and the
+/// sample repository, as absolute paths.
+pub fn bundled_sample() -> (String, String, String) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    (
+        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.key"),
+        format!("{root}/samples/keys/TEST-ONLY-DO-NOT-USE.pub"),
+        format!("{root}/samples/repository"),
+    )
+}
+
 /// Runs `ferry ARGS...`.
 pub fn run(args: &[&str]) -> Run {
     Run::from(ferry().args(args).output().expect("run ferry"))
