@@ -55,7 +55,7 @@ pub enum Error {
         problems: Vec<String>,
     },
     /// The source tree contains entries that cannot be exported.
-    #[error("`{source_dir}` cannot be exported: {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+    #[error("`{source_dir}` cannot be exported: {}:\n  {}", crate::report::counted(problems.len(), "problem", "problems"), problems.join("\n  "))]
     UnexportableSource {
         /// The source directory.
         source_dir: Utf8PathBuf,
@@ -85,6 +85,11 @@ pub enum Error {
     /// A snapshot folder has a manifest but no signature.
     #[error("`{0}` has no signature file (manifest.sig): the export did not finish or the file was removed")]
     MissingSignature(Utf8PathBuf),
+    /// A snapshot folder has a signature but no manifest: copied in part.
+    #[error(
+        "`{0}` has a signature file but no manifest: the folder was copied only in part, or its manifest was removed\nhint: copy the whole snapshot folder from the drive ferry wrote again, or export again"
+    )]
+    MissingManifest(Utf8PathBuf),
     /// None of the signatures is by a trusted key.
     #[error("`{path}` is signed by key(s) {signed_by} but none of them is trusted (trusted: {trusted})")]
     UntrustedKey {
@@ -285,7 +290,7 @@ fn summarize(problems: &[String]) -> String {
     if let [only] = problems {
         return only.clone();
     }
-    let mut text = format!("{} problem(s):", problems.len());
+    let mut text = format!("{}:", crate::report::counted(problems.len(), "problem", "problems"));
     for problem in problems.iter().take(SHOWN) {
         text.push_str("\n  ");
         text.push_str(problem);
@@ -331,6 +336,7 @@ impl Error {
         match self {
             Error::Format { .. }
             | Error::MissingSignature(_)
+            | Error::MissingManifest(_)
             | Error::UntrustedKey { .. }
             | Error::BadSignature { .. }
             | Error::BelowThreshold { .. }

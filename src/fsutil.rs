@@ -11,7 +11,8 @@ use std::io::Write;
 /// never a part: a temporary file in the same directory (a rename across
 /// filesystems would be a copy), fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Utf8Path::new("."));
+    // A bare file name has the parent "", which no call can open.
+    let dir = path.parent().filter(|dir| !dir.as_str().is_empty()).unwrap_or(Utf8Path::new("."));
     let name = path.file_name().unwrap_or("file");
     let temporary = dir.join(format!(".{name}.ferry-tmp"));
     let mut file =

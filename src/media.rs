@@ -153,16 +153,16 @@ impl SnapshotDir {
     pub fn open(&self, trust: &TrustStore) -> Result<VerifiedSnapshot> {
         let manifest_path = self.manifest_path();
         let signature_path = self.signature_path();
-        let Some(manifest) = beneath::read_capped(&self.drive, &manifest_path, MAX_MANIFEST_BYTES)? else {
-            return Err(Error::Damaged {
-                media: self.root.clone(),
-                problems: vec![format!("missing: {MANIFEST_FILE}")],
-            });
-        };
-        let Some(signature) = beneath::read_capped(&self.drive, &signature_path, MAX_SIGNATURE_BYTES)? else {
-            return Err(Error::MissingSignature(self.root.clone()));
-        };
-        signing::verify(manifest, &manifest_path, signature, &signature_path, trust)
+        let manifest = beneath::read_capped(&self.drive, &manifest_path, MAX_MANIFEST_BYTES)?;
+        let signature = beneath::read_capped(&self.drive, &signature_path, MAX_SIGNATURE_BYTES)?;
+        match (manifest, signature) {
+            (Some(manifest), Some(signature)) => {
+                signing::verify(manifest, &manifest_path, signature, &signature_path, trust)
+            }
+            // The signature is written last: without it the export did not finish.
+            (_, None) => Err(Error::MissingSignature(self.root.clone())),
+            (None, Some(_)) => Err(Error::MissingManifest(self.root.clone())),
+        }
     }
 
     /// `volumes/`, where a `layout: tar` snapshot keeps its tar volumes.
@@ -188,10 +188,15 @@ impl SnapshotDir {
         }
         let missing: Vec<String> = (1..=total).filter(|p| !held.contains(p)).map(|p| p.to_string()).collect();
         (!missing.is_empty()).then(|| {
+            let parts = |numbers: &[String]| {
+                format!("{} {}", if numbers.len() == 1 { "part" } else { "parts" }, numbers.join(", "))
+            };
+            let held: Vec<String> = held.iter().map(|p| p.to_string()).collect();
+            let drives = if missing.len() == 1 { "drive" } else { "drives" };
             format!(
-                "this snapshot spans {total} drives; the drives given hold part(s) {}: give the drive(s) with part(s) {} too",
-                held.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
-                missing.join(", ")
+                "this snapshot spans {total} drives; the drives given hold {}: give the {drives} with {} too",
+                parts(&held),
+                parts(&missing)
             )
         })
     }

@@ -29,6 +29,12 @@ impl Progress for Silent {
     fn notice(&self, _message: &str) {}
 }
 
+/// `1 file`, `2 files`: a count with its noun in the right number, so that
+/// messages never say `1 files` or `file(s)`.
+pub fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// Formats a byte count for people.
 pub fn human_bytes(count: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

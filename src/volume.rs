@@ -227,8 +227,8 @@ impl VolumeWriter {
                     return Err(Error::DriveUnfit {
                         media: last,
                         problems: vec![format!(
-                            "the snapshot needs more room than the drive(s) given: {} volume(s) written so far; give another drive",
-                            self.finished.len()
+                            "the snapshot needs more room than the drives given: {} written so far; give another drive",
+                            crate::report::counted(self.finished.len(), "volume", "volumes")
                         )],
                     });
                 }

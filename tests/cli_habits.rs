@@ -214,3 +214,29 @@ fn a_signal_prints_one_line_and_ends_the_process_by_that_signal() {
     assert!(!stderr.contains("interrupted"), "{stderr}");
     assert!(scratch.path("ignored.pub").is_file());
 }
+
+/// `ferry import DRIVE` with TARGET forgotten: clap alone would say MEDIA is
+/// missing; the message names both and shows the order.
+#[test]
+fn a_forgotten_import_target_is_named() {
+    let forgot = run(&["import", "/media/usb"]).expect_code(2);
+    assert!(forgot.stderr.contains("needs the drive(s) first, then the update source"), "{}", forgot.stderr);
+    assert!(forgot.stderr.contains("hint: ferry import MEDIA... TARGET"), "{}", forgot.stderr);
+    // Other missing arguments keep clap's own message.
+    let export = run(&["export", "/srv/repo", "--key", "k.key"]).expect_code(2);
+    assert!(export.stderr.contains("<MEDIA>..."), "{}", export.stderr);
+}
+
+/// Relative paths, bare file names included, are taken from the current
+/// folder, as every command-line tool does.
+#[test]
+fn relative_paths_and_bare_file_names_work() {
+    let scratch = Scratch::new();
+    let (secret, public, source) = bundled_sample();
+    let in_scratch = |args: &[&str]| Run::from(ferry().current_dir(scratch.path("")).args(args).output().unwrap());
+    in_scratch(&["export", &source, "usb", "--key", &secret, "-q"]).ok();
+    in_scratch(&["import", "usb", "site", "--trust", &public, "-q"]).ok();
+    in_scratch(&["receipt", "site", "site.receipt", "-q"]).ok();
+    let receipt = std::fs::read_to_string(scratch.path("site.receipt")).unwrap();
+    assert!(receipt.starts_with("ferry receipt v1\n"), "{receipt}");
+}

@@ -118,6 +118,6 @@ fn several_problems_are_listed_one_by_one() {
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems.iter().any(|p| p.contains("link-one")), "{problems:?}");
     assert!(problems.iter().any(|p| p.contains("link-two")), "{problems:?}");
-    assert!(object["error"].as_str().unwrap().contains("2 problem(s)"), "{}", object["error"]);
+    assert!(object["error"].as_str().unwrap().contains("2 problems"), "{}", object["error"]);
     assert_eq!(object["exit_code"], refused.code);
 }

@@ -62,7 +62,7 @@ fn repair_restores_the_installed_snapshot_and_keeps_rollback() {
         // Same size, other bytes: only hashing finds it.
         std::fs::write(target.join("index/master.xml"), b"<index version=\"X\"/>\n").unwrap();
         let repaired = import(&snapshots, &snapshots.media2, &target, &["--switch", switch, "--repair"]).ok();
-        assert!(repaired.stdout.contains("repaired 3 file(s)"), "{switch}: {}", repaired.stdout);
+        assert!(repaired.stdout.contains("repaired 3 files"), "{switch}: {}", repaired.stdout);
         assert_eq!(served_tree(&target), snapshots.new, "{switch}: the target serves the signed snapshot again");
         let history = std::fs::read_to_string(target.join(".ferry/history")).unwrap();
         assert!(history.lines().last().unwrap().contains(" repair 2 "), "{switch}: {history}");

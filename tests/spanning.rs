@@ -119,10 +119,10 @@ fn a_missing_drive_is_named_and_nothing_changes() {
     let target = s.scratch.path("target");
     let missing = s.import(&[&drives[0], &drives[2]], &target).expect_code(3);
     assert!(missing.stderr.contains("missing: volume"), "{}", missing.stderr);
-    assert!(missing.stderr.contains("give the drive(s) with part(s) 2 too"), "{}", missing.stderr);
+    assert!(missing.stderr.contains("give the drive with part 2 too"), "{}", missing.stderr);
     assert!(served_tree(&target).is_empty(), "a partial snapshot was installed");
     let verify = run(&["verify", drives[0].as_str(), "--trust", s.public.as_str()]).expect_code(3);
-    assert!(verify.stderr.contains("part(s) 2, 3"), "{}", verify.stderr);
+    assert!(verify.stderr.contains("parts 2, 3"), "{}", verify.stderr);
 }
 
 #[test]

@@ -73,3 +73,27 @@ fn list_marks_an_expired_snapshot() {
     let json = run(&["--json", "list", media.as_str(), "--trust", public.as_str()]).ok();
     assert!(json.stdout.contains("\"status\": \"expired\""), "{}", json.stdout);
 }
+
+/// A snapshot folder copied in part (signature, no manifest) is named as
+/// such, with what to do, instead of "missing: manifest".
+#[test]
+fn a_folder_copied_in_part_says_so_with_a_hint() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("repo");
+    small_repository(&source);
+    let media = scratch.path("media");
+    let snapshot = export_with(&source, &media, &key, "av", 1, &["--layout", "tree"]);
+    std::fs::remove_file(snapshot.join("manifest")).unwrap();
+    let refused = run(&["verify", media.as_str(), "--trust", public.as_str()]).expect_code(3);
+    assert!(refused.stdout.contains("INCOMPLETE "), "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("has a signature file but no manifest") && refused.stderr.contains("\nhint: "),
+        "{}",
+        refused.stderr
+    );
+    let target = scratch.path("site");
+    let import = run(&["import", media.as_str(), target.as_str(), "--trust", public.as_str()]).expect_code(3);
+    assert!(import.stderr.contains("copied only in part"), "{}", import.stderr);
+    assert!(!target.exists(), "a refused import writes nothing");
+}

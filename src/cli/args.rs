@@ -51,11 +51,30 @@ impl Cli {
     /// Parses the process's arguments; also returns the command's name,
     /// for the JSON `command` field.
     pub fn parse_args() -> Result<(Cli, String), clap::Error> {
-        let matches = Cli::command().try_get_matches()?;
+        let matches = Cli::command().try_get_matches().map_err(name_a_forgotten_target)?;
         let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
         let name = matches.subcommand_name().unwrap_or("ferry").to_owned();
         Ok((cli, name))
     }
+}
+
+/// `ferry import /media/usb` gives clap one path for two required
+/// arguments: it fills TARGET and reports MEDIA missing, while the operator
+/// almost always forgot TARGET. Name both, in the order they are given.
+fn name_a_forgotten_target(error: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let import_usage = error.get(ContextKind::Usage).is_some_and(|usage| usage.to_string().contains("ferry import "));
+    let media_missing = matches!(error.get(ContextKind::InvalidArg),
+        Some(ContextValue::Strings(missing)) if missing.iter().any(|arg| arg.starts_with("<MEDIA>")));
+    if error.kind() != ErrorKind::MissingRequiredArgument || !import_usage || !media_missing {
+        return error;
+    }
+    clap::Error::raw(
+        ErrorKind::MissingRequiredArgument,
+        "`ferry import` needs the drive(s) first, then the update source to install into: \
+         one of them is missing\nhint: ferry import MEDIA... TARGET, e.g. ferry import /media/usb /srv/updates --trust KEY.pub\n",
+    )
+    .with_cmd(&Cli::command())
 }
 
 /// Options every command takes.

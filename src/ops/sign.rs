@@ -79,7 +79,7 @@ fn plan(dir: &SnapshotDir, key: &SecretKey) -> Result<(SignedSnapshot, Vec<Plann
     let manifest_path = dir.manifest_path();
     let folders = dir.open_dirs()?;
     let Some(manifest) = folders[0].read_capped(Utf8Path::new(media::MANIFEST_FILE), MAX_MANIFEST_BYTES)? else {
-        return Err(Error::Damaged { media: dir.root().to_owned(), problems: vec!["missing: manifest".into()] });
+        return Err(Error::MissingManifest(dir.root().to_owned()));
     };
     let line = key.signature_line(&manifest);
     // The signer's own view of what it signs: the manifest must verify with

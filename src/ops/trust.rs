@@ -99,7 +99,11 @@ pub fn threshold(dir: &Utf8Path, repository: &str, threshold: usize) -> Result<T
     let mut store = Store::open(dir)?;
     store.set_threshold(&scope, threshold)?;
     store.save()?;
-    Ok(report(&store, true, format!("repository `{scope}` now needs {threshold} signature(s)")))
+    Ok(report(
+        &store,
+        true,
+        format!("repository `{scope}` now needs {}", crate::report::counted(threshold, "signature", "signatures")),
+    ))
 }
 
 /// Stops trusting the key `key_id`, for `repository` only if given.

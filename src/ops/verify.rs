@@ -104,7 +104,7 @@ impl Verdict {
     fn of(error: &Error) -> Self {
         match error {
             Error::Expired { .. } => Verdict::Expired,
-            Error::MissingSignature(_) => Verdict::Incomplete,
+            Error::MissingSignature(_) | Error::MissingManifest(_) => Verdict::Incomplete,
             Error::Damaged { .. } | Error::Mismatch { .. } => Verdict::Damaged,
             _ => Verdict::Refused,
         }

@@ -165,8 +165,8 @@ impl Store {
         };
         if threshold == 0 || threshold > section.keys.len() {
             return Err(Error::InvalidArgument(format!(
-                "threshold {threshold} for repository `{scope}`: must be from 1 to its {} trusted key(s)",
-                section.keys.len()
+                "threshold {threshold} for repository `{scope}`: must be from 1 to its {}",
+                crate::report::counted(section.keys.len(), "trusted key", "trusted keys")
             )));
         }
         section.threshold = threshold;
@@ -185,7 +185,8 @@ impl Store {
             if left > 0 && left < section.threshold {
                 let scope = &section.scope;
                 return Err(Error::InvalidArgument(format!(
-                    "removing key {id} would leave repository `{scope}` with {left} key(s) and threshold {}\nhint: lower it first with `ferry trust threshold {scope} {left}`",
+                    "removing key {id} would leave repository `{scope}` with {} and threshold {}\nhint: lower it first with `ferry trust threshold {scope} {left}`",
+                    crate::report::counted(left, "key", "keys"),
                     section.threshold
                 )));
             }
@@ -249,8 +250,8 @@ impl Store {
         }
         if section.keys.is_empty() || rotation.threshold > section.keys.len() {
             return Err(fail(format!(
-                "would leave `{scope}` with {} key(s) and threshold {}: no usable key set",
-                section.keys.len(),
+                "would leave `{scope}` with {} and threshold {}: no usable key set",
+                crate::report::counted(section.keys.len(), "key", "keys"),
                 rotation.threshold
             )));
         }
@@ -333,7 +334,13 @@ fn decode(bytes: &[u8], path: &Utf8Path) -> Result<Vec<Section>> {
             keys.push(stored);
         }
         if keys.is_empty() || threshold > keys.len() {
-            return Err(fail(n, format!("threshold {threshold} but {} key(s) for repository `{scope}`", keys.len())));
+            return Err(fail(
+                n,
+                format!(
+                    "threshold {threshold} but {} for repository `{scope}`",
+                    crate::report::counted(keys.len(), "key", "keys")
+                ),
+            ));
         }
         sections.push(Section { scope, threshold, rotation, keys });
     }

@@ -46,10 +46,30 @@ pub fn ferry() -> Command {
     // Tests of the ledger itself pass --ledger.
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let ledger = format!("{}/ledger-{}-{run}", env!("CARGO_TARGET_TMPDIR"), std::process::id());
+    if run == 0 {
+        remove_ledgers_of_finished_runs();
+    }
+    let ledger = format!("{LEDGERS}/{}/{run}", std::process::id());
     let _ = std::fs::remove_dir_all(&ledger);
     command.env("FERRY_LEDGER", ledger);
     command
+}
+
+/// Where [`ferry`] puts each command's ledger: `PID/RUN` below it.
+const LEDGERS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/ledgers");
+
+/// A test process cannot clean up after itself (the harness ends it without
+/// running destructors), so each one removes the ledgers of test processes
+/// that are gone; without this they pile up by gigabytes.
+fn remove_ledgers_of_finished_runs() {
+    let Ok(entries) = std::fs::read_dir(LEDGERS) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let alive = name.to_str().is_some_and(|pid| std::path::Path::new("/proc").join(pid).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// What a finished command returned, with readable accessors.

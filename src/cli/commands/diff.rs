@@ -82,9 +82,9 @@ fn text(report: &diff::DiffReport, files: bool) -> String {
     );
     match report.delta_bytes_with_patches {
         Some(bytes) => text.push_str(&format!(
-            "; with binary patches {} ({} file(s) patched)",
+            "; with binary patches {} ({} patched)",
             human_bytes(bytes),
-            report.patched_files
+            ferry::report::counted(report.patched_files, "file", "files")
         )),
         None => text.push_str("; with binary patches: not measured (one side has no file contents here)"),
     }

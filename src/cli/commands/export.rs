@@ -198,12 +198,12 @@ fn source_date_epoch() -> ferry::Result<Option<Timestamp>> {
 
 fn text(report: &export::ExportReport) -> String {
     format!(
-        "exported {} sequence {} to {}\n  {} files, {} folders, {}; snapshot {}; signed by key {}; expires {}{}",
+        "exported {} sequence {} to {}\n  {}, {}, {}; snapshot {}; signed by key {}; expires {}{}",
         report.repository,
         report.sequence,
         report.snapshot_dir,
-        report.files,
-        report.folders,
+        ferry::report::counted(report.files, "file", "files"),
+        ferry::report::counted(report.folders, "folder", "folders"),
         ferry::report::human_bytes(report.bytes),
         &report.snapshot_id[..12],
         report.key_id,

@@ -89,8 +89,8 @@ fn text(report: &import::ImportReport) -> String {
     }
     if report.repaired > 0 {
         text.push_str(&format!(
-            "repaired {} file(s) of {} sequence {} at {} ({} copied from the drive)",
-            report.repaired,
+            "repaired {} of {} sequence {} at {} ({} copied from the drive)",
+            ferry::report::counted(report.repaired, "file", "files"),
             report.snapshot.repository,
             report.snapshot.sequence,
             report.target,

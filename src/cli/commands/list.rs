@@ -38,7 +38,11 @@ pub fn run(args: &ListArgs, ctx: &Context) -> ferry::Result<i32> {
 }
 
 fn text(report: &list::ListReport) -> String {
-    let mut text = format!("{}: {} snapshot folder(s)", report.media, report.snapshots.len());
+    let mut text = format!(
+        "{}: {}",
+        report.media,
+        ferry::report::counted(report.snapshots.len(), "snapshot folder", "snapshot folders")
+    );
     for s in &report.snapshots {
         let sequence = s.sequence.map_or("?".into(), |n| n.to_string());
         text.push_str(&format!("\n  {} {} [{}]", s.repository, sequence, s.status));
@@ -47,11 +51,12 @@ fn text(report: &list::ListReport) -> String {
         }
         if let (Some(layout), Some(files), Some(bytes)) = (s.layout, s.files, s.bytes) {
             let volumes = match s.volumes {
-                Some(n) if layout == "tar" => format!(" in {n} volume(s)"),
+                Some(n) if layout == "tar" => format!(" in {}", ferry::report::counted(n, "volume", "volumes")),
                 _ => String::new(),
             };
             text.push_str(&format!(
-                " {layout}{volumes}, {files} files, {}, created {}, expires {}, signed by key {}",
+                " {layout}{volumes}, {}, {}, created {}, expires {}, signed by key {}",
+                ferry::report::counted(files, "file", "files"),
                 ferry::report::human_bytes(bytes),
                 s.created.as_deref().unwrap_or("?"),
                 s.expires.as_deref().unwrap_or("?"),

@@ -40,11 +40,11 @@ pub fn run(args: &SignArgs, ctx: &Context) -> ferry::Result<i32> {
             .map(|s| {
                 let what = if s.signed.is_empty() { "already signed by key" } else { "signed by key" };
                 format!(
-                    "{} sequence {}: {what} {} on {} drive(s); signatures now by {} ({})",
+                    "{} sequence {}: {what} {} on {}; signatures now by {} ({})",
                     s.repository,
                     s.sequence,
                     s.key_id,
-                    s.signed.len() + s.already_signed.len(),
+                    ferry::report::counted(s.signed.len() + s.already_signed.len(), "drive", "drives"),
                     s.signatures.join(", "),
                     s.dir
                 )

@@ -88,13 +88,13 @@ fn text(report: &TrustReport) -> String {
     if !report.action.is_empty() {
         lines.push(report.action.clone());
     }
-    lines.push(format!("{}: {} section(s)", report.store, report.sections.len()));
+    lines.push(format!("{}: {}", report.store, ferry::report::counted(report.sections.len(), "section", "sections")));
     for section in &report.sections {
         lines.push(format!(
-            "  repository {}: {} of {} key(s) must sign",
+            "  repository {}: {} of {} must sign",
             section.repository,
             section.threshold,
-            section.keys.len()
+            ferry::report::counted(section.keys.len(), "key", "keys")
         ));
         for key in &section.keys {
             lines.push(format!("    {} {}", key.id, key.label.as_deref().unwrap_or("")).trim_end().to_owned());

@@ -78,10 +78,10 @@ pub fn run(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
 fn text(report: &verify::VerifyReport) -> String {
     let good = report.snapshots.iter().map(|s| {
         format!(
-            "OK {} sequence {}: {} files, {}, signed by key {}, created {}, expires {} ({})",
+            "OK {} sequence {}: {}, {}, signed by key {}, created {}, expires {} ({})",
             s.repository,
             s.sequence,
-            s.files,
+            ferry::report::counted(s.files, "file", "files"),
             ferry::report::human_bytes(s.bytes),
             s.signed_by,
             s.created,
@@ -109,11 +109,11 @@ fn run_installed(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
     // The report does not count the bytes compared or hashed: no rate.
     ctx.out.timed_report(&report, &Timing::new(elapsed, None), || {
         format!(
-            "OK {}: {} sequence {}, {} files match the installed manifest ({}{})",
+            "OK {}: {} sequence {}, {} the installed manifest ({}{})",
             report.target,
             report.repository,
             report.sequence,
-            report.files,
+            ferry::report::counted(report.files, "file matches", "files match"),
             if report.deep { "contents hashed" } else { "sizes compared; --deep hashes contents" },
             if report.signature_checked { ", signature verified" } else { ", signature not checked: no --trust" }
         )
