@@ -73,6 +73,39 @@ fn every_command_prints_its_documented_fields() {
 }
 
 #[test]
+fn trust_and_delta_commands_print_their_documented_fields() {
+    let docs = documented();
+    let scratch = Scratch::new();
+    let (secret, public, source) = support::bundled_sample();
+    let (usb, target, store) = (scratch.path("usb"), scratch.path("target"), scratch.path("store"));
+    let (second, third, receipt) = (scratch.path("second"), scratch.path("third"), scratch.path("site.receipt"));
+    keygen(&second);
+    keygen(&third);
+    let json =
+        |args: &[&str]| Run::from(ferry().env("FERRY_TRUST_STORE", &store).arg("--json").args(args).output().unwrap());
+    let pub_of = |prefix: &camino::Utf8Path| format!("{prefix}.pub");
+    let key_of = |prefix: &camino::Utf8Path| format!("{prefix}.key");
+
+    let ledger = scratch.path("ledger");
+    let export = ["export", &source, usb.as_str(), "--key", &secret, "--repository", "sample", "-q"];
+    run(&[&export[..], &["--ledger", ledger.as_str()]].concat()).ok();
+    check(&docs, "`ferry sign`", "sign", &json(&["sign", usb.as_str(), "--key", &key_of(&second)]).ok());
+    let added = json(&["trust", "add", &public, "--repository", "sample", "--name", "connected-side"]).ok();
+    check(&docs, "`ferry trust`", "trust", &added);
+    json(&["import", usb.as_str(), target.as_str()]).ok();
+    check(&docs, "`ferry receipt`", "receipt", &json(&["receipt", target.as_str(), receipt.as_str()]).ok());
+    let diff = json(&["diff", receipt.as_str(), &source, "--ledger", ledger.as_str()]).ok();
+    check(&docs, "`ferry diff`", "diff", &diff);
+
+    json(&["trust", "add", &pub_of(&second), "--repository", "sample"]).ok();
+    check(&docs, "`ferry trust`", "trust", &json(&["trust", "threshold", "sample", "2"]).ok());
+    check(&docs, "`ferry trust`", "trust", &json(&["trust", "list"]).ok());
+    let rotate = ["rotate", usb.as_str(), "--repository", "sample", "--number", "1", "--threshold", "2"];
+    let keys = ["--key", &secret, "--key", &key_of(&second), "--add", &pub_of(&third)];
+    check(&docs, "`ferry rotate`", "rotate", &json(&[&rotate[..], &keys[..]].concat()).ok());
+}
+
+#[test]
 fn errors_print_the_documented_object_with_structured_problems() {
     let docs = documented();
     let root = env!("CARGO_MANIFEST_DIR");
