@@ -188,14 +188,10 @@ impl Subject {
         (adopt, repair): (bool, bool),
     ) -> ferry::Result<ImportReport> {
         let options = ImportOptions {
-            media: vec![snapshot.dir.root().to_owned()],
-            repository: None,
-            sequence: None,
             switch: self.switch,
-            wait: false,
             adopt,
             repair,
-            now: Timestamp::now(),
+            ..ImportOptions::new(vec![snapshot.dir.root().to_owned()], Timestamp::now())
         };
         install(backend, &snapshot.dir, &snapshot.verified, &options, &Silent)
     }

@@ -56,6 +56,8 @@ fn every_command_prints_its_documented_fields() {
     check(&docs, "`ferry keygen`", "keygen", &json(&["keygen", key.as_str(), "--no-passphrase"]).ok());
     let exported = json(&["export", &source, usb.as_str(), "--key", &secret, "--sequence", "1"]).ok();
     check(&docs, "`ferry export`", "export", &exported);
+    let planned = json(&["export", &source, usb.as_str(), "--key", &secret, "--sequence", "2", "--dry-run"]).ok();
+    check(&docs, "`ferry export --dry-run`", "export", &planned);
     let exported = object(&exported);
     assert_eq!(exported["dir"], exported["snapshot_dir"]);
     assert_eq!(exported["signed_by"], exported["key_id"]);

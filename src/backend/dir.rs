@@ -252,6 +252,10 @@ impl Backend for DirBackend {
         Ok(!missing.is_empty())
     }
 
+    fn is_missing(&self) -> Result<bool> {
+        Ok(!crate::destination::check_folder(&self.root, "TARGET", self.make_parents)?.is_empty())
+    }
+
     fn discard(&self) -> Result<()> {
         fsutil::remove_tree(&self.root)
     }

@@ -67,6 +67,13 @@ pub trait Backend: Sync {
     /// whether it did, so that a failed first import can [`Backend::discard`]
     /// it again.
     fn create(&self) -> Result<bool>;
+    /// Whether the root folder is still to be made by [`Backend::create`],
+    /// found without making it (`--dry-run`); fails as `create` would on a
+    /// path it could not make. Back ends that make folders as they go (FTP)
+    /// keep the default: reading a missing target's state finds none.
+    fn is_missing(&self) -> Result<bool> {
+        Ok(false)
+    }
     /// Removes the root folder that [`Backend::create`] made in this run,
     /// with everything this run wrote into it: a refused first import
     /// leaves no trace. Call with the lock held.

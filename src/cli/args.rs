@@ -373,6 +373,11 @@ pub struct InstallArgs {
     /// missing or damaged files from the drive.
     #[arg(long)]
     pub repair: bool,
+    /// Check the drive and the target and say what would change, without
+    /// writing anything (the drive's bytes are hashed only by the real
+    /// run, or by `ferry verify`).
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 /// A duration given on the command line.

@@ -700,3 +700,91 @@ fn copy_payload(
         .map(|(entry, file)| Entry { path: entry.path.clone(), kind: file.map_or(EntryKind::Dir, EntryKind::File) })
         .collect())
 }
+
+/// What `export --dry-run` found: the export as it would run, checked as
+/// far as it can be without writing or unlocking the key.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportPlan {
+    /// The repository id.
+    pub repository: String,
+    /// The sequence the export would get.
+    pub sequence: u64,
+    /// The snapshot folder it would write on each drive, in part order
+    /// (spanning may leave later drives unused).
+    pub parts: Vec<Utf8PathBuf>,
+    /// `tar` or `tree`.
+    pub layout: &'static str,
+    /// Files it would export.
+    pub files: usize,
+    /// Folders it would export.
+    pub folders: usize,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Snapshot folders `--prune` would remove.
+    pub would_prune: Vec<Utf8PathBuf>,
+    /// Entries `--prune` would leave alone, each `PATH: REASON`.
+    pub left_alone: Vec<String>,
+    /// Always true: nothing was written.
+    pub dry_run: bool,
+}
+
+/// Checks what [`export`] checks before writing (source, drives, their
+/// room and filesystem limits, names) and says what it would write, without
+/// writing anything, taking the ledger's lock or needing the key.
+pub fn plan(options: &ExportOptions) -> Result<ExportPlan> {
+    preflight(options)?;
+    let repository = repository_of(options)?;
+    let created = options.created.unwrap_or_else(crate::clock::now);
+    let sequence = match options.sequence {
+        Some(sequence) => sequence,
+        None => {
+            let floor = next_sequence(&options.media, repository.as_str(), created);
+            let ledger = options.ledger.as_ref().map(|root| Ledger::new(root).read(&repository)).transpose()?;
+            ledger.map_or(floor, |ledger| ledger.next_sequence(floor))
+        }
+    };
+    let drives = drives_for(options)?;
+    let entries = scan::scan(&options.source, &scan::index_matcher(&options.index_patterns)?)?;
+    // A drive folder the export would create is measured by its parent.
+    let existing: Vec<Utf8PathBuf> = drives.iter().map(|drive| nearest_existing(drive)).collect();
+    check_drives(
+        options,
+        &existing.iter().collect::<Vec<_>>(),
+        &format!("{MEDIA_ROOT}/{repository}/{sequence}"),
+        &entries,
+    )?;
+    let parts: Vec<Utf8PathBuf> = drives
+        .iter()
+        .map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence).root().to_owned())
+        .collect();
+    let mut pruned = crate::ops::list::Pruned::default();
+    if let Some(keep) = options.prune {
+        for (drive, part) in drives.iter().zip(&parts) {
+            let plan = crate::ops::list::prune_plan(drive, repository.as_str(), keep, part)?;
+            pruned.removed.extend(plan.removed);
+            pruned.left_alone.extend(plan.left_alone);
+        }
+    }
+    let files = entries.iter().filter(|entry| entry.file.is_some()).count();
+    Ok(ExportPlan {
+        repository: repository.to_string(),
+        sequence,
+        parts,
+        layout: if options.layout == MediaLayout::Tree { "tree" } else { "tar" },
+        files,
+        folders: entries.len() - files,
+        bytes: entries.iter().filter_map(|entry| entry.file.map(|file| file.size)).sum(),
+        would_prune: pruned.removed,
+        left_alone: pruned.left_alone,
+        dry_run: true,
+    })
+}
+
+/// `path`, or its nearest ancestor that exists.
+fn nearest_existing(path: &Utf8Path) -> Utf8PathBuf {
+    let existing = path.ancestors().find(|ancestor| ancestor.as_str().is_empty() || ancestor.exists());
+    match existing {
+        Some(found) if !found.as_str().is_empty() => found.to_owned(),
+        _ => Utf8PathBuf::from("."),
+    }
+}

@@ -52,6 +52,9 @@ pub struct ImportOptions {
     /// Hash the files an import would keep and write again what differs;
     /// with the installed snapshot, restore its damaged files.
     pub repair: bool,
+    /// Check everything that can be checked without writing, and report
+    /// what the import would change instead of changing it (`--dry-run`).
+    pub dry_run: bool,
     /// The current time (for expiry checks).
     pub now: Timestamp,
 }
@@ -68,6 +71,7 @@ impl ImportOptions {
             wait: false,
             adopt: false,
             repair: false,
+            dry_run: false,
             now,
         }
     }
@@ -97,6 +101,16 @@ pub struct ImportReport {
     pub bytes_transferred: u64,
     /// What recovery of an earlier interrupted run did, if anything.
     pub recovered: Vec<String>,
+    /// Whether this only says what the import would do (`--dry-run`):
+    /// then nothing was written and `switch` is `none`.
+    pub dry_run: bool,
+}
+
+impl ImportReport {
+    /// Whether the import changes (or, in a dry run, would change) any file.
+    pub fn changes_anything(&self) -> bool {
+        self.added + self.changed + self.removed > 0
+    }
 }
 
 /// How an import switched its snapshot in.
@@ -107,7 +121,7 @@ pub enum SwitchUsed {
     Tree,
     /// Files were renamed into place under a journal.
     Ordered,
-    /// Nothing: the snapshot was already installed.
+    /// Nothing: the snapshot was already installed, or `--dry-run`.
     None,
 }
 
@@ -160,6 +174,9 @@ pub fn install(
 ) -> Result<ImportReport> {
     check_expiry(dir, snapshot, options.now)?;
     let payload = dir.open_payload(snapshot)?;
+    if options.dry_run {
+        return plan(target, dir, snapshot, options);
+    }
     let created = target.create()?;
     let _lock = crate::install::lock(target, options.wait, progress)?;
     let installed = install_locked(target, dir, snapshot, &payload, options, progress);
@@ -249,6 +266,53 @@ fn install_locked(
         repaired: 0,
         bytes_transferred: changes.bytes_to_write(),
         recovered,
+        dry_run: false,
+    })
+}
+
+/// What [`install`] would do, found without writing to the target, taking
+/// its lock or probing its switch (`--dry-run`): the checks against the
+/// installed snapshot, and the files that would be added, changed and
+/// removed. The media's bytes are hashed by the import itself (or now by
+/// `ferry verify`), not here.
+fn plan(
+    target: &dyn Backend,
+    dir: &SnapshotDir,
+    snapshot: &VerifiedSnapshot,
+    options: &ImportOptions,
+) -> Result<ImportReport> {
+    let installed = if target.is_missing()? { None } else { crate::install::installed(target)? };
+    match &installed {
+        Some((state, _)) => check_policy(dir, snapshot, state)?,
+        None if !target.is_missing()? => {
+            adoptable_tree(target, options.adopt)?;
+        }
+        None => {}
+    }
+    let installed_manifest = installed.as_ref().map(|(_, m)| m.manifest());
+    let mut changes = ChangeSet::between(installed_manifest, snapshot.manifest());
+    if installed.is_some() {
+        changes.confirm_in_place(target, options.repair)?;
+    }
+    let reinstall = installed.as_ref().is_some_and(|(state, _)| state.snapshot == snapshot.id());
+    if reinstall && !changes.changed.is_empty() && !options.repair {
+        return Err(Error::Drift {
+            target: target.location(),
+            problems: changes.changed.iter().map(|(path, file)| drift_problem(target, path, file)).collect(),
+        });
+    }
+    Ok(ImportReport {
+        target: target.location(),
+        snapshot: SnapshotSummary::new(dir, snapshot),
+        previous_sequence: installed.as_ref().map(|(s, _)| s.sequence),
+        switch: SwitchUsed::None,
+        added: changes.added.len(),
+        changed: changes.changed.len(),
+        removed: changes.removed.len(),
+        repaired: if reinstall { changes.changed.len() } else { 0 },
+        bytes_transferred: changes.bytes_to_write(),
+        recovered: Vec::new(),
+        dry_run: true,
     })
 }
 
@@ -278,6 +342,7 @@ fn reinstall(
         repaired: damaged,
         bytes_transferred: bytes,
         recovered: recovered.clone(),
+        dry_run: false,
     };
     if damaged == 0 {
         return Ok(ImportReport { changed: 0, repaired: 0, ..report(SwitchUsed::None, 0) });

@@ -136,8 +136,21 @@ pub struct Pruned {
 /// `media` is followed. Sequences come from folder names: this runs on the
 /// connected side, on the operator's own drive.
 pub fn prune(media: &Utf8Path, repository: &str, keep: usize, keep_dir: &Utf8Path) -> Result<Pruned> {
+    prune_or_plan(media, repository, keep, keep_dir, true)
+}
+
+/// What [`prune`] would remove and leave alone, removing nothing
+/// (`export --prune N --dry-run`).
+pub fn prune_plan(media: &Utf8Path, repository: &str, keep: usize, keep_dir: &Utf8Path) -> Result<Pruned> {
+    prune_or_plan(media, repository, keep, keep_dir, false)
+}
+
+fn prune_or_plan(media: &Utf8Path, repository: &str, keep: usize, keep_dir: &Utf8Path, remove: bool) -> Result<Pruned> {
     let mut pruned = Pruned::default();
     let relative = Utf8PathBuf::from(media::MEDIA_ROOT).join(repository);
+    if !media.exists() {
+        return Ok(pruned);
+    }
     let Some(repository_dir) = Dir::root(media)?.open_if_present(&relative)? else { return Ok(pruned) };
     let mut complete = Vec::new();
     let mut unfinished = Vec::new();
@@ -154,7 +167,9 @@ pub fn prune(media: &Utf8Path, repository: &str, keep: usize, keep_dir: &Utf8Pat
     complete.sort();
     let doomed = complete.len().saturating_sub(keep.max(1) - 1);
     for name in complete.into_iter().take(doomed).map(|(_, name)| name).chain(unfinished) {
-        repository_dir.remove_tree(&name)?;
+        if remove {
+            repository_dir.remove_tree(&name)?;
+        }
         pruned.removed.push(repository_dir.path().join(name));
     }
     pruned.removed.sort();

@@ -24,6 +24,9 @@ pub enum TargetStatus {
     /// The target already served the snapshot.
     #[serde(rename = "up to date")]
     UpToDate,
+    /// `--dry-run`: the snapshot would be switched in.
+    #[serde(rename = "would update")]
+    WouldUpdate,
     /// The target refused the snapshot (older, other repository, ...).
     #[serde(rename = "refused")]
     Refused,
@@ -38,6 +41,7 @@ impl TargetStatus {
         match self {
             TargetStatus::Updated => "updated",
             TargetStatus::UpToDate => "up to date",
+            TargetStatus::WouldUpdate => "would update",
             TargetStatus::Refused => "refused",
             TargetStatus::Failed => "failed",
         }
@@ -64,6 +68,8 @@ pub struct PublishReport {
     pub snapshot: SnapshotSummary,
     /// One outcome per target, in the order given.
     pub targets: Vec<TargetOutcome>,
+    /// Whether this only says what publishing would do (`--dry-run`).
+    pub dry_run: bool,
 }
 
 impl PublishReport {
@@ -122,10 +128,10 @@ pub fn publish(
             .map(|handle| match handle.join() {
                 Ok((target, Ok(report))) => TargetOutcome {
                     target,
-                    status: if report.switch == import::SwitchUsed::None {
-                        TargetStatus::UpToDate
-                    } else {
-                        TargetStatus::Updated
+                    status: match (report.switch, report.dry_run) {
+                        (_, true) if report.changes_anything() => TargetStatus::WouldUpdate,
+                        (import::SwitchUsed::None, _) => TargetStatus::UpToDate,
+                        _ => TargetStatus::Updated,
                     },
                     error: None,
                     report: Some(report),
@@ -149,5 +155,5 @@ pub fn publish(
             })
             .collect()
     });
-    Ok(PublishReport { snapshot: SnapshotSummary::new(source, snapshot), targets: outcomes })
+    Ok(PublishReport { snapshot: SnapshotSummary::new(source, snapshot), targets: outcomes, dry_run: options.dry_run })
 }

@@ -27,6 +27,36 @@ pub struct RollbackReport {
     pub snapshot_id: String,
     /// What recovery of an earlier interrupted run did, if anything.
     pub recovered: Vec<String>,
+    /// Whether this only says what the rollback would do (`--dry-run`).
+    pub dry_run: bool,
+}
+
+/// What [`rollback`] would do, without the lock, recovery or any write
+/// (`--dry-run`): the snapshot installed now and the kept one it would
+/// return to. Finding the kept tree of a whole-tree target asks the back
+/// end whether it can exchange trees, which on a folder creates and removes
+/// two empty folders beside it.
+pub fn plan(target: &dyn Backend) -> Result<RollbackReport> {
+    let Some((current, _)) = crate::install::installed(target)? else {
+        return Err(Error::NotInstalled(target.location().into()));
+    };
+    let previous = match target.tree_exchange() {
+        Some(trees) if current.switch == SwitchKind::Tree => tree::previous_state(trees),
+        _ if ordered::has_previous(target)? => Some(ordered::previous_snapshot(target)?.0),
+        _ => None,
+    };
+    let to = previous
+        .filter(|kept| current.previous == Some(kept.snapshot))
+        .ok_or_else(|| Error::NoPrevious(target.location().into()))?;
+    Ok(RollbackReport {
+        target: target.location(),
+        repository: to.repository.to_string(),
+        from_sequence: current.sequence,
+        to_sequence: to.sequence,
+        snapshot_id: to.snapshot.to_hex(),
+        recovered: Vec::new(),
+        dry_run: true,
+    })
 }
 
 /// Switches `target` back to its previous snapshot.
@@ -48,6 +78,7 @@ pub fn rollback(target: &dyn Backend, wait: bool, now: Timestamp) -> Result<Roll
             to_sequence: current.sequence,
             snapshot_id: current.snapshot.to_hex(),
             recovered,
+            dry_run: false,
         });
     }
     let history = |to: &InstalledState| {
@@ -100,5 +131,6 @@ pub fn rollback(target: &dyn Backend, wait: bool, now: Timestamp) -> Result<Roll
         to_sequence: to.sequence,
         snapshot_id: to.snapshot.to_hex(),
         recovered,
+        dry_run: false,
     })
 }

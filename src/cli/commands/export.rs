@@ -18,6 +18,7 @@ const AFTER_HELP: &str = "\
 Examples:
   ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --repository av-bases
   ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --prune 3
+  ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --prune 3 --dry-run
   ferry export /srv/update-repository /media/usb1 /media/usb2 --key /etc/ferry/updates.key
   SOURCE_DATE_EPOCH=1764590400 ferry export samples/repository /tmp/usb \\
       --key samples/keys/TEST-ONLY-DO-NOT-USE.key --sequence 1 --expires never --not-a-drive
@@ -94,6 +95,10 @@ pub struct ExportArgs {
     /// $XDG_STATE_HOME/ferry, else ~/.local/state/ferry).
     #[arg(long, value_name = "DIR", env = "FERRY_LEDGER")]
     pub ledger: Option<Utf8PathBuf>,
+    /// Check the source and the drives and say what would be written (and
+    /// pruned), without writing anything or asking for the passphrase.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 /// `--layout`.
@@ -134,6 +139,11 @@ pub fn run(args: &ExportArgs, ctx: &Context) -> ferry::Result<i32> {
     let options = options(args)?;
     // Mistyped paths are reported before the passphrase is asked for.
     export::preflight(&options)?;
+    if args.dry_run {
+        let plan = export::plan(&options)?;
+        ctx.out.report(&plan, || plan_text(&plan));
+        return Ok(exit::OK);
+    }
     let key = args.signing.load()?;
     let progress = ctx.out.progress();
     let (report, elapsed) = Timing::measure(|| export::export(&options, &key, &progress));
@@ -185,6 +195,26 @@ fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {
         not_a_drive: args.not_a_drive,
         ledger: args.ledger.clone().or_else(ferry::ledger::default_location),
     })
+}
+
+fn plan_text(plan: &export::ExportPlan) -> String {
+    let drives = plan.parts.iter().map(|part| part.as_str()).collect::<Vec<_>>().join(", ");
+    let mut text = format!(
+        "dry run: would export {} sequence {} to {drives}\n  {}, {}, {} in {}",
+        plan.repository,
+        plan.sequence,
+        ferry::report::counted(plan.files, "file", "files"),
+        ferry::report::counted(plan.folders, "folder", "folders"),
+        ferry::report::human_bytes(plan.bytes),
+        if plan.layout == "tar" { "tar volumes" } else { "a folder tree" },
+    );
+    for dir in &plan.would_prune {
+        text.push_str(&format!("\n  would prune {dir}"));
+    }
+    for entry in &plan.left_alone {
+        text.push_str(&format!("\n  would leave alone {entry}"));
+    }
+    text + "\n  the drives have room and suit the files; nothing was written"
 }
 
 fn source_date_epoch() -> ferry::Result<Option<Timestamp>> {

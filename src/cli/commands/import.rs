@@ -57,7 +57,8 @@ pub struct ImportArgs {
 pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
     // Rotation statements on the media change the store before the
     // snapshot is checked against it.
-    if let Some(dir) = super::stored_trust_dir(&args.trust)? {
+    // A dry run writes nothing, the trust store included.
+    if let Some(dir) = super::stored_trust_dir(&args.trust)?.filter(|_| !args.install.dry_run) {
         for applied in ferry::trust::rotation::apply_from_media(&dir, &args.media)? {
             ctx.out.note(&format!(
                 "applied rotation {} of {} (signed by {}): added [{}], removed [{}], threshold {}",
@@ -78,11 +79,15 @@ pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
     let report = report?;
     progress.finish();
     // Every byte of the snapshot is verified as it streams in, changed or not.
-    ctx.out.timed_report(&report, &Timing::new(elapsed, Some(report.snapshot.bytes)), || text(&report));
+    let moved = Some(report.snapshot.bytes).filter(|_| !report.dry_run);
+    ctx.out.timed_report(&report, &Timing::new(elapsed, moved), || text(&report));
     Ok(exit::OK)
 }
 
 fn text(report: &import::ImportReport) -> String {
+    if report.dry_run {
+        return dry_run_text(report);
+    }
     let mut text = String::new();
     for line in &report.recovered {
         text.push_str(&format!("recovered: {line}\n"));
@@ -119,4 +124,21 @@ fn text(report: &import::ImportReport) -> String {
         report.previous_sequence.map_or(String::new(), |p| format!("; previous sequence {p} kept for rollback"))
     ));
     text
+}
+
+fn dry_run_text(report: &import::ImportReport) -> String {
+    let what = format!("{} sequence {}", report.snapshot.repository, report.snapshot.sequence);
+    if !report.changes_anything() {
+        return format!("dry run: {what} is already installed at {}; nothing would change", report.target);
+    }
+    let verb = if report.repaired > 0 { "repair" } else { "install" };
+    format!(
+        "dry run: would {verb} {what} at {}\n  {} added, {} changed, {} removed, {} to copy; signed by key {}\n  nothing was written",
+        report.target,
+        report.added,
+        report.changed,
+        report.removed,
+        ferry::report::human_bytes(report.bytes_transferred),
+        report.snapshot.signed_by,
+    )
 }

@@ -145,6 +145,7 @@ pub fn import_options(
         wait: install.wait,
         adopt: install.adopt,
         repair: install.repair,
+        dry_run: install.dry_run,
         now,
     }
 }

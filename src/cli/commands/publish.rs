@@ -66,17 +66,21 @@ pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
 
 fn text(report: &publish::PublishReport) -> String {
     let mut lines = vec![format!(
-        "published {} sequence {} from {}",
-        report.snapshot.repository, report.snapshot.sequence, report.snapshot.dir
+        "{} {} sequence {} from {}",
+        if report.dry_run { "dry run: would publish" } else { "published" },
+        report.snapshot.repository,
+        report.snapshot.sequence,
+        report.snapshot.dir
     )];
     for outcome in &report.targets {
         let detail = match (&outcome.report, &outcome.error) {
-            (Some(r), _) if r.switch != SwitchUsed::None => format!(
-                ": {} added, {} changed, {} removed, {} sent",
+            (Some(r), _) if r.switch != SwitchUsed::None || r.changes_anything() => format!(
+                ": {} added, {} changed, {} removed, {} {}",
                 r.added,
                 r.changed,
                 r.removed,
-                ferry::report::human_bytes(r.bytes_transferred)
+                ferry::report::human_bytes(r.bytes_transferred),
+                if r.dry_run { "to send" } else { "sent" }
             ),
             (_, Some(error)) => format!(": {error}"),
             _ => String::new(),

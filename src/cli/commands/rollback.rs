@@ -13,6 +13,7 @@ const AFTER_HELP: &str = "\
 Examples:
   ferry rollback /srv/updates
   ferry rollback /srv/updates --wait
+  ferry rollback /srv/updates --dry-run
   ferry rollback ftp://ferry@updates.example/av --password-file /etc/ferry/ftp-password
 
 Environment:
@@ -30,6 +31,10 @@ pub struct RollbackArgs {
     /// Wait for another ferry process working on TARGET instead of failing.
     #[arg(long)]
     pub wait: bool,
+    /// Say which snapshot the rollback would return to, without changing
+    /// anything.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub ftp: FtpArgs,
 }
@@ -37,6 +42,16 @@ pub struct RollbackArgs {
 /// Switches back and prints from which sequence to which.
 pub fn run(args: &RollbackArgs, ctx: &Context) -> ferry::Result<i32> {
     let target = open_target(&args.target, args.state_dir.as_deref(), false, &args.ftp)?;
+    if args.dry_run {
+        let report = rollback::plan(target.as_ref())?;
+        ctx.out.report(&report, || {
+            format!(
+                "dry run: would roll {} at {} back from sequence {} to sequence {}; nothing was written",
+                report.repository, report.target, report.from_sequence, report.to_sequence
+            )
+        });
+        return Ok(exit::OK);
+    }
     let report = rollback::rollback(target.as_ref(), args.wait, ctx.now)?;
     ctx.out.report(&report, || {
         format!(
