@@ -46,6 +46,7 @@ pub mod install;
 pub mod ledger;
 mod lines;
 pub mod manifest;
+pub mod manifest_v3;
 pub mod media;
 pub mod ops;
 pub mod parallel;

@@ -260,7 +260,10 @@ impl Manifest {
         };
         let (n, base) = header("base")?;
         if base != "none" {
-            return Err(fail(n, format!("base `{base}`: delta snapshots are not supported by this version of ferry")));
+            return Err(fail(
+                n,
+                format!("base `{base}`: a v1 or v2 manifest has `base: none` (a delta is a `ferry manifest v3`)"),
+            ));
         }
         let volume_count = if version2 {
             let (n, text) = header("volumes")?;
@@ -453,11 +456,11 @@ mod tests {
     fn refuses_each_broken_rule() {
         let good = String::from_utf8(sample().encode()).unwrap();
         let cases: Vec<(String, &str)> = vec![
-            (good.replace("ferry manifest v1", "ferry manifest v3"), "unsupported version"),
+            (good.replace("ferry manifest v1", "ferry manifest v4"), "unsupported version"),
             (good.replace("sequence: 42", "sequence: 042"), "not a sequence"),
             (good.replace("layout: tree", "layout: tar"), "layout `tar` needs"),
             (good.replace("layout: tree", "layout: zip"), "layout `zip`"),
-            (good.replace("base: none", "base: abc"), "delta"),
+            (good.replace("base: none", "base: abc"), "a delta is a `ferry manifest v3`"),
             (good.replace("entries: 3", "entries: 4"), "announces 4"),
             (good.replace("entries: 3", "entries: 2"), "more entry lines"),
             (good.replace("dir a\n", "dir a\ndir a\n").replace("entries: 3", "entries: 4"), "out of order"),

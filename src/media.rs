@@ -612,7 +612,7 @@ pub fn ownership(repository_dir: &beneath::Dir, repository: &str, name: &str, ki
         let head = read_head(&folder, MANIFEST_FILE, 4096)?;
         let text = String::from_utf8_lossy(&head);
         let mut lines = text.lines();
-        let magic = lines.next().is_some_and(|l| l == crate::manifest::MAGIC || l == crate::manifest::MAGIC_V2);
+        let magic = lines.next().is_some_and(crate::manifest_v3::is_magic);
         if magic
             && lines.next() == Some(&format!("repository: {repository}"))
             && lines.next() == Some(&format!("sequence: {name}"))

@@ -508,17 +508,18 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "manifest-unsupported-version",
-            rule: "The first line must be exactly `ferry manifest v1` or `ferry manifest v2`: docs/design/foundation.md §1; \
-                   formats/README.md §3 V1-V2; formats/manifest-v1.md §9 M3; formats/manifest-v2.md §3.",
-            change: "First line `ferry manifest v3`; re-signed by the trusted key.",
+            rule: "The first line must be exactly `ferry manifest v1`, `v2` or `v3`: docs/design/foundation.md §1; \
+                   formats/README.md §3 V1-V2; formats/manifest-v1.md §9 M3; formats/manifest-v2.md §3; \
+                   formats/manifest-v3.md §4.",
+            change: "First line `ferry manifest v4`; re-signed by the trusted key.",
             exit: 3,
-            message: "found `ferry manifest v3` (not a ferry manifest, or an unsupported version)",
+            message: "found `ferry manifest v4` (not a ferry manifest, or an unsupported version)",
             import_exit: None,
             now: None,
             trust: T,
             known_bug: None,
             build: |dir, keys| {
-                signed(dir, keys, &replace_once(&manifest_text(dir), "ferry manifest v1\n", "ferry manifest v3\n"))
+                signed(dir, keys, &replace_once(&manifest_text(dir), "ferry manifest v1\n", "ferry manifest v4\n"))
             },
         },
         Case {
@@ -670,10 +671,11 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "base-not-none",
-            rule: "`base` must be `none` in v1 (deltas are reserved): docs/design/foundation.md §1.1; formats/manifest-v1.md §4.4, §9 M12.",
+            rule: "`base` must be `none` in v1 and v2 (a delta is a `ferry manifest v3`): docs/design/foundation.md §1.1; \
+                   formats/manifest-v1.md §4.4, §9 M12; formats/manifest-v3.md.",
             change: "`base:` set to the snapshot id of the golden manifest (a delta against it); re-signed by the trusted key.",
             exit: 3,
-            message: "delta snapshots are not supported by this version of ferry",
+            message: "a v1 or v2 manifest has `base: none` (a delta is a `ferry manifest v3`)",
             import_exit: None,
             now: None,
             trust: T,

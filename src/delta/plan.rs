@@ -2,11 +2,11 @@
 //! diff` ([`compare`]) and of what a delta carries for one or several bases
 //! ([`plan_carry`], formats/delta-v1.md §3).
 
-use crate::delta::manifest::{Carry, PatchLine};
 use crate::delta::patch;
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::manifest::{FileEntry, Manifest};
+use crate::manifest_v3::{Carry, PatchLine};
 use crate::rel_path::RelPath;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -7,7 +7,8 @@
 
 use crate::beneath::Dir;
 use crate::error::{Error, Result};
-use crate::manifest::{MAX_MANIFEST_BYTES, Manifest};
+use crate::manifest::MAX_MANIFEST_BYTES;
+use crate::manifest_v3::SnapshotManifest;
 use crate::media::{self, SnapshotDir};
 use crate::signing::{MAX_SIGNATURE_BYTES, SecretKey, SignatureFile, Signed};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -84,7 +85,7 @@ fn plan(dir: &SnapshotDir, key: &SecretKey) -> Result<(SignedSnapshot, Vec<Plann
     let line = key.signature_line(&manifest);
     // The signer's own view of what it signs: the manifest must verify with
     // the new signature alone before any drive is touched.
-    let own = Signed::<Manifest>::new(
+    let own = Signed::<SnapshotManifest>::new(
         manifest.clone(),
         &manifest_path,
         SignatureFile { lines: vec![line.clone()] }.encode(),

@@ -11,13 +11,14 @@ use super::verify::{Signed, VerifiedSnapshot};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::manifest_v3::SnapshotManifest;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The manifest the state marker names: bytes whose SHA-256 is the
 /// installed snapshot id, decoded, with the signature file kept beside it.
 #[derive(Debug, Clone)]
 pub struct InstalledManifest {
-    manifest: Manifest,
+    snapshot: SnapshotManifest,
     bytes: Vec<u8>,
     origin: Utf8PathBuf,
     signature: Option<(Vec<u8>, Utf8PathBuf)>,
@@ -41,13 +42,18 @@ impl InstalledManifest {
                 format!("SHA-256 {} does not match the snapshot id {} in the state marker", id.short(), marker.short()),
             ));
         }
-        let manifest = Manifest::decode(&bytes, origin)?;
-        Ok(InstalledManifest { manifest, bytes, origin: origin.to_owned(), signature, id })
+        let snapshot = SnapshotManifest::decode(&bytes, origin)?;
+        Ok(InstalledManifest { snapshot, bytes, origin: origin.to_owned(), signature, id })
     }
 
     /// The decoded manifest.
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        &self.snapshot.manifest
+    }
+
+    /// The decoded manifest with its v3 sections (a delta's bases).
+    pub fn snapshot(&self) -> &SnapshotManifest {
+        &self.snapshot
     }
 
     /// The snapshot id: SHA-256 of the manifest bytes, equal to the marker's.
@@ -62,6 +68,7 @@ impl InstalledManifest {
             let missing = self.origin.with_file_name(crate::media::SIGNATURE_FILE);
             return Err(Error::format(missing, "missing"));
         };
-        Signed::<Manifest>::new(self.bytes.clone(), &self.origin, signature.clone(), signature_origin).verify(trust)
+        Signed::<SnapshotManifest>::new(self.bytes.clone(), &self.origin, signature.clone(), signature_origin)
+            .verify(trust)
     }
 }

@@ -121,7 +121,7 @@ impl SecretKey {
     /// This key's signature over exact manifest bytes, as one line of a
     /// signature file.
     pub fn signature_line(&self, manifest_bytes: &[u8]) -> super::SignatureLine {
-        self.signature_line_for::<crate::manifest::Manifest>(manifest_bytes)
+        self.signature_line_for::<crate::manifest_v3::SnapshotManifest>(manifest_bytes)
     }
 
     /// This key's signature over the exact bytes of a document of kind `T`,

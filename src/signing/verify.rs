@@ -13,6 +13,7 @@ use super::trust::{KeySet, TrustStore, describe};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, RepositoryId};
+use crate::manifest_v3::{Delta, SnapshotManifest};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::marker::PhantomData;
 
@@ -52,18 +53,19 @@ pub(crate) mod sealed {
 /// A kind of document ferry signs and verifies (a manifest).
 pub trait Document: sealed::Decode {}
 
-impl sealed::Decode for Manifest {
+/// A snapshot's manifest, v1, v2 or v3 (formats/manifest-v3.md).
+impl sealed::Decode for SnapshotManifest {
     const DOMAIN: &'static [u8] = SIGNATURE_DOMAIN;
     const MAX_BYTES: u64 = crate::manifest::MAX_MANIFEST_BYTES;
     fn decode_verified(bytes: &[u8], origin: &Utf8Path) -> Result<Self> {
-        Manifest::decode(bytes, origin)
+        SnapshotManifest::decode(bytes, origin)
     }
     fn repository(&self) -> &RepositoryId {
-        &self.repository
+        &self.manifest.repository
     }
 }
 
-impl Document for Manifest {}
+impl Document for SnapshotManifest {}
 
 /// Document bytes and their signature file as read from storage: nothing
 /// about them is trusted yet.
@@ -224,12 +226,16 @@ impl<T> Verified<T> {
 }
 
 /// A snapshot whose manifest verified: see [`Verified`].
-pub type VerifiedSnapshot = Verified<Manifest>;
+pub type VerifiedSnapshot = Verified<SnapshotManifest>;
 
-impl Verified<Manifest> {
-    /// The decoded manifest.
+impl Verified<SnapshotManifest> {
+    /// The complete snapshot the manifest describes.
     pub fn manifest(&self) -> &Manifest {
-        &self.document
+        &self.document.manifest
+    }
+    /// What makes the snapshot a delta, if it is one.
+    pub fn delta(&self) -> Option<&Delta> {
+        self.document.delta.as_ref()
     }
     /// The exact signed bytes of the manifest.
     pub fn manifest_bytes(&self) -> &[u8] {
@@ -246,7 +252,7 @@ pub fn verify(
     signature_path: &Utf8Path,
     trust: &TrustStore,
 ) -> Result<VerifiedSnapshot> {
-    Signed::<Manifest>::new(manifest_bytes, manifest_path, signature_bytes, signature_path).verify(trust)
+    Signed::<SnapshotManifest>::new(manifest_bytes, manifest_path, signature_bytes, signature_path).verify(trust)
 }
 
 #[cfg(test)]
@@ -272,6 +278,19 @@ mod tests {
             verify(MANIFEST.to_vec(), path, other.sign_manifest(MANIFEST), path, &trust),
             Err(Error::UntrustedKey { .. })
         ));
+    }
+
+    #[test]
+    fn a_v3_manifest_verifies_with_its_bases() {
+        let key = SecretKey::generate().unwrap();
+        let base = Digest([3; 32]).to_hex();
+        let text = String::from_utf8(MANIFEST.to_vec()).unwrap();
+        let v3 = text.replace("v1", "v3").replace("base: none\n", &format!("base: {base}\nvolumes: 0\n"));
+        let path = Utf8Path::new("m");
+        let signature = key.sign_manifest(v3.as_bytes());
+        let verified = verify(v3.into_bytes(), path, signature, path, &key.own_trust()).unwrap();
+        assert_eq!(verified.delta().unwrap().bases, [Digest([3; 32])]);
+        assert_eq!(verified.manifest().sequence, 1);
     }
 
     #[test]
