@@ -80,7 +80,10 @@ impl Payload {
             })?;
         match mismatch(&seen, expected) {
             Some(problem) => Err(Error::Mismatch { path: shown_as, problem }),
-            None => Ok(()),
+            None => {
+                progress.file_done();
+                Ok(())
+            }
         }
     }
 }

@@ -10,6 +10,10 @@ pub trait Progress: Sync {
     fn phase(&self, name: &str, total_bytes: u64);
     /// `bytes` more of the current phase are done.
     fn advance(&self, bytes: u64);
+    /// The current phase covers `total` files too (call after `phase`).
+    fn files(&self, _total: usize) {}
+    /// One more file of the current phase is done.
+    fn file_done(&self) {}
     /// Something the operator may want to know (shown with `-v`).
     fn notice(&self, message: &str);
     /// Something the operator must see now even without `-v`, such as

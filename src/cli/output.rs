@@ -5,6 +5,7 @@ use ferry::report::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How to print.
@@ -153,14 +154,29 @@ impl Output {
             Some(0),
             if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
         );
-        let style = ProgressStyle::with_template(
-            "{msg:>10} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        Bar { bar, verbose: self.verbose, quiet: self.quiet || self.json }
+        Bar {
+            bar,
+            verbose: self.verbose,
+            quiet: self.quiet || self.json,
+            files_done: AtomicUsize::new(0),
+            files: AtomicUsize::new(0),
+        }
     }
+}
+
+/// A bar for a phase with a known amount of bytes, and files when known.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{msg:>10} [{bar:30}] {binary_bytes}/{binary_total_bytes} {prefix}{binary_bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
+/// A spinner for a phase of unknown length (a flush to the drive), so that
+/// it never looks stuck at 100%.
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 /// A progress bar that is silent when stderr is not a terminal.
@@ -168,6 +184,9 @@ pub struct Bar {
     bar: ProgressBar,
     verbose: bool,
     quiet: bool,
+    /// Files done in the current phase, and how many it has (0: not counted).
+    files_done: AtomicUsize,
+    files: AtomicUsize,
 }
 
 impl Bar {
@@ -179,6 +198,16 @@ impl Bar {
 
 impl Progress for Bar {
     fn phase(&self, name: &str, total_bytes: u64) {
+        self.files.store(0, Ordering::Relaxed);
+        self.files_done.store(0, Ordering::Relaxed);
+        self.bar.set_prefix("");
+        if total_bytes == 0 {
+            self.bar.set_style(spinner_style());
+            self.bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        } else {
+            self.bar.disable_steady_tick();
+            self.bar.set_style(bar_style());
+        }
         self.bar.set_message(name.to_owned());
         self.bar.set_length(total_bytes);
         self.bar.set_position(0);
@@ -189,6 +218,19 @@ impl Progress for Bar {
 
     fn advance(&self, bytes: u64) {
         self.bar.inc(bytes);
+    }
+
+    fn files(&self, total: usize) {
+        self.files.store(total, Ordering::Relaxed);
+        self.bar.set_prefix(format!("0/{total} files "));
+    }
+
+    fn file_done(&self) {
+        let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.files.load(Ordering::Relaxed);
+        if total > 0 {
+            self.bar.set_prefix(format!("{done}/{total} files "));
+        }
     }
 
     fn notice(&self, message: &str) {

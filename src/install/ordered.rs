@@ -200,6 +200,7 @@ pub fn install(target: &dyn Backend, job: &OrderedInstall<'_>) -> Result<()> {
         .map(|((path, file), name)| (*path, PutSource::Staged(name.clone()), file.index))
         .collect();
     job.progress.phase("staging", changed.iter().map(|(_, f)| f.size).sum());
+    job.progress.files(changed.len());
     let mut order: Vec<usize> = (0..changed.len()).collect();
     order.sort_by_key(|&n| (job.media.read_position(changed[n].0), std::cmp::Reverse(changed[n].1.size)));
     let errors = parallel::for_each_with(target.parallelism(), &order, true, |&n| -> Result<()> {
@@ -238,6 +239,9 @@ pub fn install(target: &dyn Backend, job: &OrderedInstall<'_>) -> Result<()> {
         return Err(error);
     }
     crash::point("staged");
+    // Making every staged byte durable can take a while on a slow disk:
+    // a phase of its own, so that the bar does not sit at 100%.
+    job.progress.phase("flushing", 0);
 
     // Keep the snapshot being replaced, for rollback.
     let keep_previous = job.installed.is_some() && !job.repair;

@@ -54,6 +54,7 @@ pub fn install(backend: &dyn Backend, trees: &dyn TreeExchange, job: &TreeInstal
     trees.write_state(Slot::Next, SIGNATURE_FILE, job.snapshot.signature_bytes())?;
     trees.write_state(Slot::Next, HISTORY_FILE, &history::extended(backend, job.record)?)?;
     trees.write_state(Slot::Next, STATE_FILE, &job.state.encode())?;
+    job.progress.phase("flushing", 0);
     trees.sync(Slot::Next)?;
     let _new_tree_lock = trees.lock(Slot::Next)?;
     crash::point("before-exchange");
@@ -76,6 +77,7 @@ fn build(trees: &dyn TreeExchange, job: &TreeInstall<'_>) -> Result<()> {
     to_copy.extend(job.changes.unchanged.iter().filter(|(path, _)| !trees.link_live(Slot::Next, path)));
     to_copy.sort_by_key(|(path, file)| (job.media.read_position(path), std::cmp::Reverse(file.size)));
     job.progress.phase("installing", to_copy.iter().map(|(_, f)| f.size).sum());
+    job.progress.files(to_copy.len());
     let errors = parallel::for_each(&to_copy, true, |(path, file)| -> Result<()> {
         let mut writer = trees.create_file(Slot::Next, path, file.executable)?;
         job.media.copy_verified(path, file, &mut writer, job.progress)?;

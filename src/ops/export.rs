@@ -433,6 +433,8 @@ fn write_snapshot(
         crate::crash::point("export-checksums-written");
         // One flush makes payload and manifest durable before the signature
         // exists; the signature itself is flushed with its folder by write_atomic.
+        // On a USB stick it can take minutes: shown as a phase of its own.
+        progress.phase("flushing to the drive", 0);
         dir.sync_filesystem()?;
     }
     crate::crash::point("export-before-signature");
@@ -610,6 +612,7 @@ fn write_volumes(
     progress: &dyn Progress,
 ) -> Result<(Vec<volume::PlacedVolume>, Vec<Entry>)> {
     progress.phase("exporting", entries.iter().filter_map(|e| e.file.map(|f| f.size)).sum());
+    progress.files(entries.iter().filter(|e| e.file.is_some()).count());
     let mut writer = VolumeWriter::in_dirs(destinations, volume_size, mtime)?;
     let mut hashed = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -626,6 +629,7 @@ fn write_volumes(
                         progress.advance(n)
                     })?;
                 source.check_file(entry, &reader, &before)?;
+                progress.file_done();
                 EntryKind::File(FileEntry {
                     size: seen.size,
                     digest: seen.digest,
@@ -659,6 +663,7 @@ fn copy_payload(
     let mut jobs: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].file.is_some()).collect();
     jobs.sort_by_key(|&i| std::cmp::Reverse(entries[i].file.map_or(0, |f| f.size)));
     progress.phase("exporting", jobs.iter().map(|&i| entries[i].file.map_or(0, |f| f.size)).sum());
+    progress.files(jobs.len());
     let results: Mutex<Vec<Option<FileEntry>>> = Mutex::new(vec![None; entries.len()]);
     let errors = parallel::for_each(&jobs, true, |&i| -> Result<()> {
         let entry = &entries[i];
@@ -688,6 +693,7 @@ fn copy_payload(
             index: scanned.index,
         };
         results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(file);
+        progress.file_done();
         Ok(())
     });
     if let Some(error) = errors.into_iter().next() {
