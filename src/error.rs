@@ -222,6 +222,15 @@ pub enum Error {
     /// The target has no installed snapshot.
     #[error("`{0}` has no snapshot installed by ferry (no `state` marker in its state folder)")]
     NotInstalled(Utf8PathBuf),
+    /// `ferry promote` found no passing verdict for the snapshot the test
+    /// target serves (formats/verdict-v1.md §5 R1).
+    #[error("`{target}` has no passing verdict for the snapshot it serves: {found}")]
+    NotVerified {
+        /// The test target.
+        target: String,
+        /// The verdict found, or why none counts.
+        found: String,
+    },
     /// Rollback was asked for but no previous snapshot is kept.
     #[error("`{0}` keeps no previous snapshot to roll back to")]
     NoPrevious(Utf8PathBuf),
@@ -348,7 +357,8 @@ impl Error {
             | Error::Mismatch { .. }
             | Error::NoSnapshot(_)
             | Error::SymbolicLink { .. }
-            | Error::WrongKind { .. } => ErrorClass::Refused,
+            | Error::WrongKind { .. }
+            | Error::NotVerified { .. } => ErrorClass::Refused,
             Error::InvalidArgument(_) | Error::Passphrase(_) | Error::NoTrust => ErrorClass::Usage,
             _ => ErrorClass::Failure,
         }

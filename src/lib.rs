@@ -26,7 +26,9 @@
 //! what to store and in which order; [`ops`] holds one use case per module;
 //! [`credentials`] reads secret files; [`error`] is the one error type;
 //! [`ledger`] is the connected side's record of its exports and [`delta`]
-//! holds receipts, change plans and binary patches.
+//! holds receipts, change plans and binary patches; [`policy`] is the
+//! approval policy an export applies and [`workflow`] the verification
+//! gate between a test update source and production.
 
 #![deny(missing_docs)]
 
@@ -51,11 +53,13 @@ pub mod media;
 pub mod ops;
 pub mod parallel;
 pub mod payload;
+pub mod policy;
 pub mod rel_path;
 pub mod report;
 pub mod scan;
 pub mod signing;
 pub mod trust;
 pub mod volume;
+pub mod workflow;
 
 pub use error::{Error, ErrorClass, Result};

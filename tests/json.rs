@@ -72,6 +72,18 @@ fn every_command_prints_its_documented_fields() {
     check(&docs, "`ferry publish`", "publish", &publish);
     check(&docs, "`ferry status`", "status", &json(&["status", target.as_str()]).ok());
     check(&docs, "`ferry rollback`", "rollback", &json(&["rollback", target.as_str()]).ok());
+    // The workflow of issue 12: policy check, staging, verdict, promote.
+    let policy = scratch.path("policy.toml");
+    std::fs::write(&policy, "version = 1\nship_undefined = true\n").unwrap();
+    let check_run = json(&["policy", "check", &source, "--policy", policy.as_str()]).ok();
+    check(&docs, "`ferry policy check`", "policy", &check_run);
+    let test = scratch.path("test-target");
+    let stage = ["import", usb.as_str(), test.as_str(), "--trust", &public, "--stage", "--verify-cmd", "true"];
+    check(&docs, "`ferry import --stage`", "import", &json(&stage).ok());
+    check(&docs, "`ferry verdict`", "verdict", &json(&["verdict", test.as_str(), "pass", "--reason", "ok"]).ok());
+    let promote = json(&["promote", test.as_str(), scratch.path("production").as_str(), "--trust", &public]).ok();
+    check(&docs, "`ferry promote`", "promote", &promote);
+    check(&docs, "`ferry inventory`", "inventory", &json(&["inventory", test.as_str()]).ok());
 }
 
 #[test]

@@ -8,7 +8,7 @@ out="${2:-docs/reference/cli.md}"
   echo "# Command-line reference"
   echo
   echo "Generated from \`ferry --help\` by \`docs/reference/generate-cli.sh\`; do not edit by hand."
-  for command in "" keygen export verify list import publish rollback status sign rotate trust "trust add" "trust threshold" "trust list" "trust remove" receipt diff completions man; do
+  for command in "" keygen export verify list import publish rollback status sign rotate trust "trust add" "trust threshold" "trust list" "trust remove" receipt diff policy "policy check" verdict promote inventory completions man; do
     echo
     echo "## ferry${command:+ $command}"
     echo

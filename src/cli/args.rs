@@ -251,6 +251,45 @@ changed, the bytes of a full export, and the bytes a delta would carry with \
 every changed file whole and, where both sides have file contents here \
 (source folders, tree drives), with binary patches. Writes nothing.")]
     Diff(commands::diff::DiffArgs),
+    /// Check an approval policy against a repository: what would ship, what is held and why.
+    #[command(long_about = "\
+Apply the approval policy FILE (formats/policy-v1.md) to SOURCE as `ferry \
+export --policy FILE` would, and show per component what ships and what is \
+held back: declined updates, updates whose licence terms (EULA) are not \
+accepted yet, and undefined updates where the policy does not ship them. \
+Nothing is written.")]
+    Policy(commands::policy::PolicyArgs),
+    /// Record an operator's verdict on the snapshot a test update source serves.
+    #[command(long_about = "\
+Record pass or fail, with a reason, for the snapshot TARGET serves: a test \
+update source that `ferry import --stage` installed it into. Use it when the \
+snapshot was tested on the test devices by hand instead of with \
+--verify-cmd. The verdict names the snapshot id, so it never counts for \
+another snapshot imported later (formats/verdict-v1.md). `ferry promote` \
+requires a pass.")]
+    Verdict(commands::verdict::VerdictArgs),
+    /// Install the snapshot verified at a test update source into production targets.
+    #[command(long_about = "\
+Install the snapshot TEST_TARGET serves into every TARGET (production update \
+sources and distribution points: folders, FTP/FTPS servers) in parallel, \
+only if its verdict is a pass for exactly that snapshot (`ferry import \
+--stage --verify-cmd`, or `ferry verdict`). Otherwise it refuses, naming the \
+verdict it found, and nothing changes anywhere. Every byte at TEST_TARGET is \
+checked against the signed manifest first: a snapshot changed after staging \
+is refused. Then each TARGET gets what `ferry publish` would do to it, one \
+line per target; a failed target does not stop the others. Exit code 0 when \
+every target succeeded, 3 when one refused, 1 when one failed. Where it went \
+is recorded at TEST_TARGET (`ferry status`).")]
+    Promote(commands::promote::PromoteArgs),
+    /// List the components an update source serves, for `ferry export --inventory`.
+    #[command(long_about = "\
+Write an inventory (formats/inventory-v1.md) of TARGET: the components its \
+installed snapshot holds (with --read: only those devices read since they \
+were written), as path patterns cut to --depth components. Carry it to the \
+connected host, where `ferry export --inventory FILE` exports only those \
+components and the index files. Edit it by hand when the site knows better. \
+Nothing at TARGET changes.")]
+    Inventory(commands::inventory::InventoryArgs),
 }
 
 /// Parses a size such as `4000000000`, `700M` or `2G` (K, M, G, T are powers of 1024).

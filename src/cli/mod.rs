@@ -52,6 +52,10 @@ fn dispatch(command: &Command, ctx: &Context) -> ferry::Result<i32> {
         Command::Trust(args) => commands::trust::run(args, ctx),
         Command::Receipt(args) => commands::receipt::run(args, ctx),
         Command::Diff(args) => commands::diff::run(args, ctx),
+        Command::Policy(args) => commands::policy::run(args, ctx),
+        Command::Verdict(args) => commands::verdict::run(args, ctx),
+        Command::Promote(args) => commands::promote::run(args, ctx),
+        Command::Inventory(args) => commands::inventory::run(args, ctx),
         Command::Completions(args) => commands::completions::run(args, ctx),
         Command::Man(args) => commands::man::run(args, ctx),
     }

@@ -16,15 +16,20 @@ fn message(command: &Command) -> String {
         Command::Export(_) => {
             "ferry: interrupted; an export is signed last, so an unfinished one is never imported: run it again"
         }
-        Command::Import(_) | Command::Publish(_) | Command::Rollback(_) => {
+        Command::Import(_) | Command::Publish(_) | Command::Rollback(_) | Command::Promote(_) => {
             "ferry: interrupted; the next run of the same command finishes or rolls back what this one started"
         }
         Command::Verify(_)
         | Command::List(_)
         | Command::Status(_)
         | Command::Diff(_)
+        | Command::Policy(_)
         | Command::Completions(_)
         | Command::Man(_) => "ferry: interrupted; nothing was written",
+        Command::Verdict(_) => {
+            "ferry: interrupted; the verdict is replaced atomically: `ferry status` shows which one holds"
+        }
+        Command::Inventory(_) => "ferry: interrupted; the inventory is written atomically: run it again",
         Command::Receipt(_) => "ferry: interrupted; the receipt is written atomically: run it again",
         Command::Sign(_) | Command::Rotate(_) => "ferry: interrupted; run the same command again to finish",
         Command::Trust(_) => {

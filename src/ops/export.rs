@@ -76,15 +76,20 @@ pub struct ExportOptions {
 /// component is missing) on a filesystem other than the system disk's and
 /// the source's ([`crate::destination`]).
 pub fn preflight(options: &ExportOptions) -> Result<()> {
-    if !options.source.is_dir() {
-        return Err(Error::InvalidArgument(format!(
-            "source `{}` is not a folder\nhint: give the update repository's folder, then the drive: ferry export SOURCE MEDIA",
-            options.source
-        )));
-    }
+    check_source(&options.source)?;
     for drive in std::iter::once(&options.media).chain(&options.more_media) {
         crate::destination::check_folder(drive, "MEDIA", options.make_parents)?;
         crate::destination::check_is_drive(drive, &options.source, options.not_a_drive)?;
+    }
+    Ok(())
+}
+
+/// Refuses a SOURCE that is not a folder, with the usual hint.
+pub fn check_source(source: &Utf8Path) -> Result<()> {
+    if !source.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "source `{source}` is not a folder\nhint: give the update repository's folder, then the drive: ferry export SOURCE MEDIA"
+        )));
     }
     Ok(())
 }
@@ -139,10 +144,37 @@ pub struct ExportReport {
     /// Entries beside the snapshots that `--prune` left alone because
     /// nothing proves ferry wrote them, each as `PATH: REASON`.
     pub left_alone: Vec<String>,
+    /// What the approval policy shipped and held (`--policy`), else `None`.
+    pub policy: Option<crate::ops::policy::PolicyReport>,
+    /// Whether only requested components were exported (`--only`, `--inventory`).
+    pub partial: bool,
+    /// The patterns that requested them (empty for a full export).
+    pub covers: Vec<String>,
 }
 
-/// Runs an export.
+/// Runs an export of the whole source.
 pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress) -> Result<ExportReport> {
+    export_selected(options, Selection::default(), key, progress)
+}
+
+/// What an export carries of its source: the components requested
+/// (formats/inventory-v1.md §2 I3), then what the policy ships of them
+/// (formats/policy-v1.md §4). The default carries everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection<'a> {
+    /// The approval policy (`--policy`).
+    pub policy: Option<&'a crate::policy::Policy>,
+    /// The requested components (`--only`, `--inventory`): a partial export.
+    pub only: Option<&'a crate::workflow::inventory::Coverage>,
+}
+
+/// Runs an export of what `selection` carries of the source.
+pub fn export_selected(
+    options: &ExportOptions,
+    selection: Selection<'_>,
+    key: &SecretKey,
+    progress: &dyn Progress,
+) -> Result<ExportReport> {
     preflight(options)?;
     let repository = repository_of(options)?;
     let created = options.created.unwrap_or_else(crate::clock::now);
@@ -168,11 +200,12 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
     }
     // A source that changes while it is read is read once more, then refused.
     let mut reread = false;
+    let mut policy_report = None;
     let (manifest, manifest_bytes, snapshot) = loop {
         progress.notice(&format!("scanning {}", options.source));
         let source = Source::open(&options.source)?;
         let index = scan::index_matcher(&options.index_patterns)?;
-        let entries = scan::scan(&options.source, &index)?;
+        let entries = select(selection, scan::scan(&options.source, &index)?, &mut policy_report)?;
         prepare_folders(&folders, progress)?;
         // Folders this export creates, removed again if it fails.
         let mut new_folders = Vec::new();
@@ -236,7 +269,32 @@ pub fn export(options: &ExportOptions, key: &SecretKey, progress: &dyn Progress)
         read_back_verified: options.read_back,
         pruned: pruned.removed,
         left_alone: pruned.left_alone,
+        policy: policy_report,
+        partial: selection.only.is_some(),
+        covers: selection.only.map(|only| only.patterns.clone()).unwrap_or_default(),
     })
+}
+
+/// The entries `selection` carries, keeping the policy's report; a partial
+/// export that requests no file is refused.
+fn select(
+    selection: Selection<'_>,
+    mut scanned: Vec<SourceEntry>,
+    report: &mut Option<crate::ops::policy::PolicyReport>,
+) -> Result<Vec<SourceEntry>> {
+    if let Some(only) = selection.only {
+        scanned = only.select(scanned);
+        if !scanned.iter().any(|e| e.file.is_some_and(|f| !f.index)) {
+            return Err(Error::InvalidArgument(format!(
+                "no file of the source is requested by {}\nhint: check the patterns against the repository's paths",
+                only.patterns.join(" ")
+            )));
+        }
+    }
+    let Some(policy) = selection.policy else { return Ok(scanned) };
+    let selected = crate::policy::select(policy, scanned);
+    *report = Some(crate::ops::policy::summarize(policy, &selected));
+    Ok(selected.entries)
 }
 
 /// The drives to write, once the layout is known to suit them: a valid
@@ -738,6 +796,11 @@ pub struct ExportPlan {
 /// room and filesystem limits, names) and says what it would write, without
 /// writing anything, taking the ledger's lock or needing the key.
 pub fn plan(options: &ExportOptions) -> Result<ExportPlan> {
+    plan_selected(options, Selection::default())
+}
+
+/// [`plan`] of an export of what `selection` carries.
+pub fn plan_selected(options: &ExportOptions, selection: Selection<'_>) -> Result<ExportPlan> {
     preflight(options)?;
     let repository = repository_of(options)?;
     let created = options.created.unwrap_or_else(crate::clock::now);
@@ -750,7 +813,8 @@ pub fn plan(options: &ExportOptions) -> Result<ExportPlan> {
         }
     };
     let drives = drives_for(options)?;
-    let entries = scan::scan(&options.source, &scan::index_matcher(&options.index_patterns)?)?;
+    let scanned = scan::scan(&options.source, &scan::index_matcher(&options.index_patterns)?)?;
+    let entries = select(selection, scanned, &mut None)?;
     // A drive folder the export would create is measured by its parent.
     let existing: Vec<Utf8PathBuf> = drives.iter().map(|drive| nearest_existing(drive)).collect();
     check_drives(

@@ -5,8 +5,11 @@
 pub mod diff;
 pub mod export;
 pub mod import;
+pub mod inventory;
 pub mod keygen;
 pub mod list;
+pub mod policy;
+pub mod promote;
 pub mod publish;
 pub mod receipt;
 pub mod rollback;
@@ -14,4 +17,5 @@ pub mod rotate;
 pub mod sign;
 pub mod status;
 pub mod trust;
+pub mod verdict;
 pub mod verify;

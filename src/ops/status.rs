@@ -82,6 +82,13 @@ pub struct StatusReport {
     pub rolled_back_from: Option<u64>,
     /// Whether a previous snapshot is kept for rollback.
     pub previous_kept: bool,
+    /// At a test update source (`import --stage`): the verdict recorded,
+    /// else `None` (formats/verdict-v1.md).
+    pub verdict: Option<crate::workflow::Verdict>,
+    /// Whether that verdict is about the snapshot installed now.
+    pub verdict_current: bool,
+    /// Where verified snapshots were promoted from here, oldest first.
+    pub promoted: Vec<crate::workflow::Promotion>,
 }
 
 /// Reads the target's state and judges its freshness at `now`.
@@ -101,6 +108,7 @@ pub fn status(target: &dyn Backend, thresholds: Thresholds, now: Timestamp) -> R
         (SwitchKind::Tree, Some(trees)) => crate::install::tree::previous_state(trees).is_some(),
         _ => crate::install::ordered::has_previous(target)?,
     };
+    let verdict = crate::workflow::read_verdict(target)?;
     Ok(StatusReport {
         target: target.location(),
         repository: state.repository.to_string(),
@@ -116,5 +124,8 @@ pub fn status(target: &dyn Backend, thresholds: Thresholds, now: Timestamp) -> R
         freshness,
         rolled_back_from: state.rolled_back_from,
         previous_kept,
+        verdict_current: verdict.as_ref().is_some_and(|v| v.snapshot == state.snapshot.to_hex()),
+        verdict,
+        promoted: crate::workflow::read_promotions(target)?,
     })
 }

@@ -9,6 +9,7 @@ use camino::Utf8PathBuf;
 use clap::{Args, ValueEnum};
 use ferry::drive::DriveFs;
 use ferry::ops::export;
+use ferry::workflow::inventory::Coverage;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -20,6 +21,7 @@ Examples:
   ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --prune 3
   ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --prune 3 --dry-run
   ferry export /srv/update-repository /media/usb1 /media/usb2 --key /etc/ferry/updates.key
+  ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --policy policy.toml
   SOURCE_DATE_EPOCH=1764590400 ferry export samples/repository /tmp/usb \\
       --key samples/keys/TEST-ONLY-DO-NOT-USE.key --sequence 1 --expires never --not-a-drive
 
@@ -99,6 +101,19 @@ pub struct ExportArgs {
     /// pruned), without writing anything or asking for the passphrase.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// The approval policy (formats/policy-v1.md): export only what it
+    /// approves, undefined updates only where it allows them, never declined
+    /// ones, and nothing whose licence terms are not accepted.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<Utf8PathBuf>,
+    /// Export only files these globs cover (a folder covers what is below
+    /// it), plus every index file: a partial snapshot (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Export only the components this inventory lists (`ferry inventory`,
+    /// formats/inventory-v1.md), plus every index file.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<Utf8PathBuf>,
 }
 
 /// `--layout`.
@@ -139,14 +154,17 @@ pub fn run(args: &ExportArgs, ctx: &Context) -> ferry::Result<i32> {
     let options = options(args)?;
     // Mistyped paths are reported before the passphrase is asked for.
     export::preflight(&options)?;
+    let policy = args.policy.as_deref().map(ferry::policy::Policy::load).transpose()?;
+    let only = requested(args)?;
+    let selection = export::Selection { policy: policy.as_ref(), only: only.as_ref() };
     if args.dry_run {
-        let plan = export::plan(&options)?;
+        let plan = export::plan_selected(&options, selection)?;
         ctx.out.report(&plan, || plan_text(&plan));
         return Ok(exit::OK);
     }
     let key = args.signing.load()?;
     let progress = ctx.out.progress();
-    let (report, elapsed) = Timing::measure(|| export::export(&options, &key, &progress));
+    let (report, elapsed) = Timing::measure(|| export::export_selected(&options, selection, &key, &progress));
     let report = report?;
     progress.finish();
     let json = ExportJson { report: &report, dir: &report.snapshot_dir, signed_by: &report.key_id };
@@ -217,6 +235,18 @@ fn plan_text(plan: &export::ExportPlan) -> String {
     text + "\n  the drives have room and suit the files; nothing was written"
 }
 
+/// The components `--only` and `--inventory` request, if any.
+fn requested(args: &ExportArgs) -> ferry::Result<Option<Coverage>> {
+    let mut patterns = args.only.clone();
+    if let Some(file) = &args.inventory {
+        patterns.extend(Coverage::load(file)?.patterns);
+    }
+    if args.only.is_empty() && args.inventory.is_none() {
+        return Ok(None);
+    }
+    Coverage::new(patterns, &|_| "--only".into()).map(Some)
+}
+
 fn source_date_epoch() -> ferry::Result<Option<Timestamp>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) => ferry::clock::parse_flexible(&format!("@{text}"))
@@ -241,4 +271,13 @@ fn text(report: &export::ExportReport) -> String {
         if report.read_back_verified { "\n  read back from the media and verified" } else { "" }
     ) + &report.pruned.iter().map(|dir| format!("\n  pruned {dir}")).collect::<String>()
         + &report.left_alone.iter().map(|entry| format!("\n  left alone {entry}")).collect::<String>()
+        + &report.policy.as_ref().map_or(String::new(), |p| format!("\n{}", super::policy::held_text(p)))
+        + &if report.partial {
+            format!(
+                "\n  partial: only what {} covers, and the index files (an import removes what it does not carry)",
+                report.covers.join(" ")
+            )
+        } else {
+            String::new()
+        }
 }

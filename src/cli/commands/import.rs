@@ -17,6 +17,8 @@ Examples:
   ferry import /media/usb /srv/updates --trust /etc/ferry/trusted/
   ferry import /media/usb /srv/updates --trust /etc/ferry/trusted/ --repository av-bases --wait
   ferry import /media/usb1 /media/usb2 /srv/updates --trust /etc/ferry/trusted/
+  ferry import /media/usb /srv/test-updates --trust /etc/ferry/trusted/ --stage \\
+      --verify-cmd '/usr/local/bin/check-test-devices' --verify-timeout 30m
   ferry import /media/usb ftp://ferry@updates.example/av --trust /etc/ferry/trusted/ \\
       --password-file /etc/ferry/ftp-password
 
@@ -51,6 +53,8 @@ pub struct ImportArgs {
     pub install: InstallArgs,
     #[command(flatten)]
     pub ftp: FtpArgs,
+    #[command(flatten)]
+    pub stage: super::verdict::StageArgs,
 }
 
 /// Installs the snapshot and prints what changed.
@@ -74,6 +78,9 @@ pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
     let trust = load_trust(&args.trust)?;
     let target = open_target(&args.target, args.state_dir.as_deref(), args.install.mkpath, &args.ftp)?;
     let options = import_options(&args.install, args.media.clone(), args.repository.clone(), args.sequence, ctx.now);
+    if args.stage.stage {
+        return super::verdict::stage(&args.stage, target.as_ref(), &options, &trust, ctx);
+    }
     let progress = ctx.out.progress();
     let (report, elapsed) = Timing::measure(|| import::import(target.as_ref(), &options, &trust, &progress));
     let report = report?;
@@ -84,7 +91,8 @@ pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
     Ok(exit::OK)
 }
 
-fn text(report: &import::ImportReport) -> String {
+/// The import's summary, for people.
+pub fn text(report: &import::ImportReport) -> String {
     if report.dry_run {
         return dry_run_text(report);
     }

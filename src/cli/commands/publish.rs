@@ -64,7 +64,8 @@ pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
     Ok(report.worst().map_or(exit::OK, exit::for_class))
 }
 
-fn text(report: &publish::PublishReport) -> String {
+/// One line for the snapshot, then one per target.
+pub fn text(report: &publish::PublishReport) -> String {
     let mut lines = vec![format!(
         "{} {} sequence {} from {}",
         if report.dry_run { "dry run: would publish" } else { "published" },

@@ -37,6 +37,17 @@ pub struct StatusArgs {
     pub ftp: FtpArgs,
 }
 
+/// The verdict and promotions of a test update source, if it is one.
+fn workflow_text(report: &status::StatusReport) -> String {
+    let Some(verdict) = &report.verdict else { return String::new() };
+    let stale = if report.verdict_current { "" } else { " (STALE: about another snapshot)" };
+    let mut text = format!("\n  verdict: {}{stale}", verdict.describe());
+    for p in &report.promoted {
+        text.push_str(&format!("\n  promoted {} to {} at {} ({})", &p.snapshot[..12], p.target, p.time, p.status));
+    }
+    text
+}
+
 /// Prints what the target serves; the exit code is the freshness verdict.
 pub fn run(args: &StatusArgs, ctx: &Context) -> ferry::Result<i32> {
     let target = open_target(&args.target, args.state_dir.as_deref(), false, &args.ftp)?;
@@ -57,7 +68,7 @@ pub fn run(args: &StatusArgs, ctx: &Context) -> ferry::Result<i32> {
             if report.expired { " (EXPIRED)" } else { "" },
             report.freshness.describe().to_uppercase(),
             report.rolled_back_from.map_or(String::new(), |s| format!(" (rolled back from sequence {s})")),
-        )
+        ) + &workflow_text(&report)
     });
     Ok(match report.freshness {
         Freshness::Fresh => exit::OK,

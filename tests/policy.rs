@@ -1,0 +1,189 @@
+//! Approval policies (formats/policy-v1.md) through the real binary:
+//! `ferry policy check` and `ferry export --policy` agree; declined and
+//! undefined updates and updates whose licence terms are not accepted are
+//! held back; an update declined later is removed by the next import.
+
+mod support;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use std::collections::BTreeSet;
+use support::*;
+
+/// The repository: bases (approved), a new engine with licence terms, beta
+/// modules (undefined), a toolbar (declined), and files no rule names.
+fn repository(root: &Utf8Path) {
+    write(&root.join("bases/av-1.dat"), b"bases one\n");
+    write(&root.join("bases/daily/av-2.dat"), b"bases two\n");
+    write(&root.join("index/master.xml"), b"<index/>\n");
+    write(&root.join("engine/engine.bin"), b"engine 2\n");
+    write(&root.join("beta/feature.bin"), b"beta\n");
+    write(&root.join("toolbar/toolbar.bin"), b"toolbar\n");
+    write(&root.join("misc/readme.txt"), b"readme\n");
+}
+
+const POLICY: &str = r#"version = 1
+unmatched = "undefined"
+ship_undefined = false
+
+[[component]]
+name = "bases"
+paths = ["bases", "index/*.xml"]
+status = "approved"
+
+[[component]]
+name = "engine"
+paths = ["engine/**"]
+status = "approved"
+eula = true
+ACCEPTANCE
+
+[[component]]
+name = "beta"
+paths = ["beta"]
+ship_undefined = true
+
+[[component]]
+name = "toolbar"
+paths = ["toolbar/**"]
+status = "declined"
+"#;
+
+fn policy(scratch: &Scratch, name: &str, acceptance: &str) -> Utf8PathBuf {
+    let path = scratch.path(name);
+    std::fs::write(&path, POLICY.replace("ACCEPTANCE", acceptance)).unwrap();
+    path
+}
+
+fn check(source: &Utf8Path, policy: &Utf8Path) -> serde_json::Value {
+    let out = run(&["policy", "check", source.as_str(), "--policy", policy.as_str(), "--json"]).ok();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn strings(value: &serde_json::Value) -> BTreeSet<String> {
+    value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+}
+
+/// The files of a `--layout tree` snapshot folder.
+fn exported_files(snapshot: &Utf8Path) -> BTreeSet<String> {
+    let payload = snapshot.join("payload");
+    walkdir::WalkDir::new(&payload)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(&payload).unwrap().to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn check_matches_export_and_holds_declined_undefined_and_unaccepted() {
+    let scratch = Scratch::new();
+    let (key, _) = key_pair(&scratch);
+    let source = scratch.path("source");
+    repository(&source);
+    let held_eula = policy(&scratch, "policy.toml", "");
+    let report = check(&source, &held_eula);
+    let shipped = set(&["bases/av-1.dat", "bases/daily/av-2.dat", "beta/feature.bin", "index/master.xml"]);
+    assert_eq!(strings(&report["shipped"]), shipped);
+    let held: Vec<(String, String)> = report["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["path"].as_str().unwrap().to_owned(), h["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            ("engine/engine.bin".to_owned(), "eula-not-accepted".to_owned()),
+            ("misc/readme.txt".to_owned(), "undefined".to_owned()),
+            ("toolbar/toolbar.bin".to_owned(), "declined".to_owned()),
+        ]
+    );
+    let usb = scratch.path("usb");
+    let snapshot = export_with(&source, &usb, &key, "av", 1, &["--layout", "tree", "--policy", held_eula.as_str()]);
+    assert_eq!(exported_files(&snapshot), shipped, "export carries exactly what policy check said");
+    assert!(!snapshot.join("payload/toolbar").exists(), "no folder of a declined component");
+
+    // Accepted: the engine ships, with who accepted it shown.
+    let accepted =
+        policy(&scratch, "accepted.toml", r#"eula_accepted = { by = "j.smith", at = 2026-12-01T10:00:00Z }"#);
+    let report = check(&source, &accepted);
+    let engine = &report["components"][1];
+    assert_eq!((engine["name"].as_str(), engine["shipped_files"].as_u64()), (Some("engine"), Some(1)));
+    assert_eq!(engine["eula_accepted"]["by"], "j.smith");
+    assert_eq!(engine["eula_accepted"]["at"], "2026-12-01T10:00:00Z");
+    let snapshot = export_with(&source, &usb, &key, "av", 2, &["--layout", "tree", "--policy", accepted.as_str()]);
+    let mut with_engine = shipped.clone();
+    with_engine.insert("engine/engine.bin".into());
+    assert_eq!(exported_files(&snapshot), with_engine);
+    assert_eq!(strings(&report["shipped"]), with_engine);
+}
+
+#[test]
+fn undefined_follows_the_policy() {
+    let scratch = Scratch::new();
+    let source = scratch.path("source");
+    repository(&source);
+    let everything = scratch.path("everything.toml");
+    std::fs::write(&everything, "version = 1\nship_undefined = true\n").unwrap();
+    assert_eq!(check(&source, &everything)["held_files"], 0);
+    let nothing = scratch.path("nothing.toml");
+    std::fs::write(&nothing, "version = 1\n").unwrap();
+    assert_eq!(check(&source, &nothing)["shipped_files"], 0);
+    let beta_only = scratch.path("beta.toml");
+    std::fs::write(
+        &beta_only,
+        "version = 1\n[[component]]\nname = \"beta\"\npaths = [\"beta\"]\nship_undefined = true\n",
+    )
+    .unwrap();
+    assert_eq!(strings(&check(&source, &beta_only)["shipped"]), set(&["beta/feature.bin"]));
+}
+
+#[test]
+fn a_previously_installed_update_declined_now_is_removed_by_the_next_import() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    repository(&source);
+    let (usb1, usb2, target) = (scratch.path("usb1"), scratch.path("usb2"), scratch.path("target"));
+    export(&source, &usb1, &key, "av", 1);
+    run(&["import", usb1.as_str(), target.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    assert!(target.join("toolbar/toolbar.bin").exists());
+    let accepted =
+        policy(&scratch, "accepted.toml", r#"eula_accepted = { by = "j.smith", at = 2026-12-01T10:00:00Z }"#);
+    export_with(&source, &usb2, &key, "av", 2, &["--policy", accepted.as_str()]);
+    let out = run(&["import", usb2.as_str(), target.as_str(), "--trust", public.as_str(), "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    // toolbar (declined) and misc (undefined, not shipped) are removed.
+    assert_eq!(report["removed"], 2, "{report}");
+    assert!(!target.join("toolbar").exists(), "the declined update is still installed");
+    assert!(target.join("engine/engine.bin").exists());
+}
+
+#[test]
+fn a_bad_policy_is_refused_before_anything_is_written() {
+    let scratch = Scratch::new();
+    let (key, _) = key_pair(&scratch);
+    let source = scratch.path("source");
+    repository(&source);
+    let bad = scratch.path("bad.toml");
+    for (text, problem) in [
+        ("version = 2\n", "version 2 is not supported"),
+        ("version = 1\n[[component]]\nname = \"x\"\npaths = [\"a\"]\nstatus = \"maybe\"\n", "unknown variant `maybe`"),
+        ("version = 1\n[[component]]\nname = \"x\"\npaths = [\"a[\"]\n", "pattern `a[`"),
+        ("version = 1\nshipundefined = true\n", "unknown field `shipundefined`"),
+    ] {
+        std::fs::write(&bad, text).unwrap();
+        let usb = scratch.path("usb");
+        let args = ["export", source.as_str(), usb.as_str(), "--key", key.as_str(), "--policy", bad.as_str()];
+        let refused = run(&args).expect_code(2);
+        let first = refused.stderr.lines().next().unwrap_or_default().to_owned();
+        assert!(first.contains(&format!("policy `{bad}`")) && first.contains(problem), "{text}: {}", refused.stderr);
+        assert!(!usb.exists(), "{text}: export wrote to the drive");
+        let checked = run(&["policy", "check", source.as_str(), "--policy", bad.as_str()]).expect_code(2);
+        assert!(checked.stderr.contains(problem), "{}", checked.stderr);
+    }
+}

@@ -1,0 +1,126 @@
+//! Only what is requested (issue 12): `export --only` and `--inventory`
+//! carry the requested components and every index file; `ferry inventory`
+//! derives an inventory from an update source (formats/inventory-v1.md).
+
+mod support;
+
+use camino::Utf8Path;
+use std::collections::BTreeSet;
+use support::*;
+
+/// The files of a `--layout tree` snapshot folder.
+fn exported_files(snapshot: &Utf8Path) -> BTreeSet<String> {
+    let payload = snapshot.join("payload");
+    walkdir::WalkDir::new(&payload)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(&payload).unwrap().to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn only_requested_components_and_the_index_files_are_carried() {
+    let scratch = Scratch::new();
+    let (key, _) = key_pair(&scratch);
+    let source = scratch.path("source");
+    versioned_repository(&source, 1);
+    let usb = scratch.path("usb");
+    let only = ["--layout", "tree", "--only", "data/d1", "--only", "bases/*.dat", "--json"];
+    let snapshot = export_with(&source, &usb, &key, "av", 1, &only);
+    let expected = set(&[
+        "bases/av-1.dat",
+        "bases/av-2.dat",
+        "bases/empty.dat",
+        "data/d1/f01.dat",
+        "data/d1/f05.dat",
+        "data/d1/f09.dat",
+        "data/d1/f13.dat",
+        "data/d1/f17.dat",
+        "index/master.xml",
+    ]);
+    assert_eq!(exported_files(&snapshot), expected);
+    assert!(!snapshot.join("payload/modules").exists() && !snapshot.join("payload/empty-folder").exists());
+}
+
+#[test]
+fn an_inventory_from_an_update_source_drives_the_next_export() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    versioned_repository(&source, 1);
+    let (usb1, usb2, target) = (scratch.path("usb1"), scratch.path("usb2"), scratch.path("target"));
+    export(&source, &usb1, &key, "av", 1);
+    run(&["import", usb1.as_str(), target.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    let inventory = scratch.path("inventory.txt");
+    let out = run(&["inventory", target.as_str(), "--depth", "1", "--out", inventory.as_str(), "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["method"], "installed");
+    let text = std::fs::read_to_string(&inventory).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines, ["ferry inventory v1", "bases", "data", "modules"], "{text}");
+    // The site uses only bases: carry only them (and the index).
+    std::fs::write(&inventory, "ferry inventory v1\n# by hand\n\nbases\n").unwrap();
+    versioned_repository(&source, 2);
+    let snapshot = export_with(&source, &usb2, &key, "av", 2, &["--layout", "tree", "--inventory", inventory.as_str()]);
+    let carried = exported_files(&snapshot);
+    assert_eq!(
+        carried,
+        set(&[
+            "bases/av-1.dat",
+            "bases/av-2.dat",
+            "bases/empty.dat",
+            "bases/sub/ünïcødé naïve.bin",
+            "index/master.xml"
+        ])
+    );
+}
+
+#[test]
+fn read_counts_only_files_devices_read() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    versioned_repository(&source, 1);
+    let (usb, target) = (scratch.path("usb"), scratch.path("target"));
+    export(&source, &usb, &key, "av", 1);
+    run(&["import", usb.as_str(), target.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    // A device reads one file.
+    std::fs::read(target.join("data/d2/f06.dat")).unwrap();
+    let out = run(&["inventory", target.as_str(), "--read", "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["method"], "read");
+    assert_eq!(report["patterns"], serde_json::json!(["data/d2"]), "{report}");
+}
+
+#[test]
+fn bad_inventories_and_empty_requests_are_refused_before_anything_is_written() {
+    let scratch = Scratch::new();
+    let (key, _) = key_pair(&scratch);
+    let source = scratch.path("source");
+    versioned_repository(&source, 1);
+    let usb = scratch.path("usb");
+    let inventory = scratch.path("inventory.txt");
+    for (text, problem) in [
+        ("bases\n", "the first line is not `ferry inventory v1`"),
+        ("ferry inventory v1\n# x\nbases[\n", "line 3: pattern `bases[`"),
+        ("ferry inventory v1\nnothing-here\n", "no file of the source is requested"),
+    ] {
+        std::fs::write(&inventory, text).unwrap();
+        let args = ["export", source.as_str(), usb.as_str(), "--key", key.as_str(), "--inventory", inventory.as_str()];
+        let refused = run(&args).expect_code(2);
+        assert!(refused.stderr.contains(problem), "{text}: {}", refused.stderr);
+        assert!(list_snapshots(&usb).is_empty(), "{text}: a snapshot was written");
+    }
+    let refused = run(&["inventory", scratch.path("nothing").as_str()]);
+    assert_ne!(refused.code, 0);
+}
+
+/// Complete snapshot folders on the drive.
+fn list_snapshots(usb: &Utf8Path) -> Vec<String> {
+    tree_state(usb).into_keys().filter(|k| k.ends_with("manifest.sig")).collect()
+}
