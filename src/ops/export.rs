@@ -241,13 +241,7 @@ pub fn export_selected(
         read_back(&snapshot, &folders, key, progress)?;
     }
     if let Some(ledger) = &mut ledger {
-        // Signing is deterministic: these are the bytes of manifest.sig.
-        ledger.record(sequence, created, &manifest_bytes, &key.sign_manifest(&manifest_bytes))?;
-        // The export is complete on the media: contents that could not be
-        // kept only mean whole files instead of patches later (ledger-v1 §7 O2).
-        if let Err(error) = ledger.keep_contents(&options.source, &manifest) {
-            progress.notice(&format!("warning: file contents not kept in the ledger: {error}"));
-        }
+        record_in_ledger(ledger, options, key, (&manifest, &manifest_bytes), progress)?;
     }
     let pruned = match options.prune {
         Some(keep) => prune_drives(&drives, &snapshot, repository.as_str(), keep, progress)?,
@@ -273,6 +267,24 @@ pub fn export_selected(
         partial: selection.only.is_some(),
         covers: selection.only.map(|only| only.patterns.clone()).unwrap_or_default(),
     })
+}
+
+/// Records a finished export in the ledger and keeps its file contents there.
+fn record_in_ledger(
+    ledger: &mut crate::ledger::ExportLock,
+    options: &ExportOptions,
+    key: &SecretKey,
+    (manifest, manifest_bytes): (&Manifest, &[u8]),
+    progress: &dyn Progress,
+) -> Result<()> {
+    // Signing is deterministic: these are the bytes of manifest.sig.
+    ledger.record(manifest.sequence, manifest.created, manifest_bytes, &key.sign_manifest(manifest_bytes))?;
+    // The export is complete on the media: contents that could not be
+    // kept only mean whole files instead of patches later (ledger-v1 §7 O2).
+    if let Err(error) = ledger.keep_contents(&options.source, manifest) {
+        progress.notice(&format!("warning: file contents not kept in the ledger: {error}"));
+    }
+    Ok(())
 }
 
 /// The entries `selection` carries, keeping the policy's report; a partial
