@@ -90,6 +90,22 @@ impl DirBackend {
         }
     }
 
+    /// The tree file `path` and the state entry `kept` that `save` or `keep`
+    /// would fill, or `None` when there is nothing to do: `kept` exists, or
+    /// `path` is gone or not a file (a kind change being replayed).
+    fn to_keep<'a>(&self, path: &'a RelPath, kept: &'a str) -> Result<Option<(Dir, &'a str, Dir, &'a str)>> {
+        let (from_dir, from_name) = match self.tree()?.parent_of(path.as_path()) {
+            Ok(Some(found)) => found,
+            Ok(None) | Err(Error::WrongKind { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        if from_dir.kind(Utf8Path::new(from_name))? != Some(Kind::File) {
+            return Ok(None);
+        }
+        let (to_dir, to_name) = self.state_entry(kept)?;
+        Ok((to_dir.kind(Utf8Path::new(to_name))?.is_none()).then_some((from_dir, from_name, to_dir, to_name)))
+    }
+
     /// The folder (created) that holds the state file `name`, and its last name.
     fn state_entry<'a>(&self, name: &'a str) -> Result<(Dir, &'a str)> {
         let name = Utf8Path::new(name);
@@ -241,7 +257,7 @@ impl Backend for DirBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { cheap_metadata: true }
+        Capabilities { cheap_metadata: true, keeps_by_moving: false }
     }
 
     fn create(&self) -> Result<bool> {
@@ -377,19 +393,8 @@ impl Backend for DirBackend {
 
     fn save(&self, path: &RelPath, kept: &str) -> Result<()> {
         let from = path.under(&self.root);
-        // Nothing to keep where the path is gone or a folder on the way is
-        // now a file (a kind change being replayed).
-        let (from_dir, from_name) = match self.tree()?.parent_of(path.as_path()) {
-            Ok(Some(found)) => found,
-            Ok(None) | Err(Error::WrongKind { .. }) => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        if from_dir.kind(Utf8Path::new(from_name))? != Some(Kind::File) {
-            return Ok(());
-        }
-        let (to_dir, to_name) = self.state_entry(kept)?;
-        if to_dir.kind(Utf8Path::new(to_name))?.is_some() || from_dir.hard_link_to(from_name, &to_dir, to_name).is_ok()
-        {
+        let Some((from_dir, from_name, to_dir, to_name)) = self.to_keep(path, kept)? else { return Ok(()) };
+        if from_dir.hard_link_to(from_name, &to_dir, to_name).is_ok() {
             return Ok(());
         }
         // No hard links (some shared folders): copy under a temporary name
@@ -402,6 +407,11 @@ impl Backend for DirBackend {
         let mode = reader.metadata().ctx("inspect", &from)?.permissions();
         writer.set_permissions(mode).ctx("copy", &from)?;
         to_dir.rename_to(&temporary, &to_dir, to_name).ctx("rename", &self.state_path(kept))
+    }
+
+    fn keep(&self, path: &RelPath, kept: &str) -> Result<()> {
+        let Some((from_dir, from_name, to_dir, to_name)) = self.to_keep(path, kept)? else { return Ok(()) };
+        from_dir.rename_to(from_name, &to_dir, to_name).ctx("rename", &path.under(&self.root))
     }
 
     fn put(&self, from: &str, to: &RelPath) -> Result<()> {

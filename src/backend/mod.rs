@@ -35,6 +35,12 @@ pub struct Capabilities {
     /// Asking a file's size costs no network round trip, so files the
     /// installed manifest says are unchanged are checked before being kept.
     pub cheap_metadata: bool,
+    /// Keeping a file for rollback costs a transfer (no hard links, no
+    /// server-side copy) while renaming it is cheap: the ordered switch then
+    /// moves each replaced file aside just before the new one takes its
+    /// name (`swap`) and moves deleted files aside (`keep`) instead of
+    /// keeping copies up front (`save`).
+    pub keeps_by_moving: bool,
 }
 
 /// A file being written into the state folder's staging area, or into a
@@ -108,6 +114,11 @@ pub trait Backend: Sync {
     /// Keeps the tree file `path` as state file `kept` (hard link where
     /// possible, else a copy). Does nothing if `kept` exists or `path` does not.
     fn save(&self, path: &RelPath, kept: &str) -> Result<()>;
+    /// Moves the tree file `path` to state file `kept` (creating its
+    /// folders). Does nothing if `kept` exists or `path` is not a file, so a
+    /// re-run after the move, or after a later step put a new file at
+    /// `path`, changes nothing.
+    fn keep(&self, path: &RelPath, kept: &str) -> Result<()>;
     /// Renames state file `from` onto tree path `to`; does nothing if `from`
     /// is gone (the step already ran).
     fn put(&self, from: &str, to: &RelPath) -> Result<()>;

@@ -92,20 +92,36 @@ fn known_entries<'a>(
     }
 }
 
-/// Plans the steps that turn the `old` tree into `new`. `source_of` names
-/// the state file each changed file comes from; files it returns `None` for
-/// are unchanged. `save` keeps replaced and deleted files for rollback.
+/// How [`plan`] keeps the files an import replaces or deletes, for rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keeping {
+    /// Nothing is kept (first import, repair, rollback).
+    Nothing,
+    /// `save` steps before anything visible changes (hard links or copies).
+    UpFront,
+    /// Moved aside where they go: `swap` for a replaced file, `keep` for a
+    /// deleted one (back ends where a copy costs a transfer).
+    ByMoving,
+}
+
+/// Plans the steps that turn the `old` tree into `new`. `puts` are the
+/// changed files and where they come from; every other file is unchanged.
 fn plan(
     old: &HashMap<&RelPath, Known<'_>>,
     new: &Manifest,
     puts: &[(&RelPath, PutSource, bool)],
-    save: bool,
+    keeping: Keeping,
 ) -> Vec<Step> {
     let new_kinds: HashMap<&RelPath, bool> =
         new.entries.iter().map(|e| (&e.path, matches!(e.kind, EntryKind::Dir))).collect();
     let put_paths: HashSet<&RelPath> = puts.iter().map(|(path, _, _)| *path).collect();
+    // An old file leaves the tree: deleted, or moved aside to be kept.
+    let remove_file = |path: &RelPath| match keeping {
+        Keeping::ByMoving => Step::Keep(path.clone()),
+        _ => Step::Delete(path.clone()),
+    };
     let mut steps = Vec::new();
-    if save {
+    if keeping == Keeping::UpFront {
         let mut saved: Vec<&RelPath> = old
             .iter()
             .filter(|(path, known)| {
@@ -139,11 +155,11 @@ fn plan(
                 .collect();
             inside.sort_by_key(|(p, is_dir)| (std::cmp::Reverse(p.depth()), *is_dir, *p));
             for (path, is_dir) in inside {
-                steps.push(if is_dir { Step::RemoveDir(path.clone()) } else { Step::Delete(path.clone()) });
+                steps.push(if is_dir { Step::RemoveDir(path.clone()) } else { remove_file(path) });
                 removed.insert(path);
             }
         } else {
-            steps.push(Step::Delete(blocker.clone()));
+            steps.push(remove_file(blocker));
             removed.insert(blocker);
         }
     }
@@ -157,10 +173,11 @@ fn plan(
     for index_pass in [false, true] {
         for (path, from, is_index) in puts {
             if *is_index == index_pass {
-                steps.push(match from {
-                    PutSource::Staged(name) => Step::Put { from: name.clone(), to: (*path).clone() },
-                    PutSource::Kept => Step::Restore((*path).clone()),
-                });
+                steps.push(put_step(
+                    path,
+                    from,
+                    keeping == Keeping::ByMoving && matches!(old.get(path), Some(Known::File(_))),
+                ));
             }
         }
         // Index files only after every data file they may list.
@@ -178,9 +195,19 @@ fn plan(
             steps.push(Step::Barrier);
             files_done = true;
         }
-        steps.push(if is_dir { Step::RemoveDir(path.clone()) } else { Step::Delete(path.clone()) });
+        steps.push(if is_dir { Step::RemoveDir(path.clone()) } else { remove_file(path) });
     }
     steps
+}
+
+/// The step that puts one changed file into place; `swap` when the file it
+/// replaces is kept by moving it aside first.
+fn put_step(path: &RelPath, from: &PutSource, swap: bool) -> Step {
+    match from {
+        PutSource::Staged(name) if swap => Step::Swap { from: name.clone(), to: path.clone() },
+        PutSource::Staged(name) => Step::Put { from: name.clone(), to: path.clone() },
+        PutSource::Kept => Step::Restore(path.clone()),
+    }
 }
 
 /// Installs a snapshot with the ordered switch.
@@ -256,11 +283,13 @@ pub fn install(target: &dyn Backend, job: &OrderedInstall<'_>) -> Result<()> {
         }
     }
     write_incoming(target, job.snapshot.manifest_bytes(), job.snapshot.signature_bytes(), job.state, job.record)?;
-    let journal = Journal {
-        snapshot: job.snapshot.id(),
-        kind: JournalKind::Import,
-        steps: plan(&old, manifest, &puts, keep_previous),
+    let keeping = match (keep_previous, target.capabilities().keeps_by_moving) {
+        (false, _) => Keeping::Nothing,
+        (true, false) => Keeping::UpFront,
+        (true, true) => Keeping::ByMoving,
     };
+    let journal =
+        Journal { snapshot: job.snapshot.id(), kind: JournalKind::Import, steps: plan(&old, manifest, &puts, keeping) };
     // Staged data must be durable before a journal that points at it is.
     target.flush()?;
     crash::point("before-journal");
@@ -289,6 +318,8 @@ fn run_journal(target: &dyn Backend, journal: &Journal) -> Result<()> {
             Step::MakeDir(path) => target.make_dir(path),
             Step::Save(path) => target.save(path, &kept_name(path)),
             Step::Put { from, to } => target.put(from, to),
+            Step::Keep(path) => target.keep(path, &kept_name(path)),
+            Step::Swap { from, to } => target.keep(to, &kept_name(to)).and_then(|()| target.put(from, to)),
             Step::Restore(path) => target.put(&kept_name(path), path),
             Step::Delete(path) => target.delete_file(path),
             Step::RemoveDir(path) => target.delete_dir(path),
@@ -417,7 +448,8 @@ pub fn rollback(
     }
     write_incoming(target, previous_bytes.0, previous_bytes.1, state, record)?;
     let snapshot = crate::digest::Digest::of(previous_bytes.0);
-    let journal = Journal { snapshot, kind: JournalKind::Rollback, steps: plan(&old, previous, &puts, false) };
+    let journal =
+        Journal { snapshot, kind: JournalKind::Rollback, steps: plan(&old, previous, &puts, Keeping::Nothing) };
     target.flush()?;
     target.write_state(JOURNAL_FILE, &journal.encode())?;
     run_journal(target, &journal)
@@ -439,6 +471,8 @@ mod tests {
     enum Old {
         /// A snapshot ferry installed: an import over it.
         Installed(&'static [&'static str]),
+        /// The same, on a back end that keeps files by moving them (FTP).
+        InstalledMoving(&'static [&'static str]),
         /// A folder ferry did not fill, being adopted.
         Adopted(&'static [&'static str]),
         /// The current snapshot, while rolling back to the new one.
@@ -548,6 +582,31 @@ mod tests {
             ],
         },
         Case {
+            name: "kept by moving: a replaced file is swapped where it is put, a deleted one kept where it goes",
+            old: Old::InstalledMoving(&["a/", "a/b/", "a/b/c=1", "a/d=1", "keep=1", "x=1", "i.xml=1!"]),
+            new: &["i.xml=2!", "keep=1", "n=1", "x=2"],
+            steps: &[
+                "|",
+                "|",
+                "put n",
+                "swap x",
+                "|",
+                "swap i.xml",
+                "|",
+                "keep a/b/c",
+                "keep a/d",
+                "|",
+                "rmdir a/b",
+                "rmdir a",
+            ],
+        },
+        Case {
+            name: "kept by moving: files in the way of a new folder, or inside an old folder in the way, are kept",
+            old: Old::InstalledMoving(&["p=1", "q/", "q/r=1"]),
+            new: &["p/", "p/s=2", "q=3"],
+            steps: &["keep p", "keep q/r", "rmdir q", "|", "mkdir p", "|", "put p/s", "put q", "|", "|"],
+        },
+        Case {
             name: "a rollback restores the kept files and saves nothing",
             old: Old::RollingBack(&["a=2", "i.xml=2!", "n=1", "same=1"]),
             new: &["a=1", "g=1", "i.xml=1!", "same=1"],
@@ -592,7 +651,12 @@ mod tests {
                 assert_eq!(*from, staged_name(to), "put {to} takes another file's staged copy");
                 format!("put {to}")
             }
+            Step::Swap { from, to } => {
+                assert_eq!(*from, staged_name(to), "swap {to} takes another file's staged copy");
+                format!("swap {to}")
+            }
             Step::Restore(path) => format!("restore {path}"),
+            Step::Keep(path) => format!("keep {path}"),
             Step::Delete(path) => format!("delete {path}"),
             Step::RemoveDir(path) => format!("rmdir {path}"),
             Step::Barrier => "|".to_owned(),
@@ -604,7 +668,9 @@ mod tests {
     fn planned(case: &Case) -> Vec<String> {
         let new = manifest(case.new);
         let (installed, adopted) = match case.old {
-            Old::Installed(spec) | Old::RollingBack(spec) => (Some(manifest(spec)), Vec::new()),
+            Old::Installed(spec) | Old::InstalledMoving(spec) | Old::RollingBack(spec) => {
+                (Some(manifest(spec)), Vec::new())
+            }
             Old::Adopted(spec) => {
                 (None, spec.iter().map(|s| (rel(s.trim_end_matches('/')), s.ends_with('/'))).collect::<Vec<_>>())
             }
@@ -622,8 +688,12 @@ mod tests {
                 .map(|(path, file)| (path, PutSource::Staged(staged_name(path)), file.index))
                 .collect(),
         };
-        let save = matches!(case.old, Old::Installed(_));
-        plan(&old, &new, &puts, save).iter().map(show).collect()
+        let keeping = match case.old {
+            Old::Installed(_) => Keeping::UpFront,
+            Old::InstalledMoving(_) => Keeping::ByMoving,
+            Old::Adopted(_) | Old::RollingBack(_) => Keeping::Nothing,
+        };
+        plan(&old, &new, &puts, keeping).iter().map(show).collect()
     }
 
     #[test]

@@ -29,7 +29,11 @@ pub const MAX_STATE_BYTES: u64 = 1024 * 1024;
 const STATE_MAGIC: &str = "ferry state v1";
 /// First line of the history log.
 pub const HISTORY_MAGIC: &str = "ferry history v1";
-const JOURNAL_MAGIC: &str = "ferry journal v1";
+/// First line of the journal this ferry writes (v2 adds `keep` and `swap`).
+const JOURNAL_MAGIC: &str = "ferry journal v2";
+/// First line of journals written before `keep` and `swap`; still read
+/// (formats/README.md V5), without those two steps.
+const JOURNAL_MAGIC_V1: &str = "ferry journal v1";
 
 /// How a snapshot was switched into place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,6 +168,17 @@ pub enum Step {
     MakeDir(RelPath),
     /// Keep the current file at PATH under `previous/tree/` (if not kept yet).
     Save(RelPath),
+    /// Move the current file at PATH to `previous/tree/PATH` (if not kept
+    /// yet): keeping a deleted file where a copy would cost a transfer.
+    Keep(RelPath),
+    /// [`Step::Keep`] of `to`, then [`Step::Put`]: a replaced file kept by
+    /// moving it aside just before the new one takes its name.
+    Swap {
+        /// Path inside the state folder (staged file).
+        from: String,
+        /// Destination in the tree.
+        to: RelPath,
+    },
     /// Rename a state-folder file (staged or kept) to PATH, if it is still there.
     Put {
         /// Path inside the state folder.
@@ -208,6 +223,8 @@ impl Journal {
                 Step::MakeDir(path) => format!("mkdir {path}"),
                 Step::Save(path) => format!("save {path}"),
                 Step::Put { from, to } => format!("put {from} {to}"),
+                Step::Keep(path) => format!("keep {path}"),
+                Step::Swap { from, to } => format!("swap {from} {to}"),
                 Step::Restore(path) => format!("restore {path}"),
                 Step::Delete(path) => format!("delete {path}"),
                 Step::RemoveDir(path) => format!("rmdir {path}"),
@@ -228,9 +245,16 @@ impl Journal {
             return Ok(None);
         }
         let mut lines = text.lines();
-        if lines.next() != Some(JOURNAL_MAGIC) {
-            return Err(Error::format(origin, format!("line 1: expected `{JOURNAL_MAGIC}`")));
-        }
+        let v2 = match lines.next() {
+            Some(JOURNAL_MAGIC) => true,
+            Some(JOURNAL_MAGIC_V1) => false,
+            _ => {
+                return Err(Error::format(
+                    origin,
+                    format!("line 1: expected `{JOURNAL_MAGIC}` (or `{JOURNAL_MAGIC_V1}`)"),
+                ));
+            }
+        };
         let snapshot = lines
             .next()
             .and_then(|l| l.strip_prefix("snapshot: "))
@@ -256,14 +280,13 @@ impl Journal {
             } else if let Some(rest) = line.strip_prefix("save ") {
                 Step::Save(path(rest)?)
             } else if let Some(rest) = line.strip_prefix("put ") {
-                let (from, to) = rest
-                    .split_once(' ')
-                    .ok_or_else(|| Error::format(origin, format!("line {number}: expected `put FROM TO`")))?;
-                // Staged names never contain spaces; the destination may.
-                if from.split('/').any(|c| c.is_empty() || c == "..") || !from.starts_with("staging/") {
-                    return Err(Error::format(origin, format!("line {number}: bad state path `{from}`")));
-                }
-                Step::Put { from: from.to_owned(), to: path(to)? }
+                let (from, to) = staged_and_path(rest, number, "put", origin)?;
+                Step::Put { from, to: path(to)? }
+            } else if let Some(rest) = line.strip_prefix("swap ").filter(|_| v2) {
+                let (from, to) = staged_and_path(rest, number, "swap", origin)?;
+                Step::Swap { from, to: path(to)? }
+            } else if let Some(rest) = line.strip_prefix("keep ").filter(|_| v2) {
+                Step::Keep(path(rest)?)
             } else if let Some(rest) = line.strip_prefix("restore ") {
                 Step::Restore(path(rest)?)
             } else if let Some(rest) = line.strip_prefix("delete ") {
@@ -279,6 +302,19 @@ impl Journal {
         }
         Ok(Some(Journal { snapshot, kind, steps }))
     }
+}
+
+/// Splits the rest of a `put` or `swap` line into its staged name (checked)
+/// and the destination text.
+fn staged_and_path<'a>(rest: &'a str, number: usize, verb: &str, origin: &Utf8Path) -> Result<(String, &'a str)> {
+    let (from, to) = rest
+        .split_once(' ')
+        .ok_or_else(|| Error::format(origin, format!("line {number}: expected `{verb} FROM TO`")))?;
+    // Staged names never contain spaces; the destination may.
+    if from.split('/').any(|c| c.is_empty() || c == "..") || !from.starts_with("staging/") {
+        return Err(Error::format(origin, format!("line {number}: bad state path `{from}`")));
+    }
+    Ok((from.to_owned(), to))
 }
 
 #[cfg(test)]
@@ -311,6 +347,8 @@ mod tests {
                 Step::Save(RelPath::new("a/b c").unwrap()),
                 Step::Put { from: "staging/1".into(), to: RelPath::new("a/b c").unwrap() },
                 Step::Restore(RelPath::new("d e/f g").unwrap()),
+                Step::Keep(RelPath::new("k l").unwrap()),
+                Step::Swap { from: "staging/000002".into(), to: RelPath::new("m n/o").unwrap() },
                 Step::Delete(RelPath::new("x").unwrap()),
                 Step::RemoveDir(RelPath::new("y").unwrap()),
                 Step::Barrier,
@@ -319,5 +357,17 @@ mod tests {
         let bytes = journal.encode();
         assert_eq!(Journal::decode(&bytes, Utf8Path::new("j")).unwrap(), Some(journal));
         assert_eq!(Journal::decode(&bytes[..bytes.len() - 4], Utf8Path::new("j")).unwrap(), None);
+    }
+
+    #[test]
+    fn v1_journals_are_read_without_keep_and_swap() {
+        let v1 = b"ferry journal v1\nsnapshot: 0101010101010101010101010101010101010101010101010101010101010101\nkind: import\nsave a\nput staging/000000 a\nend\n";
+        let journal = Journal::decode(v1, Utf8Path::new("j")).unwrap().unwrap();
+        assert_eq!(journal.steps.len(), 2);
+        for step in ["keep a", "swap staging/000000 a"] {
+            let text = String::from_utf8_lossy(v1).replace("save a", step);
+            let error = Journal::decode(text.as_bytes(), Utf8Path::new("j")).unwrap_err().to_string();
+            assert!(error.contains("unknown step"), "{step}: {error}");
+        }
     }
 }

@@ -195,7 +195,7 @@ impl Backend for MemoryBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { cheap_metadata: true }
+        Capabilities { cheap_metadata: true, keeps_by_moving: false }
     }
 
     /// The store always exists, like the root of an FTP account: nothing to
@@ -273,6 +273,15 @@ impl Backend for MemoryBackend {
         let mut store = self.store();
         if let (false, Some(bytes)) = (store.live.state.contains_key(kept), store.live.file(path)) {
             store.live.state.insert(kept.to_owned(), bytes);
+        }
+        Ok(())
+    }
+
+    fn keep(&self, path: &RelPath, kept: &str) -> Result<()> {
+        let mut store = self.store();
+        if let (false, Some(bytes)) = (store.live.state.contains_key(kept), store.live.file(path)) {
+            store.live.state.insert(kept.to_owned(), bytes);
+            store.live.entries.remove(path);
         }
         Ok(())
     }

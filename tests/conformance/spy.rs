@@ -115,6 +115,10 @@ impl Backend for Spy<'_> {
         self.record(format!("save {path} {kept}"))?;
         self.inner.save(path, kept)
     }
+    fn keep(&self, path: &RelPath, kept: &str) -> Result<()> {
+        self.record(format!("keep {path} {kept}"))?;
+        self.inner.keep(path, kept)
+    }
     fn put(&self, from: &str, to: &RelPath) -> Result<()> {
         self.record(format!("put {from} {to}"))?;
         self.inner.put(from, to)

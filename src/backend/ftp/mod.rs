@@ -553,7 +553,7 @@ impl Backend for FtpBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { cheap_metadata: false }
+        Capabilities { cheap_metadata: false, keeps_by_moving: true }
     }
 
     fn parallelism(&self) -> usize {
@@ -756,6 +756,20 @@ impl Backend for FtpBackend {
             }
         }
         self.rename(&temporary, &to)
+    }
+
+    fn keep(&self, path: &RelPath, kept: &str) -> Result<()> {
+        let from = self.tree_path(path);
+        let to = self.state_path(kept);
+        // The kept name first: once it exists the move ran, and `path` may
+        // already hold the new file a later step put there.
+        if self.size_of(&to)?.is_some() || self.size_of(&from)?.is_none() {
+            return Ok(());
+        }
+        if let Some((parent, _)) = to.rsplit_once('/') {
+            self.make_dirs(parent)?;
+        }
+        self.rename(&from, &to)
     }
 
     fn put(&self, from: &str, to: &RelPath) -> Result<()> {
