@@ -662,13 +662,16 @@ impl Backend for FtpBackend {
 
     fn remove_state(&self, name: &str) -> Result<()> {
         let path = self.state_path(name);
-        // SIZE answers for folders on some servers: ask with CWD instead.
-        let is_folder = self.run("inspect", &path, |c| match c.cwd(&path) {
+        // DELE first: it removes a file, and is refused at once for a folder
+        // or a missing name, which the listing then tells apart. (Probing
+        // with CWD costs 200 ms per missing folder on pure-ftpd, which
+        // delays every failed CWD; SIZE answers for folders on some servers.)
+        let deleted = self.run("delete", &path, |c| match c.rm(&path) {
             Ok(()) => Ok(true),
             Err(error) if !is_transient(&error) => Ok(false),
             Err(error) => Err(error),
         })?;
-        if is_folder { self.remove_recursively(&path) } else { self.delete_at(&path) }
+        if deleted { Ok(()) } else { self.remove_recursively(&path) }
     }
 
     fn create_staged(&self, name: &str, _executable: bool) -> Result<Box<dyn StagedFile>> {
