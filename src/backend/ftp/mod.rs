@@ -29,7 +29,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, RustlsConnector, RustlsFtpStream};
@@ -96,19 +96,66 @@ struct Pool {
     url: FtpUrl,
     options: FtpOptions,
     tls: Option<Arc<ClientConfig>>,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Idle>,
+    /// Signalled when a connection is given back or an early one is done.
+    changed: Condvar,
+}
+
+/// Connections ready for use, and how many [`Pool::open_early`] is still
+/// opening (a caller waits for those rather than opening one more).
+#[derive(Default)]
+struct Idle {
+    ready: Vec<Connection>,
+    opening: usize,
+    /// Whether [`Pool::open_early`] already ran (once per target).
+    opened_early: bool,
 }
 
 impl Pool {
     fn take(&self) -> std::result::Result<Connection, FtpError> {
-        if let Some(connection) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
-            return Ok(connection);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(connection) = idle.ready.pop() {
+                return Ok(connection);
+            }
+            if idle.opening == 0 {
+                break;
+            }
+            idle = self.changed.wait(idle).unwrap_or_else(|p| p.into_inner());
         }
+        drop(idle);
         self.connect()
     }
 
     fn give(&self, connection: Connection) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(connection);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).ready.push(connection);
+        self.changed.notify_one();
+    }
+
+    /// Opens up to `--connections` minus one more connections in the
+    /// background, so that their logins (40-75 ms each on pure-ftpd) overlap
+    /// with the local work before the uploads instead of delaying them. A
+    /// failure is dropped: the caller that needs the connection opens it
+    /// again and reports the error.
+    fn open_early(self: &Arc<Self>) {
+        let extra = self.options.connections.max(1) - 1;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if std::mem::replace(&mut idle.opened_early, true) {
+            return;
+        }
+        idle.opening += extra;
+        drop(idle);
+        for _ in 0..extra {
+            let pool = Arc::clone(self);
+            std::thread::spawn(move || {
+                let connection = pool.connect().ok();
+                let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+                idle.opening -= 1;
+                idle.ready.extend(connection);
+                drop(idle);
+                pool.changed.notify_all();
+            });
+        }
     }
 
     fn connect(&self) -> std::result::Result<Connection, FtpError> {
@@ -224,7 +271,7 @@ impl FtpBackend {
             Tls::None => None,
             Tls::Explicit | Tls::Implicit => Some(Arc::new(tls::client_config(&options, &url)?)),
         };
-        let pool = Pool { url, options, tls, idle: Mutex::new(Vec::new()) };
+        let pool = Pool { url, options, tls, idle: Mutex::default(), changed: Condvar::new() };
         Ok(FtpBackend {
             pool: Arc::new(pool),
             created_dirs: Mutex::new(HashSet::new()),
@@ -587,6 +634,9 @@ impl Backend for FtpBackend {
                 self.run("write lock owner", &owner_path, |c| {
                     c.put_file(&owner_path, &mut owner.as_bytes()).map(drop)
                 })?;
+                // The lock is taken by import, publish and rollback, which go
+                // on to use every connection.
+                self.pool.open_early();
                 return Ok(Box::new(FtpLock { target: self.pool.clone(), folder, owner }));
             }
             let owner = self.download(&owner_path, 4096)?.map(|b| String::from_utf8_lossy(&b).into_owned());
