@@ -6,6 +6,12 @@
                                       modify half of them, add a quarter,
                                       delete a quarter (plus one large module
                                       is rewritten, as a real update would)
+    gen.py edit   DIR PERCENT SEED    as mutate, but the modified files are
+                                      edited in place, as antivirus databases
+                                      are: 1-3 stretches of 1-4 KiB rewritten
+                                      inside, records appended to XML files,
+                                      a few KiB of one large module changed
+                                      (what binary patches are made for)
 
 The same arguments always produce the same bytes (random.Random(SEED)).
 Shape of a generated repository (about FILES files, about MB megabytes):
@@ -112,7 +118,22 @@ def all_files(root):
     return out
 
 
-def mutate(root, percent, seed):
+def edit_in_place(rng, data, is_xml):
+    """`data` with a few KiB changed inside (records appended to XML)."""
+    data = bytearray(data)
+    if is_xml and len(data) > 16:
+        tail = b"</index>\n"
+        body = bytes(data[:-len(tail)]) if data.endswith(tail) else bytes(data)
+        extra = xml_bytes(rng, rng.randint(200, 1200))[len('<?xml version="1.0" encoding="UTF-8"?>\n<index>\n'):-len(tail)]
+        return body + extra + tail
+    for _ in range(rng.randint(1, 3)):
+        length = min(len(data), rng.randint(1 * KB, 4 * KB))
+        at = rng.randrange(0, max(1, len(data) - length))
+        data[at:at + length] = rng.randbytes(length)
+    return bytes(data)
+
+
+def mutate(root, percent, seed, in_place=False):
     rng = random.Random(seed)
     files = all_files(root)
     n = max(4, round(len(files) * percent / 100))
@@ -126,9 +147,13 @@ def mutate(root, percent, seed):
         # a real update usually ships one new engine module
         mods.append(rng.choice(large))
     for f in mods:
-        size = os.path.getsize(f)
-        size = max(1, size + rng.randint(-size // 10, size // 10))
-        data = xml_bytes(rng, size) if f.endswith(".xml") else rng.randbytes(size)
+        if in_place:
+            with open(f, "rb") as old:
+                data = edit_in_place(rng, old.read(), f.endswith(".xml"))
+        else:
+            size = os.path.getsize(f)
+            size = max(1, size + rng.randint(-size // 10, size // 10))
+            data = xml_bytes(rng, size) if f.endswith(".xml") else rng.randbytes(size)
         mode = os.stat(f).st_mode & 0o777
         write(f, data, mode)
     for f in dels:
@@ -152,6 +177,8 @@ def main():
         gen(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     elif len(sys.argv) == 5 and sys.argv[1] == "mutate":
         mutate(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "edit":
+        mutate(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), in_place=True)
     else:
         sys.exit(__doc__)
 

@@ -147,6 +147,19 @@ pub enum Error {
         /// The installed sequence.
         installed: u64,
     },
+    /// A delta snapshot offered to a target that holds none of its bases
+    /// (formats/delta-v1.md DI2), or whose files changed since (DI3).
+    #[error(
+        "refusing delta `{manifest}`: it applies to {needs}, but the target holds {holds}\nhint: carry a full export, or a delta --since this site's receipt (ferry receipt TARGET OUT)"
+    )]
+    WrongBase {
+        /// The manifest offered.
+        manifest: Utf8PathBuf,
+        /// The bases it applies to (short ids).
+        needs: String,
+        /// What the target holds.
+        holds: String,
+    },
     /// Same sequence, different content: a signer reused a sequence number.
     #[error(
         "refusing `{manifest}`: sequence {sequence} is installed with different content (snapshot {installed_id} vs {offered_id})"
@@ -350,6 +363,7 @@ impl Error {
             | Error::BadSignature { .. }
             | Error::BelowThreshold { .. }
             | Error::Rollback { .. }
+            | Error::WrongBase { .. }
             | Error::SequenceReuse { .. }
             | Error::WrongRepository { .. }
             | Error::Expired { .. }

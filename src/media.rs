@@ -242,6 +242,15 @@ impl SnapshotDir {
         })
     }
 
+    /// What the medium holds: the manifest, or for a delta only what it
+    /// carries (formats/delta-v1.md §5). An installed source holds it all.
+    fn medium<'a>(&self, snapshot: &'a VerifiedSnapshot) -> std::borrow::Cow<'a, crate::manifest::Manifest> {
+        if self.installed {
+            return std::borrow::Cow::Borrowed(snapshot.manifest());
+        }
+        crate::delta::medium::view(snapshot.document())
+    }
+
     /// The index of the snapshot's tar volumes, `None` for a tree. An
     /// installed source is always a plain tree, whatever the media was.
     fn tar_index(&self, snapshot: &VerifiedSnapshot) -> Result<Option<crate::volume::TarIndex>> {
@@ -254,7 +263,7 @@ impl SnapshotDir {
             problems.extend(self.missing_parts());
             return Err(Error::Damaged { media: self.root.clone(), problems });
         }
-        match crate::volume::index_in(&dirs, snapshot.manifest()) {
+        match crate::volume::index_in(&dirs, &self.medium(snapshot)) {
             Ok(index) => Ok(Some(index)),
             Err(Error::Damaged { media, mut problems }) => {
                 problems.extend(self.missing_parts());
@@ -270,7 +279,7 @@ impl SnapshotDir {
     /// With `from_device`, each file's cached pages are dropped first so the
     /// bytes come from the drive, not from memory (read-back after export).
     pub fn check_payload(&self, snapshot: &VerifiedSnapshot, progress: &dyn Progress, from_device: bool) -> Result<()> {
-        let manifest = snapshot.manifest();
+        let manifest = &*self.medium(snapshot);
         progress.phase("verifying", manifest.payload_bytes());
         let mut problems = match self.tar_index(snapshot)? {
             Some(index) => crate::volume::check_all(&index, manifest, from_device, &|n| progress.advance(n))?,
@@ -305,7 +314,7 @@ impl SnapshotDir {
         progress: &dyn Progress,
         from_device: bool,
     ) -> Result<Vec<String>> {
-        let manifest = snapshot.manifest();
+        let manifest = &*self.medium(snapshot);
         let Some(payload) = self.payload_if_present()? else {
             // No payload folder: every entry is missing.
             return Ok(manifest
@@ -367,7 +376,8 @@ impl SnapshotDir {
     /// one `extra: PATH` line each. Import refuses such media like verify
     /// does: a drive carrying unlisted files was not written by ferry alone.
     fn unlisted_entries(&self, payload: &beneath::Dir, snapshot: &VerifiedSnapshot) -> Result<Vec<String>> {
-        let listed: HashSet<&str> = snapshot.manifest().entries.iter().map(|e| e.path.as_str()).collect();
+        let medium = self.medium(snapshot);
+        let listed: HashSet<&str> = medium.entries.iter().map(|e| e.path.as_str()).collect();
         let mut problems = Vec::new();
         let state_dir = self.installed.then_some(crate::backend::STATE_DIR);
         // Depth first, sorted by name, descending only into real folders.

@@ -52,6 +52,13 @@ impl Payload {
         Payload { source: Box::new(source) }
     }
 
+    /// Opens the payload file `path` unchecked: for a source that wraps
+    /// this payload (a delta's, [`crate::delta::import`]), which checks
+    /// what it reads itself or hands it on to [`Payload::copy_verified`].
+    pub(crate) fn open(&self, path: &RelPath, expected: &FileEntry) -> Result<OpenedFile<'_>> {
+        self.source.open(path, expected)
+    }
+
     /// See [`FileSource::read_position`].
     pub fn read_position(&self, path: &RelPath) -> (usize, u64) {
         self.source.read_position(path)

@@ -42,6 +42,14 @@ impl RelPath {
         Ok(RelPath(text.to_owned()))
     }
 
+    /// A path below the reserved root `.ferry/` for files ferry itself puts
+    /// on a medium (a delta's patch files, formats/delta-v1.md DM1): never a
+    /// repository path, so it cannot collide with one. `rest` comes from
+    /// ferry's code, never from input.
+    pub(crate) fn reserved(rest: &str) -> RelPath {
+        RelPath(if rest.is_empty() { RESERVED_ROOT.to_owned() } else { format!("{RESERVED_ROOT}/{rest}") })
+    }
+
     /// The path as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -147,6 +147,8 @@ fn export_snapshot(
         // The scratch folder is on the system disk, not a removable drive.
         not_a_drive: true,
         ledger: None,
+        since: Vec::new(),
+        site_keys: None,
     };
     export(&options, key, &Silent).unwrap_or_else(|e| panic!("export {repository} {sequence}: {e}"));
     let dir = SnapshotDir::on_media(&media, repository, sequence);

@@ -36,6 +36,8 @@ fn options(source: &Utf8Path, media: &Utf8Path, ledger: Option<&Utf8Path>, creat
         // Test drives are folders in a scratch directory on the system disk.
         not_a_drive: true,
         ledger: ledger.map(Utf8Path::to_owned),
+        since: Vec::new(),
+        site_keys: None,
     }
 }
 

@@ -387,6 +387,19 @@ impl Backend for DirBackend {
         crate::digest::copy_hashing(&mut file, None, limit, &|_| {}).map(Some).ctx("read", &full)
     }
 
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
+        let full = path.under(&self.root);
+        let mut file = match self.tree()?.open_file(path.as_path()) {
+            Ok(file) => file,
+            Err(Error::SymbolicLink { .. } | Error::WrongKind { .. }) => return Ok(None),
+            Err(error) if is_not_found(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let mut bytes = Vec::new();
+        crate::digest::copy_hashing(&mut file, Some(&mut bytes), limit, &|_| {}).ctx("read", &full)?;
+        Ok(Some(bytes))
+    }
+
     fn make_dir(&self, path: &RelPath) -> Result<()> {
         self.tree()?.create(path.as_path()).map(drop)
     }

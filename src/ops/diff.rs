@@ -166,9 +166,10 @@ fn open_side(path: &Utf8Path, options: &DiffOptions) -> Result<Side> {
     Ok(Side {
         label: format!("{} sequence {} on {}", manifest.repository, manifest.sequence, dir.root()),
         files: files_of(manifest),
-        contents: match manifest.layout {
-            Layout::Tree => Contents::Folder(dir.payload()),
-            Layout::Tar(_) => Contents::None,
+        // A delta's tree holds only what it carries, not every file.
+        contents: match (&manifest.layout, snapshot.delta()) {
+            (Layout::Tree, None) => Contents::Folder(dir.payload()),
+            _ => Contents::None,
         },
     })
 }

@@ -8,14 +8,17 @@
 //! limits are checked.
 
 use crate::beneath::{self, Dir};
+use crate::delta::export::DeltaPlan;
 use crate::digest::copy_hashing;
 use crate::drive::{self, DriveFs, PlannedWrite};
 use crate::error::{Error, IoContext, Result};
 use crate::ledger::Ledger;
 use crate::manifest::{Entry, EntryKind, FileEntry, Layout, Manifest, RepositoryId};
+use crate::manifest_v3::SnapshotManifest;
 use crate::media::{self, SnapshotDir};
 use crate::media::{MEDIA_ROOT, PAYLOAD_DIR};
 use crate::parallel;
+use crate::rel_path::RelPath;
 use crate::report::Progress;
 use crate::scan::{self, SourceEntry, Stamp};
 use crate::signing::SecretKey;
@@ -69,6 +72,12 @@ pub struct ExportOptions {
     /// The export ledger folder (formats/ledger-v1.md); `None` exports
     /// without one (§5 N2).
     pub ledger: Option<Utf8PathBuf>,
+    /// `--since`: receipts, manifest files or snapshot ids of the snapshots
+    /// the isolated sites hold; non-empty makes a delta
+    /// (formats/delta-v1.md §3). Needs the ledger.
+    pub since: Vec<String>,
+    /// Keys of the isolated sites, to check signed receipts given to `since`.
+    pub site_keys: Option<crate::signing::TrustStore>,
 }
 
 /// Checks what can be checked before a key is unlocked or a byte written:
@@ -150,6 +159,11 @@ pub struct ExportReport {
     pub partial: bool,
     /// The patterns that requested them (empty for a full export).
     pub covers: Vec<String>,
+    /// Snapshot ids of the bases a delta applies to; empty for a full export.
+    pub bases: Vec<String>,
+    /// Bytes of file contents on the medium: every file for a full export;
+    /// for a delta the files carried whole plus the patches.
+    pub carried_bytes: u64,
 }
 
 /// Runs an export of the whole source.
@@ -184,14 +198,8 @@ pub fn export_selected(
         .transpose()?;
     // Held until the export is recorded: exports of one repository take turns.
     let mut ledger = options.ledger.as_ref().map(|root| Ledger::new(root).begin_export(&repository)).transpose()?;
-    let sequence = match options.sequence {
-        Some(sequence) => sequence,
-        None => {
-            let floor = next_sequence(&options.media, repository.as_str(), created);
-            ledger.as_ref().map_or(floor, |ledger| ledger.ledger().next_sequence(floor))
-        }
-    };
-
+    let sequence = sequence_for(options, ledger.as_ref(), &repository, created);
+    let bases = since_bases(options, ledger.as_ref(), &repository, key)?;
     let drives = drives_for(options)?;
     let folders: Vec<SnapshotDir> =
         drives.iter().map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence)).collect();
@@ -201,40 +209,41 @@ pub fn export_selected(
     // A source that changes while it is read is read once more, then refused.
     let mut reread = false;
     let mut policy_report = None;
+    let mut carried_bytes: Option<u64>;
     let (manifest, manifest_bytes, snapshot) = loop {
         progress.notice(&format!("scanning {}", options.source));
         let source = Source::open(&options.source)?;
         let index = scan::index_matcher(&options.index_patterns)?;
         let entries = select(selection, scan::scan(&options.source, &index)?, &mut policy_report)?;
-        prepare_folders(&folders, progress)?;
+        let plan = plan_delta(options, ledger.as_ref(), &bases, &entries, sequence, progress)?;
+        let carried = plan.as_ref().map(|plan| plan.carried(&entries));
+        let carried_entries = carried.as_deref().unwrap_or(&entries);
+        let patches = plan.as_ref().map(DeltaPlan::patch_files).unwrap_or_default();
+        carried_bytes = plan.as_ref().map(DeltaPlan::carried_bytes);
         // Folders this export creates, removed again if it fails.
-        let mut new_folders = Vec::new();
-        for folder in &folders {
-            new_folders.extend(crate::destination::check_folder(folder.root(), "MEDIA", true)?);
-        }
+        let new_folders = prepare_folders(&folders, progress)?;
         let folder_on_drive = format!("{MEDIA_ROOT}/{repository}/{sequence}");
-        let budgets = check_drives(options, &drives, &folder_on_drive, &entries)?;
+        let budgets = check_drives(options, &drives, &folder_on_drive, carried_entries)?;
         // A failed export removes what it wrote: half a snapshot helps nobody,
         // and without a signature it could never be imported anyway.
-        let written =
-            write_snapshot(&folders, &budgets, &source, &entries, options, key, progress, created, |layout, hashed| {
-                Manifest { repository: repository.clone(), sequence, created, expires, layout, entries: hashed }
-            });
+        let written = write_snapshot(
+            &folders,
+            &budgets,
+            &source,
+            (carried_entries, &patches),
+            options,
+            key,
+            progress,
+            created,
+            |layout, hashed| {
+                let written =
+                    Manifest { repository: repository.clone(), sequence, created, expires, layout, entries: hashed };
+                crate::delta::export::complete(plan.as_ref(), written, &options.source, &entries)
+            },
+        );
         match written {
             Ok(written) => break written,
-            Err(error) => {
-                for folder in &folders {
-                    let _ = folder.remove();
-                }
-                crate::destination::remove_created(&new_folders);
-                match error {
-                    Error::SourceChanged { path, problem } if !reread => {
-                        progress.notice(&format!("`{path}` changed while it was read ({problem}); reading it again"));
-                        reread = true;
-                    }
-                    error => return Err(explain_full_drive(error, &drives, options.target_fs)),
-                }
-            }
+            Err(error) => retry_or_fail(error, (&folders, &new_folders), &mut reread, &drives, options, progress)?,
         }
     };
     if options.read_back {
@@ -266,6 +275,8 @@ pub fn export_selected(
         policy: policy_report,
         partial: selection.only.is_some(),
         covers: selection.only.map(|only| only.patterns.clone()).unwrap_or_default(),
+        bases: bases.iter().map(|base| base.id().to_hex()).collect(),
+        carried_bytes: carried_bytes.unwrap_or_else(|| manifest.payload_bytes()),
     })
 }
 
@@ -307,6 +318,78 @@ fn select(
     let selected = crate::policy::select(policy, scanned);
     *report = Some(crate::ops::policy::summarize(policy, &selected));
     Ok(selected.entries)
+}
+
+/// `--sequence`, else the larger of the clock, the media and the ledger
+/// (formats/ledger-v1.md §5).
+fn sequence_for(
+    options: &ExportOptions,
+    ledger: Option<&crate::ledger::ExportLock>,
+    repository: &RepositoryId,
+    created: Timestamp,
+) -> u64 {
+    options.sequence.unwrap_or_else(|| {
+        let floor = next_sequence(&options.media, repository.as_str(), created);
+        ledger.map_or(floor, |ledger| ledger.ledger().next_sequence(floor))
+    })
+}
+
+/// After a failed attempt, removes what it wrote; a source that changed
+/// while it was read gets one more attempt (`Ok`), anything else fails.
+fn retry_or_fail(
+    error: Error,
+    (folders, new_folders): (&[SnapshotDir], &[Utf8PathBuf]),
+    reread: &mut bool,
+    drives: &[&Utf8PathBuf],
+    options: &ExportOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
+    for folder in folders {
+        let _ = folder.remove();
+    }
+    crate::destination::remove_created(new_folders);
+    match error {
+        Error::SourceChanged { path, problem } if !*reread => {
+            progress.notice(&format!("`{path}` changed while it was read ({problem}); reading it again"));
+            *reread = true;
+            Ok(())
+        }
+        error => Err(explain_full_drive(error, drives, options.target_fs)),
+    }
+}
+
+/// With `--since`: what the delta carries (formats/delta-v1.md §3).
+fn plan_delta(
+    options: &ExportOptions,
+    ledger: Option<&crate::ledger::ExportLock>,
+    bases: &[crate::signing::VerifiedSnapshot],
+    entries: &[SourceEntry],
+    sequence: u64,
+    progress: &dyn Progress,
+) -> Result<Option<DeltaPlan>> {
+    let Some(ledger) = ledger.filter(|_| !bases.is_empty()) else { return Ok(None) };
+    progress.notice(&format!("planning a delta from {} base(s)", bases.len()));
+    DeltaPlan::new(&options.source, entries, bases, ledger.ledger(), sequence).map(Some)
+}
+
+/// The snapshots `--since` names, found in the ledger before anything is
+/// written (formats/delta-v1.md §3); none without `--since`.
+fn since_bases(
+    options: &ExportOptions,
+    ledger: Option<&crate::ledger::ExportLock>,
+    repository: &RepositoryId,
+    key: &SecretKey,
+) -> Result<Vec<crate::signing::VerifiedSnapshot>> {
+    if options.since.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(ledger) = ledger else {
+        return Err(Error::InvalidArgument(
+            "--since needs the export ledger, where the snapshots it names are recorded\nhint: pass --ledger DIR (or set FERRY_LEDGER)".into(),
+        ));
+    };
+    let (site_keys, trust) = (options.site_keys.as_ref(), key.own_trust());
+    crate::delta::export::resolve_bases(&options.since, ledger.ledger(), repository, site_keys, &trust)
 }
 
 /// The drives to write, once the layout is known to suit them: a valid
@@ -449,12 +532,12 @@ fn write_snapshot(
     folders: &[SnapshotDir],
     budgets: &[u64],
     source: &Source,
-    entries: &[SourceEntry],
+    (entries, patches): (&[SourceEntry], &[(RelPath, &[u8])]),
     options: &ExportOptions,
     key: &SecretKey,
     progress: &dyn Progress,
     created: Timestamp,
-    manifest_for: impl FnOnce(Layout, Vec<Entry>) -> Manifest,
+    manifest_for: impl FnOnce(Layout, Vec<Entry>) -> Result<SnapshotManifest>,
 ) -> Result<(Manifest, Vec<u8>, SnapshotDir)> {
     let dirs: Vec<Dir> = folders.iter().map(create_folder).collect::<Result<_>>()?;
     // Which drive each volume went to; a tree is all on the first.
@@ -465,7 +548,9 @@ fn write_snapshot(
             for entry in entries.iter().filter(|e| e.file.is_none()) {
                 payload.create(entry.path.as_path())?;
             }
-            manifest_for(Layout::Tree, copy_payload(source, &payload, entries, progress)?)
+            let hashed = copy_payload(source, &payload, entries, progress)?;
+            crate::delta::medium::write_patches(&payload, patches)?;
+            manifest_for(Layout::Tree, hashed)?
         }
         MediaLayout::Tar { volume_size } => {
             let mut destinations = Vec::new();
@@ -475,9 +560,10 @@ fn write_snapshot(
             // Tar entries carry the snapshot's creation time, so the
             // volumes depend on nothing but the snapshot.
             let mtime = u64::try_from(created.as_second()).unwrap_or(0);
-            let (volumes, hashed) = write_volumes(source, destinations, volume_size, mtime, entries, progress)?;
+            let (volumes, hashed) =
+                write_volumes(source, destinations, volume_size, mtime, (entries, patches), progress)?;
             placement = volumes.iter().map(|placed| placed.destination).collect();
-            manifest_for(Layout::Tar(volumes.into_iter().map(|placed| placed.volume).collect()), hashed)
+            manifest_for(Layout::Tar(volumes.into_iter().map(|placed| placed.volume).collect()), hashed)?
         }
     };
     source.check_folders(entries)?;
@@ -488,13 +574,15 @@ fn write_snapshot(
         folder.remove()?;
     }
     let manifest_bytes = manifest.encode();
+    // A delta's checksum files list what its medium carries (delta-v1.md DM3).
+    let carried = crate::delta::medium::view(&manifest);
     for (part, dir) in dirs[..parts].iter().enumerate() {
         dir.write_atomic(media::MANIFEST_FILE, &manifest_bytes)?;
         crate::crash::point("export-manifest-written");
         let here = |volume: usize| placement.get(volume).is_none_or(|drive| *drive == part);
-        dir.write_atomic(media::CHECKSUMS_FILE, &media::checksums(&manifest, &manifest_bytes, &here))?;
-        if !manifest.layout.volumes().is_empty() {
-            dir.write_atomic(media::CONTENT_CHECKSUMS_FILE, &media::content_checksums(&manifest))?;
+        dir.write_atomic(media::CHECKSUMS_FILE, &media::checksums(&carried, &manifest_bytes, &here))?;
+        if !carried.layout.volumes().is_empty() {
+            dir.write_atomic(media::CONTENT_CHECKSUMS_FILE, &media::content_checksums(&carried))?;
         }
         if parts > 1 {
             let volumes: Vec<usize> = (0..placement.len()).filter(|v| here(*v)).map(|v| v + 1).collect();
@@ -524,7 +612,7 @@ fn write_snapshot(
     crate::crash::point("export-signed");
     let mut used = folders[0].clone();
     used.set_parts(folders[1..parts].to_vec());
-    Ok((manifest, manifest_bytes, used))
+    Ok((manifest.manifest, manifest_bytes, used))
 }
 
 /// Creates a snapshot folder (and `ferry/REPOSITORY/` on the way) without
@@ -543,7 +631,8 @@ fn create_folder(folder: &SnapshotDir) -> Result<Dir> {
 /// FIFO, ...) on the way to the snapshot folder (E0); no drive holds this
 /// snapshot complete (E1). Then an unfinished export at the exact path is
 /// removed, if ferry can prove it wrote it; anything else there is refused.
-fn prepare_folders(folders: &[SnapshotDir], progress: &dyn Progress) -> Result<()> {
+/// Returns the folders on the way that it creates, to remove on failure.
+fn prepare_folders(folders: &[SnapshotDir], progress: &dyn Progress) -> Result<Vec<Utf8PathBuf>> {
     for folder in folders {
         if let Some(drive) = Dir::root_if_present(folder.drive())? {
             drive.check(beneath::relative(folder.drive(), folder.root())?)?;
@@ -574,7 +663,11 @@ fn prepare_folders(folders: &[SnapshotDir], progress: &dyn Progress) -> Result<(
             }
         }
     }
-    Ok(())
+    let mut created = Vec::new();
+    for folder in folders {
+        created.extend(crate::destination::check_folder(folder.root(), "MEDIA", true)?);
+    }
+    Ok(created)
 }
 
 /// The repository id given, or the source folder's name in lower case.
@@ -678,7 +771,7 @@ fn write_volumes(
     destinations: Vec<(Dir, u64)>,
     volume_size: u64,
     mtime: u64,
-    entries: &[SourceEntry],
+    (entries, patches): (&[SourceEntry], &[(RelPath, &[u8])]),
     progress: &dyn Progress,
 ) -> Result<(Vec<volume::PlacedVolume>, Vec<Entry>)> {
     progress.phase("exporting", entries.iter().filter_map(|e| e.file.map(|f| f.size)).sum());
@@ -710,6 +803,7 @@ fn write_volumes(
         };
         hashed.push(Entry { path: entry.path.clone(), kind });
     }
+    crate::delta::medium::add_patches(&mut writer, patches)?;
     Ok((writer.finish()?, hashed))
 }
 
@@ -824,6 +918,14 @@ pub fn plan_selected(options: &ExportOptions, selection: Selection<'_>) -> Resul
             ledger.map_or(floor, |ledger| ledger.next_sequence(floor))
         }
     };
+    if !options.since.is_empty() {
+        // The bases must be known; what the delta carries needs the
+        // contents hashed, which a dry run does not do.
+        let ledger = options.ledger.as_ref().map(|root| Ledger::new(root).read(&repository)).transpose()?;
+        let ledger =
+            ledger.ok_or_else(|| Error::InvalidArgument("--since needs the export ledger (--ledger DIR)".into()))?;
+        crate::delta::export::resolve_ids(&options.since, &ledger, &repository, options.site_keys.as_ref())?;
+    }
     let drives = drives_for(options)?;
     let scanned = scan::scan(&options.source, &scan::index_matcher(&options.index_patterns)?)?;
     let entries = select(selection, scanned, &mut None)?;

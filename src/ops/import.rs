@@ -179,7 +179,7 @@ pub fn install(
     }
     let created = target.create()?;
     let _lock = crate::install::lock(target, options.wait, progress)?;
-    let installed = install_locked(target, dir, snapshot, &payload, options, progress);
+    let installed = install_locked(target, dir, snapshot, payload, options, progress);
     if installed.is_err() && created {
         // A refused or failed first import leaves no empty folder behind.
         let _ = target.discard();
@@ -192,7 +192,7 @@ fn install_locked(
     target: &dyn Backend,
     dir: &SnapshotDir,
     snapshot: &VerifiedSnapshot,
-    payload: &crate::payload::Payload,
+    payload: crate::payload::Payload,
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
@@ -203,14 +203,25 @@ fn install_locked(
     if let Some((state, installed_manifest)) = &installed {
         check_policy(dir, snapshot, state)?;
         if state.snapshot == snapshot.id() {
-            let offered = (dir, snapshot, payload);
+            let offered = (dir, snapshot, &payload);
             return reinstall(target, offered, options, progress, (state, installed_manifest.manifest()), recovered);
         }
     }
+    let held = installed.as_ref().map(|(state, _)| (state.snapshot, state.sequence));
+    crate::delta::import::check_base(&dir.manifest_path(), snapshot, held)?;
     let adopted = if installed.is_some() { Vec::new() } else { adoptable_tree(target, options.adopt)? };
     let installed_manifest = installed.as_ref().map(|(_, m)| m.manifest());
     let mut changes = ChangeSet::between(installed_manifest, manifest);
     changes.confirm_in_place(target, options.repair)?;
+    let offered = (dir.manifest_path(), snapshot);
+    let payload = &crate::delta::import::payload(
+        target,
+        (&offered.0, offered.1),
+        installed_manifest,
+        &changes,
+        payload,
+        progress,
+    )?;
 
     target.check_space()?;
     let switch = choose_switch(target, options.switch)?;

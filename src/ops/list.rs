@@ -40,6 +40,9 @@ pub struct ListedSnapshot {
     pub signed_by: Option<String>,
     /// SHA-256 of the manifest, when verified.
     pub snapshot_id: Option<String>,
+    /// When verified: the snapshot ids a delta applies to; empty for a
+    /// full snapshot.
+    pub bases: Option<Vec<String>>,
     /// For a snapshot spanning several drives: this drive's part, `K of N`.
     pub part: Option<String>,
     /// Why a snapshot was refused.
@@ -83,6 +86,7 @@ fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>, now: jiff::Timestamp)
         expires: None,
         signed_by: None,
         snapshot_id: None,
+        bases: None,
         part: media::part_of(dir.drive(), root).map(|(part, of)| format!("{part} of {of}")),
         problem: None,
     };
@@ -105,6 +109,7 @@ fn describe(dir: &SnapshotDir, trust: Option<&TrustStore>, now: jiff::Timestamp)
             listed.expires = Some(manifest.expires.map_or("never".into(), crate::clock::format));
             listed.signed_by = Some(snapshot.signed_by());
             listed.snapshot_id = Some(snapshot.id().to_hex());
+            listed.bases = Some(snapshot.document().bases().iter().map(|id| id.to_hex()).collect());
             if let Err(expired) = crate::ops::verify::check_expiry(dir, &snapshot, now) {
                 listed.status = "expired";
                 listed.problem = Some(expired.to_string());

@@ -29,6 +29,9 @@ pub struct SnapshotSummary {
     pub created: String,
     /// Expiry time or `never`.
     pub expires: String,
+    /// For a delta, the snapshot ids of its bases (formats/delta-v1.md);
+    /// empty for a full snapshot.
+    pub bases: Vec<String>,
 }
 
 impl SnapshotSummary {
@@ -45,6 +48,7 @@ impl SnapshotSummary {
             bytes: manifest.payload_bytes(),
             created: crate::clock::format(manifest.created),
             expires: manifest.expires.map_or("never".into(), crate::clock::format),
+            bases: snapshot.document().bases().iter().map(|id| id.to_hex()).collect(),
         }
     }
 }

@@ -265,6 +265,11 @@ impl Backend for MemoryBackend {
         hashed.map(Some).map_err(|e| Error::io("read", path.as_str(), e))
     }
 
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
+        let Some(bytes) = self.store().live.file(path) else { return Ok(None) };
+        Ok(Some(bytes.iter().copied().take(usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1)).collect()))
+    }
+
     fn make_dir(&self, path: &RelPath) -> Result<()> {
         self.store().live.make_dir(path).map_err(|kind| self.fail("create folder", path.as_str(), kind))
     }

@@ -781,6 +781,30 @@ impl Backend for FtpBackend {
         })
     }
 
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
+        let path = self.tree_path(path);
+        self.run("download", &path, |c| {
+            let mut stream = match c.retr_as_stream(&path) {
+                Ok(stream) => stream,
+                Err(error) if is_missing(&error) => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            // A retried download starts again from an empty buffer.
+            let mut bytes = Vec::new();
+            let hashed = crate::digest::copy_hashing(&mut stream, Some(&mut bytes), limit, &|_| {})
+                .map_err(FtpError::ConnectionError)?;
+            match stream.finish() {
+                Err(error) if is_missing(&error) && hashed.size == 0 => Ok(None),
+                Err(error) => Err(error),
+                Ok(()) if hashed.size > limit => Ok(Some(bytes)),
+                Ok(()) => {
+                    check_length(c, &path, hashed.size)?;
+                    Ok(Some(bytes))
+                }
+            }
+        })
+    }
+
     fn make_dir(&self, path: &RelPath) -> Result<()> {
         self.make_dirs(&self.tree_path(path))
     }

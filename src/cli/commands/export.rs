@@ -22,6 +22,7 @@ Examples:
   ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --prune 3 --dry-run
   ferry export /srv/update-repository /media/usb1 /media/usb2 --key /etc/ferry/updates.key
   ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --policy policy.toml
+  ferry export /srv/update-repository /media/usb --key /etc/ferry/updates.key --since /media/usb/receipt-site-a
   SOURCE_DATE_EPOCH=1764590400 ferry export samples/repository /tmp/usb \\
       --key samples/keys/TEST-ONLY-DO-NOT-USE.key --sequence 1 --expires never --not-a-drive
 
@@ -114,6 +115,16 @@ pub struct ExportArgs {
     /// formats/inventory-v1.md), plus every index file.
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<Utf8PathBuf>,
+    /// Export a delta: only what the snapshot held at an isolated site
+    /// lacks. A receipt file (ferry receipt), a manifest file, or a snapshot
+    /// id recorded in the ledger; repeat for several sites (one medium
+    /// serves all).
+    #[arg(long, value_name = "RECEIPT")]
+    pub since: Vec<String>,
+    /// Public key of an isolated site, or a folder of them, to check signed
+    /// receipts given to --since (repeatable).
+    #[arg(long, value_name = "SITE.pub")]
+    pub site_trust: Vec<Utf8PathBuf>,
 }
 
 /// `--layout`.
@@ -212,6 +223,12 @@ fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {
         make_parents: args.mkpath,
         not_a_drive: args.not_a_drive,
         ledger: args.ledger.clone().or_else(ferry::ledger::default_location),
+        since: args.since.clone(),
+        site_keys: if args.site_trust.is_empty() {
+            None
+        } else {
+            Some(ferry::signing::TrustStore::load(&args.site_trust)?)
+        },
     })
 }
 
@@ -269,7 +286,8 @@ fn text(report: &export::ExportReport) -> String {
         report.key_id,
         report.expires,
         if report.read_back_verified { "\n  read back from the media and verified" } else { "" }
-    ) + &report.pruned.iter().map(|dir| format!("\n  pruned {dir}")).collect::<String>()
+    ) + &delta_text(report)
+        + &report.pruned.iter().map(|dir| format!("\n  pruned {dir}")).collect::<String>()
         + &report.left_alone.iter().map(|entry| format!("\n  left alone {entry}")).collect::<String>()
         + &report.policy.as_ref().map_or(String::new(), |p| format!("\n{}", super::policy::held_text(p)))
         + &if report.partial {
@@ -280,4 +298,17 @@ fn text(report: &export::ExportReport) -> String {
         } else {
             String::new()
         }
+}
+
+/// For a delta: its bases and what the medium carries.
+fn delta_text(report: &export::ExportReport) -> String {
+    if report.bases.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n  delta{}: {} on the medium for {} of files",
+        super::list::delta_note(&report.bases).trim_end_matches(')').replacen(" (delta", "", 1),
+        ferry::report::human_bytes(report.carried_bytes),
+        ferry::report::human_bytes(report.bytes)
+    )
 }

@@ -63,10 +63,22 @@ fn text(report: &list::ListReport) -> String {
                 s.signed_by.as_deref().unwrap_or("?")
             ));
         }
+        if let Some(bases) = &s.bases {
+            text.push_str(&delta_note(bases));
+        }
         if let Some(problem) = &s.problem {
             text.push_str(&format!(": {problem}"));
         }
         text.push_str(&format!("\n    {}", s.dir));
     }
     text
+}
+
+/// ` (delta from snapshot X or Y)` for a delta's bases, else nothing.
+pub fn delta_note(bases: &[String]) -> String {
+    if bases.is_empty() {
+        return String::new();
+    }
+    let short: Vec<&str> = bases.iter().map(|id| &id[..id.len().min(12)]).collect();
+    format!(" (delta from snapshot {})", short.join(" or "))
 }

@@ -78,9 +78,10 @@ pub fn run(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
 fn text(report: &verify::VerifyReport) -> String {
     let good = report.snapshots.iter().map(|s| {
         format!(
-            "OK {} sequence {}: {}, {}, signed by key {}, created {}, expires {} ({})",
+            "OK {} sequence {}{}: {}, {}, signed by key {}, created {}, expires {} ({})",
             s.repository,
             s.sequence,
+            super::list::delta_note(&s.bases),
             ferry::report::counted(s.files, "file", "files"),
             ferry::report::human_bytes(s.bytes),
             s.signed_by,

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Delta media against a full export, rsync's batch mode and xdelta3
+# (issue #10 performance figures). Usage:
+#   bench/delta.sh FERRY [FILES MB PERCENT]   (defaults: 10000 316 2)
+# Generates a repository (bench/gen.py gen), exports and imports it with a
+# ledger and a receipt, changes PERCENT % of the files in place
+# (bench/gen.py edit), then measures on the same data:
+#   * full export and delta export (--since RECEIPT): bytes on the medium, time;
+#   * full import into an empty folder and delta import over day 0: time;
+#   * rsync -a --no-whole-file --only-write-batch: batch file bytes;
+#   * xdelta3 -e -s OLD NEW for every changed file, added files whole: bytes.
+# Needs rsync and xdelta3 (apt install rsync xdelta3). Writes $BENCH_DIR
+# (default /tmp/ferry-delta-bench) and removes it at the end.
+set -euo pipefail
+FERRY=$(realpath "$1"); FILES=${2:-10000}; MB=${3:-316}; PERCENT=${4:-2}
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=${BENCH_DIR:-/tmp/ferry-delta-bench}
+for tool in rsync xdelta3; do
+    command -v $tool >/dev/null || { echo "bench/delta.sh needs $tool: apt install $tool" >&2; exit 1; }
+done
+rm -rf "$W"; mkdir -p "$W"; trap 'rm -rf "$W"' EXIT
+export FERRY_NOT_A_DRIVE=1 FERRY_LEDGER="$W/ledger"
+"$FERRY" keygen "$W/k" --no-passphrase -q
+python3 "$HERE/gen.py" gen "$W/src" "$FILES" "$MB" 1 >/dev/null
+cp -a "$W/src" "$W/day0"
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+size() { du -sb "$1" | cut -f1; }
+t0=$(now); "$FERRY" export "$W/src" "$W/full" --key "$W/k.key" --repository bench -q --no-read-back; t1=$(now)
+full_export=$(secs $t0 $t1); full_bytes=$(size "$W/full")
+t0=$(now); "$FERRY" import "$W/full" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
+full_import=$(secs $t0 $t1)
+"$FERRY" receipt "$W/site" "$W/receipt" -q
+python3 "$HERE/gen.py" edit "$W/src" "$PERCENT" 2 >/dev/null
+t0=$(now); "$FERRY" export "$W/src" "$W/delta" --key "$W/k.key" --repository bench -q --no-read-back --since "$W/receipt"; t1=$(now)
+delta_export=$(secs $t0 $t1); delta_bytes=$(size "$W/delta")
+t0=$(now); "$FERRY" import "$W/delta" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
+delta_import=$(secs $t0 $t1)
+diff -r -x .ferry "$W/src" "$W/site" >/dev/null && same=yes || same=NO
+t0=$(now); rsync -a --no-whole-file --delete --only-write-batch="$W/rsync.batch" "$W/src/" "$W/day0/"; t1=$(now)
+rsync_time=$(secs $t0 $t1); rsync_bytes=$(size "$W/rsync.batch")
+xd_bytes=0; changed=0; added=0
+t0=$(now)
+while IFS= read -r -d '' file; do
+    rel=${file#"$W/src/"}
+    if [ -f "$W/day0/$rel" ]; then
+        cmp -s "$file" "$W/day0/$rel" && continue
+        xdelta3 -e -f -s "$W/day0/$rel" "$file" "$W/x.vcdiff"
+        xd_bytes=$((xd_bytes + $(stat -c %s "$W/x.vcdiff"))); changed=$((changed + 1))
+    else
+        xd_bytes=$((xd_bytes + $(stat -c %s "$file"))); added=$((added + 1))
+    fi
+done < <(find "$W/src" -type f -print0)
+t1=$(now); xd_time=$(secs $t0 $t1)
+whole_bytes=$("$FERRY" diff "$W/day0" "$W/src" --json --no-patches | python3 -c 'import json,sys; print(json.load(sys.stdin)["delta_bytes_whole"])')
+pct() { python3 -c "print(f'{100 * $1 / $2:.2f} %')"; }
+cat <<TABLE
+repository: $FILES files, $MB MB; change: bench/gen.py edit $PERCENT % ($changed changed, $added added); result equal to source: $same
+| what | bytes | of full | seconds |
+| --- | ---: | ---: | ---: |
+| full export (tar, no read-back) | $full_bytes | 100 % | $full_export |
+| changed files whole (ferry diff) | $whole_bytes | $(pct $whole_bytes $full_bytes) | |
+| ferry delta export (--since receipt) | $delta_bytes | $(pct $delta_bytes $full_bytes) | $delta_export |
+| rsync --only-write-batch | $rsync_bytes | $(pct $rsync_bytes $full_bytes) | $rsync_time |
+| xdelta3 per changed file + added whole | $xd_bytes | $(pct $xd_bytes $full_bytes) | $xd_time |
+| full import (empty folder) | | | $full_import |
+| delta import (over day 0) | | | $delta_import |
+TABLE

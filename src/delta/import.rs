@@ -1,0 +1,128 @@
+//! Delta import (formats/delta-v1.md §6): the checks that a delta applies
+//! to what the target holds, and [`DeltaSource`], the [`FileSource`] that
+//! serves the files a delta does not carry whole. Patched files are
+//! rebuilt before the switch from the installed old version (read through
+//! the back end, folder or FTP) and the patch on the medium, each checked
+//! (P4), into a temporary folder; every byte then still goes through
+//! [`Payload::copy_verified`] against the signed manifest like any other.
+
+use crate::backend::Backend;
+use crate::delta::{medium, patch};
+use crate::digest::{Digest, copy_hashing};
+use crate::error::{Error, IoContext, Result};
+use crate::install::change_set::ChangeSet;
+use crate::manifest::{FileEntry, Manifest};
+use crate::manifest_v3::Carry;
+use crate::payload::{FileSource, OpenedFile, Payload};
+use crate::rel_path::RelPath;
+use crate::report::Progress;
+use crate::signing::VerifiedSnapshot;
+use camino::{Utf8Path, Utf8PathBuf};
+use std::collections::HashMap;
+use std::io::{BufWriter, Read, Write};
+
+/// DI2: refuses a delta unless the installed snapshot (`installed`, its
+/// id) is one of its bases. Nothing has changed at the target yet.
+pub fn check_base(manifest: &Utf8Path, snapshot: &VerifiedSnapshot, installed: Option<(Digest, u64)>) -> Result<()> {
+    let Some(delta) = snapshot.delta() else { return Ok(()) };
+    if installed.is_some_and(|(id, _)| delta.bases.contains(&id)) {
+        return Ok(());
+    }
+    let needs: Vec<String> = delta.bases.iter().map(Digest::short).collect();
+    Err(Error::WrongBase {
+        manifest: manifest.to_owned(),
+        needs: format!("snapshot {}", needs.join(" or ")),
+        holds: match installed {
+            Some((id, sequence)) => format!("snapshot {} (sequence {sequence})", id.short()),
+            None => "no snapshot installed by ferry".into(),
+        },
+    })
+}
+
+/// The payload import reads: `medium` itself for a full snapshot; for a
+/// delta, a [`DeltaSource`] with every file the change set needs that the
+/// medium does not carry whole rebuilt from the target (DI3, DI4).
+pub fn payload(
+    target: &dyn Backend,
+    (manifest_path, snapshot): (&Utf8Path, &VerifiedSnapshot),
+    installed: Option<&Manifest>,
+    changes: &ChangeSet<'_>,
+    medium: Payload,
+    progress: &dyn Progress,
+) -> Result<Payload> {
+    let (Some(delta), Some(installed)) = (snapshot.delta(), installed) else { return Ok(medium) };
+    let before: HashMap<&RelPath, &FileEntry> = installed.files().collect();
+    let folder =
+        tempfile::Builder::new().prefix("ferry-delta-").tempdir().ctx("create", Utf8Path::new("a temporary folder"))?;
+    let root = Utf8PathBuf::from_path_buf(folder.path().to_owned())
+        .map_err(|p| Error::InvalidArgument(format!("temporary folder `{}` is not UTF-8", p.display())))?;
+    let mut rebuilt = HashMap::new();
+    for (path, file) in changes.added.iter().chain(&changes.changed) {
+        let carry = delta.carry_of(path.as_str());
+        if carry == Carry::Whole {
+            continue;
+        }
+        let drifted = || Error::WrongBase {
+            manifest: manifest_path.to_owned(),
+            needs: format!("`{path}` as installed"),
+            holds: format!("`{path}` changed or missing since it was installed"),
+        };
+        let old_digest = before.get(path).map(|old| old.digest).ok_or_else(drifted)?;
+        let limit = patch::MAX_PATCH_INPUT.max(file.size);
+        let old = target.read_file(path, limit)?.filter(|old| Digest::of(old) == old_digest).ok_or_else(drifted)?;
+        let to = root.join(format!("{}", rebuilt.len()));
+        let mut out = BufWriter::new(std::fs::File::create(&to).ctx("create", &to)?);
+        if carry == Carry::Base {
+            // Only its mode changes: the installed bytes are the signed ones.
+            out.write_all(&old).ctx("write", &to)?;
+        } else {
+            let line = delta.patch_for(path.as_str(), &old_digest).ok_or_else(drifted)?;
+            let bytes = read_patch(&medium, line)?;
+            patch::apply(&old, &mut &bytes[..], file, path.as_path(), &mut out)?;
+        }
+        out.flush().ctx("write", &to)?;
+        rebuilt.insert((*path).clone(), to);
+    }
+    crate::crash::point("delta-rebuilt");
+    if !rebuilt.is_empty() {
+        progress.notice(&format!("rebuilt {} file(s) from the installed snapshot and patches", rebuilt.len()));
+    }
+    Ok(Payload::new(DeltaSource { medium, rebuilt, _folder: folder }))
+}
+
+/// The patch file of `line` from the medium, checked against its size and
+/// SHA-256 (DI4) before it is applied.
+fn read_patch(medium: &Payload, line: &crate::manifest_v3::PatchLine) -> Result<Vec<u8>> {
+    let path = medium::patch_path(line);
+    let expected = medium::patch_entry(line);
+    let OpenedFile { mut reader, origin, shown_as } = medium.open(&path, &expected)?;
+    let mut bytes = Vec::new();
+    let seen = copy_hashing(&mut reader.by_ref(), Some(&mut bytes), expected.size, &|_| {}).ctx("read", &origin)?;
+    match crate::payload::mismatch(&seen, &expected) {
+        Some(problem) => Err(Error::Mismatch { path: shown_as, problem }),
+        None => Ok(bytes),
+    }
+}
+
+/// Serves rebuilt files from the temporary folder and everything else from
+/// the medium. Untrusted like every source: [`Payload::copy_verified`]
+/// checks what it gives.
+#[derive(Debug)]
+pub struct DeltaSource {
+    medium: Payload,
+    rebuilt: HashMap<RelPath, Utf8PathBuf>,
+    /// Removed with the source.
+    _folder: tempfile::TempDir,
+}
+
+impl FileSource for DeltaSource {
+    fn open(&self, path: &RelPath, expected: &FileEntry) -> Result<OpenedFile<'_>> {
+        let Some(from) = self.rebuilt.get(path) else { return self.medium.open(path, expected) };
+        let file = std::fs::File::open(from).ctx("open", from)?;
+        Ok(OpenedFile { reader: Box::new(file), origin: from.clone(), shown_as: path.as_path().to_owned() })
+    }
+
+    fn read_position(&self, path: &RelPath) -> (usize, u64) {
+        if self.rebuilt.contains_key(path) { (0, 0) } else { self.medium.read_position(path) }
+    }
+}
