@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::ledger::index::parse_number;
 use crate::manifest::{EntryKind, MAGIC, MAGIC_V2, MAX_MANIFEST_BYTES, Manifest};
+use crate::policy::HoldReason;
 use crate::rel_path::RelPath;
 use camino::Utf8Path;
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ pub const MAGIC_V3: &str = "ferry manifest v3";
 pub const MAX_BASES: usize = 64;
 /// The optional header fields this reader knows, in the order they must
 /// appear (formats/manifest-v3.md §3).
-pub const FIELDS: &[&str] = &["patches"];
+pub const FIELDS: &[&str] = &["patches", "policy"];
 
 /// Where the bytes of a file entry come from (formats/delta-v1.md D3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,6 +79,60 @@ impl Delta {
     }
 }
 
+/// The approval status a policy gave a shipped file (flags `a`, `u`,
+/// formats/policy-v1.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// Its component is approved (flag `a`).
+    Approved,
+    /// Its component is undefined and ships (flag `u`).
+    Undefined,
+}
+
+/// One `held REASON PATH` line: a file of the source the export held back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLine {
+    /// Why it was held.
+    pub reason: HoldReason,
+    /// The file.
+    pub path: RelPath,
+}
+
+/// The `policy` section (formats/policy-v1.md §6): what the export decided.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicySection {
+    /// `scope partial`: the patterns the export covered (`--only`,
+    /// `--inventory`); `None` for `scope full`.
+    pub covers: Option<Vec<String>>,
+    /// Files held back, strictly ascending by path.
+    pub held: Vec<HeldLine>,
+    /// The status of each file exported with a policy, by path.
+    pub approval: BTreeMap<String, Approval>,
+}
+
+impl PolicySection {
+    /// Whether `path` is held back as declined (PS5).
+    pub fn declines(&self, path: &str) -> bool {
+        self.held
+            .binary_search_by(|h| h.path.as_str().as_bytes().cmp(path.as_bytes()))
+            .is_ok_and(|at| self.held[at].reason == HoldReason::Declined)
+    }
+
+    /// The section's lines, without the trailing newlines.
+    fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        match &self.covers {
+            None => lines.push("scope full".to_owned()),
+            Some(patterns) => {
+                lines.push("scope partial".to_owned());
+                lines.extend(patterns.iter().map(|p| format!("covers {p}")));
+            }
+        }
+        lines.extend(self.held.iter().map(|h| format!("held {} {}", h.reason.as_str(), h.path)));
+        lines
+    }
+}
+
 /// The manifest of a snapshot of any version: the complete snapshot, and
 /// the v3 sections it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +141,13 @@ pub struct SnapshotManifest {
     pub manifest: Manifest,
     /// Present when the snapshot is a delta (`base:` names snapshots).
     pub delta: Option<Delta>,
+    /// Present when the export used a policy or a partial selection.
+    pub policy: Option<PolicySection>,
 }
 
 impl From<Manifest> for SnapshotManifest {
     fn from(manifest: Manifest) -> Self {
-        SnapshotManifest { manifest, delta: None }
+        SnapshotManifest { manifest, delta: None, policy: None }
     }
 }
 
@@ -103,16 +160,24 @@ impl SnapshotManifest {
     /// Encodes: v1 or v2 when nothing needs v3 (manifest-v3.md V1), else
     /// v3. Same snapshot, same bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let Some(delta) = &self.delta else { return self.manifest.encode() };
-        let m = &self.manifest;
+        if self.delta.is_none() && self.policy.is_none() {
+            return self.manifest.encode();
+        }
+        let (m, none) = (&self.manifest, Delta::default());
+        let delta = self.delta.as_ref().unwrap_or(&none);
+        let policy_lines = self.policy.as_ref().map(PolicySection::lines).unwrap_or_default();
         let mut out = format!("{MAGIC_V3}\nrepository: {}\nsequence: {}\n", m.repository, m.sequence);
         out.push_str(&format!("created: {}\n", crate::clock::format(m.created)));
         out.push_str(&format!("expires: {}\n", m.expires.map_or("never".to_owned(), crate::clock::format)));
         let bases: Vec<String> = delta.bases.iter().map(Digest::to_hex).collect();
-        out.push_str(&format!("layout: {}\nbase: {}\n", m.layout.name(), bases.join(" ")));
+        let bases = if bases.is_empty() { "none".to_owned() } else { bases.join(" ") };
+        out.push_str(&format!("layout: {}\nbase: {bases}\n", m.layout.name()));
         out.push_str(&format!("volumes: {}\n", m.layout.volumes().len()));
         if !delta.patches.is_empty() {
             out.push_str(&format!("patches: {}\n", delta.patches.len()));
+        }
+        if !policy_lines.is_empty() {
+            out.push_str(&format!("policy: {}\n", policy_lines.len()));
         }
         out.push_str(&format!("entries: {}\n", m.entries.len()));
         for volume in m.layout.volumes() {
@@ -121,24 +186,39 @@ impl SnapshotManifest {
         for patch in &delta.patches {
             out.push_str(&format!("patch {} {} {} {}\n", patch.size, patch.digest, patch.from, patch.path));
         }
+        for line in policy_lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
         for entry in &m.entries {
             let EntryKind::File(file) = &entry.kind else {
                 out.push_str(&format!("dir {}\n", entry.path));
                 continue;
             };
-            let mut flags = String::new();
-            flags.extend([(file.executable, 'x'), (file.index, 'i')].iter().filter(|(on, _)| *on).map(|(_, c)| c));
-            match delta.carry_of(entry.path.as_str()) {
-                Carry::Base => flags.push('b'),
-                Carry::Patched => flags.push('p'),
-                Carry::Whole => {}
-            }
-            if flags.is_empty() {
-                flags.push('-');
-            }
-            out.push_str(&format!("file {} {} {flags} {}\n", file.size, file.digest, entry.path));
+            let out_flags = self.flags(entry.path.as_str(), file.executable, file.index);
+            out.push_str(&format!("file {} {} {out_flags} {}\n", file.size, file.digest, entry.path));
         }
         out.into_bytes()
+    }
+
+    /// The flags field of a file entry: v1 flags, then each section's letter.
+    fn flags(&self, path: &str, executable: bool, index: bool) -> String {
+        let mut flags = String::new();
+        flags.extend([(executable, 'x'), (index, 'i')].iter().filter(|(on, _)| *on).map(|(_, c)| c));
+        match self.delta.as_ref().map(|d| d.carry_of(path)) {
+            Some(Carry::Base) => flags.push('b'),
+            Some(Carry::Patched) => flags.push('p'),
+            _ => {}
+        }
+        match self.policy.as_ref().and_then(|p| p.approval.get(path)) {
+            Some(Approval::Approved) => flags.push('a'),
+            Some(Approval::Undefined) => flags.push('u'),
+            None => {}
+        }
+        if flags.is_empty() {
+            flags.push('-');
+        }
+        flags
     }
 
     /// Decodes and checks manifest bytes of any version read from `origin`.
@@ -158,10 +238,13 @@ impl SnapshotManifest {
         };
         let lines: Vec<&str> = body.split('\n').collect();
         let mut v2 = V2Text::default();
-        let delta =
+        let (delta, policy) =
             decode_sections(&lines, &mut v2).map_err(|(n, e)| Error::format(origin, format!("line {n}: {e}")))?;
         let manifest = Manifest::decode(v2.text.as_bytes(), origin).map_err(|e| v2.renumber(e))?;
-        let snapshot = SnapshotManifest { manifest, delta: Some(delta) };
+        // A v3 without delta additions is a full snapshot with other sections.
+        let is_delta = !(delta.bases.is_empty() && delta.carry.is_empty() && delta.patches.is_empty());
+        let delta = (is_delta || policy.is_none()).then_some(delta);
+        let snapshot = SnapshotManifest { manifest, delta, policy };
         snapshot.check().map_err(|problem| Error::format(origin, problem))?;
         Ok(snapshot)
     }
@@ -169,9 +252,12 @@ impl SnapshotManifest {
     /// The v3 rules [`Manifest::decode`] cannot know (manifest-v3.md §4,
     /// delta-v1.md D2, D3).
     fn check(&self) -> Result<(), String> {
+        if let Some(policy) = &self.policy {
+            check_policy(policy, &self.manifest)?;
+        }
         let Some(delta) = &self.delta else { return Ok(()) };
         if delta.bases.is_empty() {
-            if !delta.carry.is_empty() {
+            if !delta.carry.is_empty() || !delta.patches.is_empty() {
                 return Err("flags `b` and `p` need a `base:` naming snapshots, not `none`".into());
             }
             return Err("`base: none` and no optional section: nothing that needs v3 (V1: write v1 or v2)".into());
@@ -228,8 +314,8 @@ type LineError = (usize, String);
 
 /// Walks the v3 lines: the v3 additions are parsed into a [`Delta`], the
 /// rest goes to `v2`. Line numbers count from 1.
-fn decode_sections(lines: &[&str], v2: &mut V2Text) -> Result<Delta, LineError> {
-    let mut delta = Delta::default();
+fn decode_sections(lines: &[&str], v2: &mut V2Text) -> Result<(Delta, Option<PolicySection>), LineError> {
+    let (mut delta, mut policy) = (Delta::default(), None);
     v2.push(MAGIC_V2, 1);
     // Lines 2 to 6 (repository to layout) are v2's; 7 is `base`, 8 `volumes`.
     let mut n = 2;
@@ -284,11 +370,71 @@ fn decode_sections(lines: &[&str], v2: &mut V2Text) -> Result<Delta, LineError> 
             n += 1;
         }
     }
+    if let Some(count) = counts.get(&1) {
+        let mut section = PolicySection::default();
+        for at in 0..*count {
+            let line =
+                lines.get(n - 1).ok_or_else(|| (n, format!("ends before the {count} policy lines announced")))?;
+            parse_policy_line(line, at, &mut section).map_err(|e| (n, e))?;
+            n += 1;
+        }
+        if section.covers.as_ref().is_some_and(Vec::is_empty) {
+            return Err((n - 1, "`scope partial` needs `covers PATTERN` lines (PS2)".into()));
+        }
+        policy = Some(section);
+    }
+    let mut approval = BTreeMap::new();
     for (index, line) in lines.iter().enumerate().skip(n - 1) {
-        let kept = strip_flags(line, &mut delta.carry).map_err(|e| (index + 1, e))?;
+        let kept = strip_flags(line, &mut delta.carry, &mut approval).map_err(|e| (index + 1, e))?;
         v2.push(&kept, index + 1);
     }
-    Ok(delta)
+    match &mut policy {
+        Some(section) => section.approval = approval,
+        None if !approval.is_empty() => {
+            return Err((n, "flags `a` and `u` need the `policy` section (PS4)".into()));
+        }
+        None => {}
+    }
+    Ok((delta, policy))
+}
+
+/// One line of the `policy` section, the `at`-th (formats/policy-v1.md §6).
+fn parse_policy_line(line: &str, at: u64, section: &mut PolicySection) -> Result<(), String> {
+    let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+    match (kind, at) {
+        ("scope", 0) if rest == "full" => section.covers = None,
+        ("scope", 0) if rest == "partial" => section.covers = Some(Vec::new()),
+        (_, 0) => return Err(format!("expected `scope full` or `scope partial`, found `{}` (PS1)", shown(line))),
+        ("covers", _) => match &mut section.covers {
+            Some(patterns) if section.held.is_empty() && !rest.is_empty() => patterns.push(rest.to_owned()),
+            _ => return Err(format!("`{}`: `covers` only right after `scope partial` (PS2)", shown(line))),
+        },
+        ("held", _) => {
+            let (reason, path) = rest.split_once(' ').unwrap_or((rest, ""));
+            let reason = match reason {
+                "declined" => HoldReason::Declined,
+                "eula-not-accepted" => HoldReason::EulaNotAccepted,
+                "undefined" => HoldReason::Undefined,
+                _ => return Err(format!("`{}` is not a hold reason (PS3)", shown(reason))),
+            };
+            let path = RelPath::new(path)?;
+            if section.held.last().is_some_and(|last| last.path.as_str().as_bytes() >= path.as_str().as_bytes()) {
+                return Err(format!("held `{path}` out of order or repeated (PS3)"));
+            }
+            section.held.push(HeldLine { reason, path });
+        }
+        _ => return Err(format!("expected `covers PATTERN` or `held REASON PATH`, found `{}`", shown(line))),
+    }
+    Ok(())
+}
+
+/// What the policy section says against the entries (PS3).
+fn check_policy(policy: &PolicySection, manifest: &Manifest) -> Result<(), String> {
+    let listed: std::collections::BTreeSet<&str> = manifest.entries.iter().map(|e| e.path.as_str()).collect();
+    match policy.held.iter().find(|h| listed.contains(h.path.as_str())) {
+        Some(held) => Err(format!("`{}` is both held and an entry (PS3)", held.path)),
+        None => Ok(()),
+    }
 }
 
 fn shown(text: &str) -> String {
@@ -324,23 +470,40 @@ fn parse_patch(line: &str) -> Result<PatchLine, String> {
 
 /// A `file SIZE SHA FLAGS PATH` line without the v3 flag letters, noting
 /// them; other lines unchanged (the shared reader judges them).
-fn strip_flags(line: &str, carry: &mut BTreeMap<String, Carry>) -> Result<String, String> {
+fn strip_flags(
+    line: &str,
+    carry: &mut BTreeMap<String, Carry>,
+    approval: &mut BTreeMap<String, Approval>,
+) -> Result<String, String> {
     let mut fields = line.splitn(5, ' ');
     let (Some("file"), Some(size), Some(digest), Some(flags), Some(path)) =
         (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
     else {
         return Ok(line.to_owned());
     };
-    let mark = match flags.as_bytes().last() {
-        Some(b'b') => Carry::Base,
-        Some(b'p') => Carry::Patched,
-        _ => return Ok(line.to_owned()),
+    // Section letters come last, in registry order: the policy's, then the delta's.
+    let mut kept = flags;
+    let approved = match kept.as_bytes().last() {
+        Some(b'a') => Some(Approval::Approved),
+        Some(b'u') => Some(Approval::Undefined),
+        _ => None,
     };
-    let kept = &flags[..flags.len() - 1];
+    kept = &kept[..kept.len() - usize::from(approved.is_some())];
+    let carried = match kept.as_bytes().last() {
+        Some(b'b') => Some(Carry::Base),
+        Some(b'p') => Some(Carry::Patched),
+        _ => None,
+    };
+    kept = &kept[..kept.len() - usize::from(carried.is_some())];
+    if approved.is_none() && carried.is_none() {
+        return Ok(line.to_owned());
+    }
     if kept == "-" {
         return Err(format!("`{flags}` is not a flags field"));
     }
-    if carry.insert(path.to_owned(), mark).is_some() {
+    let repeated = carried.is_some_and(|mark| carry.insert(path.to_owned(), mark).is_some())
+        | approved.is_some_and(|mark| approval.insert(path.to_owned(), mark).is_some());
+    if repeated {
         return Err(format!("`{}` repeated", shown(path)));
     }
     let kept = if kept.is_empty() { "-" } else { kept };
@@ -386,7 +549,7 @@ mod tests {
             patches: vec![patch(8), patch(9)],
             carry: [("bases/daily.cvd".to_owned(), Carry::Patched), ("bases/main.cvd".to_owned(), Carry::Base)].into(),
         };
-        SnapshotManifest { manifest, delta: Some(delta) }
+        SnapshotManifest { manifest, delta: Some(delta), policy: None }
     }
 
     fn decode(bytes: &[u8]) -> Result<SnapshotManifest> {
@@ -433,5 +596,57 @@ mod tests {
         let full = SnapshotManifest::from(snapshot.manifest.clone());
         assert!(full.encode().starts_with(b"ferry manifest v2\n"));
         assert_eq!(decode(&full.encode()).unwrap(), full);
+    }
+
+    fn with_policy(delta: bool) -> SnapshotManifest {
+        let mut snapshot = sample();
+        if !delta {
+            snapshot.delta = None;
+        }
+        let held = |reason, p: &str| HeldLine { reason, path: RelPath::new(p).unwrap() };
+        snapshot.policy = Some(PolicySection {
+            covers: Some(vec!["bases".into(), "index.xml".into()]),
+            held: vec![held(HoldReason::Declined, "bases/beta.cvd"), held(HoldReason::EulaNotAccepted, "z/eula.bin")],
+            approval: [
+                ("bases/main.cvd".to_owned(), Approval::Approved),
+                ("index.xml".to_owned(), Approval::Undefined),
+            ]
+            .into(),
+        });
+        snapshot
+    }
+
+    #[test]
+    fn the_policy_section_alone_and_with_a_delta() {
+        let full = with_policy(false);
+        let bytes = full.encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("base: none\nvolumes: 1\npolicy: 5\nentries: 4\n"), "{text}");
+        assert!(text.contains("scope partial\ncovers bases\ncovers index.xml\nheld declined bases/beta.cvd\n"));
+        assert!(text.contains(" xa bases/main.cvd\n") && text.contains(" u index.xml\n"), "{text}");
+        let decoded = decode(&bytes).unwrap();
+        assert_eq!(decoded, full);
+        let policy = decoded.policy.as_ref().unwrap();
+        assert!(policy.declines("bases/beta.cvd") && !policy.declines("z/eula.bin") && !policy.declines("x"));
+        let both = with_policy(true);
+        let both_text = String::from_utf8(both.encode()).unwrap();
+        assert!(both_text.contains("patches: 2\npolicy: 5\n") && both_text.contains(" xba bases/main.cvd\n"));
+        assert_eq!(decode(both_text.as_bytes()).unwrap(), both);
+        let cases = [
+            (text.replace("scope partial\n", "scope whole\n"), "expected `scope full` or `scope partial`"),
+            (text.replace("scope partial", "scope full"), "only right after `scope partial`"),
+            (text.replace("policy: 5", "policy: 1"), "needs `covers PATTERN` lines"),
+            (text.replace("held declined", "held maybe"), "`maybe` is not a hold reason"),
+            (text.replace("held declined bases/beta.cvd", "held declined zz"), "out of order or repeated"),
+            (text.replace("held declined bases/beta.cvd", "held declined bases/main.cvd"), "both held and an entry"),
+            (text.replace(" u index.xml", " -u index.xml"), "not a flags field"),
+            (text.replace("policy: 5", "policy: 6"), "expected `covers PATTERN` or `held REASON PATH`"),
+        ];
+        for (bad, expected) in cases {
+            let error = decode(bad.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected:?} not in {error:?}");
+        }
+        let flags_only = text.replace("policy: 5\n", "").replace("scope partial\ncovers bases\ncovers index.xml\nheld declined bases/beta.cvd\nheld eula-not-accepted z/eula.bin\n", "");
+        assert!(decode(flags_only.as_bytes()).unwrap_err().to_string().contains("need the `policy` section"));
     }
 }

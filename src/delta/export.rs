@@ -213,7 +213,7 @@ impl DeltaPlan {
         let patches = self.carry.patches.iter().map(|(line, _)| line.clone()).collect();
         let carry: BTreeMap<String, Carry> = self.carry.carry.clone();
         let delta = Delta { bases: self.bases.clone(), patches, carry };
-        Ok(SnapshotManifest { manifest: Manifest { entries, ..written }, delta: Some(delta) })
+        Ok(SnapshotManifest { manifest: Manifest { entries, ..written }, delta: Some(delta), policy: None })
     }
 }
 

@@ -14,7 +14,7 @@ use crate::drive::{self, DriveFs, PlannedWrite};
 use crate::error::{Error, IoContext, Result};
 use crate::ledger::Ledger;
 use crate::manifest::{Entry, EntryKind, FileEntry, Layout, Manifest, RepositoryId};
-use crate::manifest_v3::SnapshotManifest;
+use crate::manifest_v3::{PolicySection, SnapshotManifest};
 use crate::media::{self, SnapshotDir};
 use crate::media::{MEDIA_ROOT, PAYLOAD_DIR};
 use crate::parallel;
@@ -208,13 +208,13 @@ pub fn export_selected(
     }
     // A source that changes while it is read is read once more, then refused.
     let mut reread = false;
-    let mut policy_report = None;
+    let (mut policy_report, mut section) = (None, None);
     let mut carried_bytes: Option<u64>;
     let (manifest, manifest_bytes, snapshot) = loop {
         progress.notice(&format!("scanning {}", options.source));
         let source = Source::open(&options.source)?;
         let index = scan::index_matcher(&options.index_patterns)?;
-        let entries = select(selection, scan::scan(&options.source, &index)?, &mut policy_report)?;
+        let entries = select(selection, scan::scan(&options.source, &index)?, (&mut policy_report, &mut section))?;
         let plan = plan_delta(options, ledger.as_ref(), &bases, &entries, sequence, progress)?;
         let carried = plan.as_ref().map(|plan| plan.carried(&entries));
         let carried_entries = carried.as_deref().unwrap_or(&entries);
@@ -238,7 +238,8 @@ pub fn export_selected(
             |layout, hashed| {
                 let written =
                     Manifest { repository: repository.clone(), sequence, created, expires, layout, entries: hashed };
-                crate::delta::export::complete(plan.as_ref(), written, &options.source, &entries)
+                let complete = crate::delta::export::complete(plan.as_ref(), written, &options.source, &entries)?;
+                Ok(SnapshotManifest { policy: section.clone(), ..complete })
             },
         );
         match written {
@@ -298,12 +299,12 @@ fn record_in_ledger(
     Ok(())
 }
 
-/// The entries `selection` carries, keeping the policy's report; a partial
-/// export that requests no file is refused.
+/// The entries `selection` carries, keeping the policy's report and the
+/// manifest's policy section; a partial export that requests no file is refused.
 fn select(
     selection: Selection<'_>,
     mut scanned: Vec<SourceEntry>,
-    report: &mut Option<crate::ops::policy::PolicyReport>,
+    (report, section): (&mut Option<crate::ops::policy::PolicyReport>, &mut Option<PolicySection>),
 ) -> Result<Vec<SourceEntry>> {
     if let Some(only) = selection.only {
         scanned = only.select(scanned);
@@ -314,9 +315,13 @@ fn select(
             )));
         }
     }
-    let Some(policy) = selection.policy else { return Ok(scanned) };
+    let Some(policy) = selection.policy else {
+        *section = crate::workflow::record::section(selection.only, None)?;
+        return Ok(scanned);
+    };
     let selected = crate::policy::select(policy, scanned);
     *report = Some(crate::ops::policy::summarize(policy, &selected));
+    *section = crate::workflow::record::section(selection.only, Some((policy, &selected)))?;
     Ok(selected.entries)
 }
 
@@ -928,7 +933,7 @@ pub fn plan_selected(options: &ExportOptions, selection: Selection<'_>) -> Resul
     }
     let drives = drives_for(options)?;
     let scanned = scan::scan(&options.source, &scan::index_matcher(&options.index_patterns)?)?;
-    let entries = select(selection, scanned, &mut None)?;
+    let entries = select(selection, scanned, (&mut None, &mut None))?;
     // A drive folder the export would create is measured by its parent.
     let existing: Vec<Utf8PathBuf> = drives.iter().map(|drive| nearest_existing(drive)).collect();
     check_drives(

@@ -94,6 +94,9 @@ pub struct ImportReport {
     pub changed: usize,
     /// Files removed.
     pub removed: usize,
+    /// Of the files removed, those the new snapshot names as declined
+    /// (formats/policy-v1.md §6 PS5).
+    pub removed_declined: usize,
     /// Files of the installed snapshot found damaged at the target and
     /// restored (`--repair`); also counted in `changed`.
     pub repaired: usize,
@@ -274,6 +277,7 @@ fn install_locked(
         added: changes.added.len(),
         changed: changes.changed.len(),
         removed: changes.removed.len(),
+        removed_declined: crate::workflow::record::declined(snapshot, &changes.removed),
         repaired: 0,
         bytes_transferred: changes.bytes_to_write(),
         recovered,
@@ -320,6 +324,7 @@ fn plan(
         added: changes.added.len(),
         changed: changes.changed.len(),
         removed: changes.removed.len(),
+        removed_declined: crate::workflow::record::declined(snapshot, &changes.removed),
         repaired: if reinstall { changes.changed.len() } else { 0 },
         bytes_transferred: changes.bytes_to_write(),
         recovered: Vec::new(),
@@ -350,6 +355,7 @@ fn reinstall(
         added: 0,
         changed: damaged,
         removed: 0,
+        removed_declined: 0,
         repaired: damaged,
         bytes_transferred: bytes,
         recovered: recovered.clone(),

@@ -89,11 +89,14 @@ pub struct StatusReport {
     pub verdict_current: bool,
     /// Where verified snapshots were promoted from here, oldest first.
     pub promoted: Vec<crate::workflow::Promotion>,
+    /// What the installed snapshot's export decided (formats/policy-v1.md
+    /// §6), when it was exported with a policy or a partial selection.
+    pub policy: Option<crate::workflow::record::PolicySummary>,
 }
 
 /// Reads the target's state and judges its freshness at `now`.
 pub fn status(target: &dyn Backend, thresholds: Thresholds, now: Timestamp) -> Result<StatusReport> {
-    let Some((state, _)) = crate::install::installed(target)? else {
+    let Some((state, manifest)) = crate::install::installed(target)? else {
         return Err(Error::NotInstalled(target.location().into()));
     };
     let age = now.duration_since(state.created);
@@ -127,5 +130,6 @@ pub fn status(target: &dyn Backend, thresholds: Thresholds, now: Timestamp) -> R
         verdict_current: verdict.as_ref().is_some_and(|v| v.snapshot == state.snapshot.to_hex()),
         verdict,
         promoted: crate::workflow::read_promotions(target)?,
+        policy: manifest.snapshot().policy.as_ref().map(crate::workflow::record::PolicySummary::of),
     })
 }

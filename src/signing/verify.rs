@@ -237,6 +237,10 @@ impl Verified<SnapshotManifest> {
     pub fn delta(&self) -> Option<&Delta> {
         self.document.delta.as_ref()
     }
+    /// What the export decided (formats/policy-v1.md §6), if it recorded it.
+    pub fn policy(&self) -> Option<&crate::manifest_v3::PolicySection> {
+        self.document.policy.as_ref()
+    }
     /// The exact signed bytes of the manifest.
     pub fn manifest_bytes(&self) -> &[u8] {
         &self.bytes

@@ -119,14 +119,14 @@ pub fn text(report: &import::ImportReport) -> String {
         return text;
     }
     text.push_str(&format!(
-        "installed {} sequence {} at {} ({} switch)\n  {} added, {} changed, {} removed, {} copied; signed by key {}{}",
+        "installed {} sequence {} at {} ({} switch)\n  {} added, {} changed, {}, {} copied; signed by key {}{}",
         report.snapshot.repository,
         report.snapshot.sequence,
         report.target,
         report.switch.as_str(),
         report.added,
         report.changed,
-        report.removed,
+        removed_text(report),
         ferry::report::human_bytes(report.bytes_transferred),
         report.snapshot.signed_by,
         report.previous_sequence.map_or(String::new(), |p| format!("; previous sequence {p} kept for rollback"))
@@ -141,12 +141,21 @@ fn dry_run_text(report: &import::ImportReport) -> String {
     }
     let verb = if report.repaired > 0 { "repair" } else { "install" };
     format!(
-        "dry run: would {verb} {what} at {}\n  {} added, {} changed, {} removed, {} to copy; signed by key {}\n  nothing was written",
+        "dry run: would {verb} {what} at {}\n  {} added, {} changed, {}, {} to copy; signed by key {}\n  nothing was written",
         report.target,
         report.added,
         report.changed,
-        report.removed,
+        removed_text(report),
         ferry::report::human_bytes(report.bytes_transferred),
         report.snapshot.signed_by,
     )
+}
+
+/// "N removed", and how many of them the snapshot declines
+/// (formats/policy-v1.md §6 PS5).
+fn removed_text(report: &import::ImportReport) -> String {
+    match report.removed_declined {
+        0 => format!("{} removed", report.removed),
+        declined => format!("{} removed ({declined} removed as declined)", report.removed),
+    }
 }

@@ -37,11 +37,13 @@ pub struct StatusArgs {
     pub ftp: FtpArgs,
 }
 
-/// The verdict and promotions of a test update source, if it is one.
+/// The policy summary, and the verdict and promotions of a test update
+/// source, if it is one.
 fn workflow_text(report: &status::StatusReport) -> String {
-    let Some(verdict) = &report.verdict else { return String::new() };
+    let policy = report.policy.as_ref().map_or(String::new(), |p| format!("\n  {}", p.describe()));
+    let Some(verdict) = &report.verdict else { return policy };
     let stale = if report.verdict_current { "" } else { " (STALE: about another snapshot)" };
-    let mut text = format!("\n  verdict: {}{stale}", verdict.describe());
+    let mut text = format!("{policy}\n  verdict: {}{stale}", verdict.describe());
     for p in &report.promoted {
         text.push_str(&format!("\n  promoted {} to {} at {} ({})", &p.snapshot[..12], p.target, p.time, p.status));
     }
