@@ -157,10 +157,55 @@ fn a_previously_installed_update_declined_now_is_removed_by_the_next_import() {
     export_with(&source, &usb2, &key, "av", 2, &["--policy", accepted.as_str()]);
     let out = run(&["import", usb2.as_str(), target.as_str(), "--trust", public.as_str(), "--json"]).ok();
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    // toolbar (declined) and misc (undefined, not shipped) are removed.
+    // toolbar (declined) and misc (undefined, not shipped) are removed;
+    // the signed manifest says which of them is declined.
     assert_eq!(report["removed"], 2, "{report}");
+    assert_eq!(report["removed_declined"], 1, "{report}");
     assert!(!target.join("toolbar").exists(), "the declined update is still installed");
     assert!(target.join("engine/engine.bin").exists());
+}
+
+#[test]
+fn the_signed_manifest_records_the_decisions_and_status_shows_them() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    repository(&source);
+    let (usb1, usb2, target) = (scratch.path("usb1"), scratch.path("usb2"), scratch.path("target"));
+    export(&source, &usb1, &key, "av", 1);
+    run(&["import", usb1.as_str(), target.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    let held = policy(&scratch, "held.toml", "");
+    let snapshot = export_with(&source, &usb2, &key, "av", 2, &["--layout", "tree", "--policy", held.as_str()]);
+    let manifest = std::fs::read_to_string(snapshot.join("manifest")).unwrap();
+    assert!(manifest.starts_with("ferry manifest v3\n") && manifest.contains("\nbase: none\n"), "{manifest}");
+    for line in [
+        "policy: 4\n",
+        "\nscope full\n",
+        "\nheld declined toolbar/toolbar.bin\n",
+        "\nheld eula-not-accepted engine/engine.bin\n",
+        "\nheld undefined misc/readme.txt\n",
+        " a bases/av-1.dat\n",
+        " u beta/feature.bin\n",
+    ] {
+        assert!(manifest.contains(line), "{line:?} not in\n{manifest}");
+    }
+    // A v3 manifest with only the policy section verifies like any other.
+    run(&["verify", snapshot.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    let out = run(&["import", usb2.as_str(), target.as_str(), "--trust", public.as_str()]).ok();
+    assert!(out.stdout.contains("3 removed (1 removed as declined)"), "{}", out.stdout);
+    let out = run(&["status", target.as_str(), "--json"]).ok();
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let expected = serde_json::json!({
+        "scope": "full",
+        "covers": [],
+        "approved": 3,
+        "undefined": 1,
+        "declined": ["toolbar/toolbar.bin"],
+        "held": ["engine/engine.bin: eula-not-accepted", "misc/readme.txt: undefined"],
+    });
+    assert_eq!(status["policy"], expected, "{status}");
+    let text = run(&["status", target.as_str()]).ok().stdout;
+    assert!(text.contains("policy: full snapshot; 3 approved, 1 undefined; 1 declined, 2 held"), "{text}");
 }
 
 #[test]

@@ -45,6 +45,27 @@ fn only_requested_components_and_the_index_files_are_carried() {
     ]);
     assert_eq!(exported_files(&snapshot), expected);
     assert!(!snapshot.join("payload/modules").exists() && !snapshot.join("payload/empty-folder").exists());
+    // The signed manifest says the snapshot is partial, and what it covers.
+    let manifest = std::fs::read_to_string(snapshot.join("manifest")).unwrap();
+    assert!(manifest.contains("\npolicy: 3\n"), "{manifest}");
+    assert!(manifest.contains("\nscope partial\ncovers data/d1\ncovers bases/*.dat\n"), "{manifest}");
+}
+
+#[test]
+fn status_says_the_installed_snapshot_is_partial() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    versioned_repository(&source, 1);
+    let (usb, target) = (scratch.path("usb"), scratch.path("target"));
+    export_with(&source, &usb, &key, "av", 1, &["--only", "bases"]);
+    run(&["import", usb.as_str(), target.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    let out = run(&["status", target.as_str(), "--json"]).ok();
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let expected = serde_json::json!({
+        "scope": "partial", "covers": ["bases"], "approved": 0, "undefined": 0, "declined": [], "held": [],
+    });
+    assert_eq!(status["policy"], expected, "{status}");
 }
 
 #[test]
