@@ -175,7 +175,10 @@ fn the_signed_manifest_records_the_decisions_and_status_shows_them() {
     export(&source, &usb1, &key, "av", 1);
     run(&["import", usb1.as_str(), target.as_str(), "--trust", public.as_str(), "-q"]).ok();
     let held = policy(&scratch, "held.toml", "");
-    let snapshot = export_with(&source, &usb2, &key, "av", 2, &["--layout", "tree", "--policy", held.as_str()]);
+    let args = ["export", source.as_str(), usb2.as_str(), "--key", key.as_str(), "--repository", "av"];
+    let out = run(&[&args[..], &["--sequence", "2", "--layout", "tree", "--policy", held.as_str()]].concat()).ok();
+    assert!(out.stdout.contains("held files are not in this snapshot: an import removes them"), "{}", out.stdout);
+    let snapshot = usb2.join("ferry/av/2");
     let manifest = std::fs::read_to_string(snapshot.join("manifest")).unwrap();
     assert!(manifest.starts_with("ferry manifest v3\n") && manifest.contains("\nbase: none\n"), "{manifest}");
     for line in [

@@ -290,6 +290,12 @@ fn text(report: &export::ExportReport) -> String {
         + &report.pruned.iter().map(|dir| format!("\n  pruned {dir}")).collect::<String>()
         + &report.left_alone.iter().map(|entry| format!("\n  left alone {entry}")).collect::<String>()
         + &report.policy.as_ref().map_or(String::new(), |p| format!("\n{}", super::policy::held_text(p)))
+        + if report.policy.as_ref().is_some_and(|p| p.held_files > 0) {
+            // Kept from the previous export is not built yet (policy-v1 §6 PS6): say it.
+            "\n  held files are not in this snapshot: an import removes them where they are installed"
+        } else {
+            ""
+        }
         + &if report.partial {
             format!(
                 "\n  partial: only what {} covers, and the index files (an import removes what it does not carry)",
