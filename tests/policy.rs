@@ -235,3 +235,30 @@ fn a_bad_policy_is_refused_before_anything_is_written() {
         assert!(checked.stderr.contains(problem), "{}", checked.stderr);
     }
 }
+
+#[test]
+fn a_delta_exported_with_a_policy_records_both_sections() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    repository(&source);
+    let (usb1, usb2, target, ledger) =
+        (scratch.path("usb1"), scratch.path("usb2"), scratch.path("target"), scratch.path("ledger"));
+    let base = export_with(&source, &usb1, &key, "av", 1, &["--layout", "tree", "--ledger", ledger.as_str()]);
+    run(&["import", usb1.as_str(), target.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    let accepted =
+        policy(&scratch, "accepted.toml", r#"eula_accepted = { by = "j.smith", at = 2026-12-01T10:00:00Z }"#);
+    let since = base.join("manifest");
+    let options =
+        ["--layout", "tree", "--ledger", ledger.as_str(), "--since", since.as_str(), "--policy", accepted.as_str()];
+    let snapshot = export_with(&source, &usb2, &key, "av", 2, &options);
+    let manifest = std::fs::read_to_string(snapshot.join("manifest")).unwrap();
+    assert!(!manifest.contains("\nbase: none\n") && manifest.contains("\npolicy: 3\n"), "{manifest}");
+    assert!(manifest.contains(" ba bases/av-1.dat\n") && manifest.contains("\nheld declined toolbar/toolbar.bin\n"));
+    let out = run(&["import", usb2.as_str(), target.as_str(), "--trust", public.as_str(), "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!((report["removed"].as_u64(), report["removed_declined"].as_u64()), (Some(2), Some(1)), "{report}");
+    let status: serde_json::Value =
+        serde_json::from_str(&run(&["status", target.as_str(), "--json"]).ok().stdout).unwrap();
+    assert_eq!(status["policy"]["declined"], serde_json::json!(["toolbar/toolbar.bin"]), "{status}");
+}
