@@ -1,9 +1,9 @@
 //! The hash-chained audit journal of a target (`formats/audit-journal-v1.md`):
 //! one line per thing that happened, each naming the SHA-256 of the line
 //! before it, so that an edited, deleted, reordered or truncated entry is
-//! found and the first broken link located. Self-contained: no command
-//! writes it yet; the install engine will append to it under the target
-//! lock and anchor its [`Head`] in the state marker.
+//! found and the first broken link located. The install engine appends to
+//! it under the target lock (`crate::install::history`); `ferry log` reads
+//! it (`crate::ops::log`).
 
 use crate::clock;
 use crate::digest::Digest;
@@ -37,9 +37,14 @@ pub enum Action {
     Recover,
     /// Something was refused; nothing was installed.
     Refusal,
+    /// Damaged files of the installed snapshot were restored (`--repair`).
+    Repair,
+    /// The plain history log kept before the journal existed was found and
+    /// is bound into the chain by its SHA-256 (§7).
+    History,
 }
 
-const ACTIONS: [(Action, &str); 7] = [
+const ACTIONS: [(Action, &str); 9] = [
     (Action::Import, "import"),
     (Action::Rollback, "rollback"),
     (Action::Publish, "publish"),
@@ -47,6 +52,8 @@ const ACTIONS: [(Action, &str); 7] = [
     (Action::Rotation, "rotation"),
     (Action::Recover, "recover"),
     (Action::Refusal, "refusal"),
+    (Action::Repair, "repair"),
+    (Action::History, "history"),
 ];
 
 impl Action {
@@ -75,6 +82,51 @@ pub struct Record {
     pub operator: Option<String>,
     /// The reason given (`--reason`), or why something was refused.
     pub reason: Option<String>,
+}
+
+impl Record {
+    /// A record of `action` at `time` with every other field absent.
+    pub fn new(time: Timestamp, action: Action) -> Self {
+        Record {
+            time,
+            action,
+            repository: None,
+            sequence: None,
+            snapshot: None,
+            signers: Vec::new(),
+            operator: None,
+            reason: None,
+        }
+    }
+
+    /// Fills repository, sequence, manifest digest and signers from a
+    /// verified snapshot.
+    pub fn about(self, snapshot: &crate::signing::VerifiedSnapshot) -> Self {
+        let manifest = snapshot.manifest();
+        Record {
+            repository: Some(manifest.repository.clone()),
+            sequence: Some(manifest.sequence),
+            snapshot: Some(snapshot.id()),
+            signers: snapshot.signers().to_vec(),
+            ..self
+        }
+    }
+
+    /// Sets the operator and reason, each cut to [`MAX_TEXT_BYTES`] and
+    /// dropped when empty, so that any text given can be recorded.
+    pub fn by(self, operator: Option<&str>, reason: Option<&str>) -> Self {
+        Record { operator: operator.and_then(fit_text), reason: reason.and_then(fit_text), ..self }
+    }
+}
+
+/// `text` cut at a character boundary to at most [`MAX_TEXT_BYTES`] bytes,
+/// or `None` when empty.
+pub fn fit_text(text: &str) -> Option<String> {
+    let mut end = text.len().min(MAX_TEXT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (end > 0).then(|| text[..end].to_owned())
 }
 
 /// A journal entry as read: its number, its link and its content.
@@ -116,42 +168,58 @@ impl Journal {
     /// Reads a journal, checking every link (§4); the error names the line
     /// and entry of the first broken one. `None` (no file yet) is empty.
     pub fn decode(bytes: Option<&[u8]>, origin: &Utf8Path) -> Result<Self> {
-        let mut journal = Journal::default();
-        let Some(bytes) = bytes else { return Ok(journal) };
-        if bytes.len() as u64 > MAX_AUDIT_BYTES {
-            return Err(Error::format(origin, format!("larger than the {MAX_AUDIT_BYTES}-byte limit")));
+        match Journal::decode_prefix(bytes, origin) {
+            (journal, None) => Ok(journal),
+            (_, Some(error)) => Err(error),
         }
-        let text = std::str::from_utf8(bytes).map_err(|_| Error::format(origin, "not UTF-8"))?;
+    }
+
+    /// Reads as much of a journal as chains correctly: the intact entries
+    /// before the first problem, and that problem (§4), if any.
+    pub fn decode_prefix(bytes: Option<&[u8]>, origin: &Utf8Path) -> (Self, Option<Error>) {
+        let mut journal = Journal::default();
+        let Some(bytes) = bytes else { return (journal, None) };
+        if bytes.len() as u64 > MAX_AUDIT_BYTES {
+            return (journal, Some(Error::format(origin, format!("larger than the {MAX_AUDIT_BYTES}-byte limit"))));
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return (journal, Some(Error::format(origin, "not UTF-8")));
+        };
         let mut lines = text.split_inclusive('\n').enumerate();
         if lines.next().map(|(_, line)| line) != Some(&format!("{MAGIC}\n")) {
-            return Err(Error::format(
-                origin,
-                format!("line 1: expected `{MAGIC}` (wrong kind of file or unsupported version)"),
-            ));
+            let problem = format!("line 1: expected `{MAGIC}` (wrong kind of file or unsupported version)");
+            return (journal, Some(Error::format(origin, problem)));
         }
         for (index, line) in lines {
-            let fail = |problem: String| Error::format(origin, format!("line {}: {problem}", index + 1));
-            let Some(body) = line.strip_suffix('\n') else {
-                return Err(fail("truncated entry (no newline at the end)".into()));
-            };
-            let entry = decode_entry(body).map_err(fail)?;
-            let expected = journal.head.entries + 1;
-            if entry.number != expected {
-                return Err(fail(format!(
-                    "entry {} where {expected} was expected (an entry was deleted, or entries reordered)",
-                    entry.number
-                )));
+            if let Err(problem) = journal.push_line(line) {
+                return (journal, Some(Error::format(origin, format!("line {}: {problem}", index + 1))));
             }
-            if entry.prev != journal.head.hash {
-                return Err(fail(format!(
-                    "entry {} does not chain to entry {} (that entry was edited, or entries were removed or reordered)",
-                    entry.number, journal.head.entries
-                )));
-            }
-            journal.head = Head { entries: entry.number, hash: Digest::of(line.as_bytes()) };
-            journal.entries.push(entry);
         }
-        Ok(journal)
+        (journal, None)
+    }
+
+    /// Checks one line against the chain so far (§4 J2 to J5) and adds it.
+    fn push_line(&mut self, line: &str) -> Result<(), String> {
+        let Some(body) = line.strip_suffix('\n') else {
+            return Err("truncated entry (no newline at the end)".into());
+        };
+        let entry = decode_entry(body)?;
+        let expected = self.head.entries + 1;
+        if entry.number != expected {
+            return Err(format!(
+                "entry {} where {expected} was expected (an entry was deleted, or entries reordered)",
+                entry.number
+            ));
+        }
+        if entry.prev != self.head.hash {
+            return Err(format!(
+                "entry {} does not chain to entry {} (that entry was edited, or entries were removed or reordered)",
+                entry.number, self.head.entries
+            ));
+        }
+        self.head = Head { entries: entry.number, hash: Digest::of(line.as_bytes()) };
+        self.entries.push(entry);
+        Ok(())
     }
 
     /// The entries, oldest first.
@@ -311,4 +379,17 @@ fn unescape(text: &str) -> Result<String, String> {
         return Err(format!("`{text}` is not the canonical spelling of a text of at most {MAX_TEXT_BYTES} bytes"));
     }
     Ok(decoded)
+}
+
+/// Decodes entry lines on their own, without checking their numbers or
+/// links: the prepared entries an ordered switch keeps until its commit.
+pub fn decode_entries(text: &str, origin: &Utf8Path) -> Result<Vec<Entry>> {
+    text.split_inclusive('\n')
+        .enumerate()
+        .map(|(index, line)| {
+            let fail = |problem: String| Error::format(origin, format!("line {}: {problem}", index + 1));
+            let body = line.strip_suffix('\n').ok_or_else(|| fail("truncated entry".into()))?;
+            decode_entry(body).map_err(fail)
+        })
+        .collect()
 }

@@ -185,7 +185,9 @@ pub enum Error {
         installed: String,
     },
     /// The manifest's expiry time has passed.
-    #[error("refusing `{manifest}`: it expired at {expires} (now {now}); export a fresh snapshot")]
+    #[error(
+        "refusing `{manifest}`: it expired at {expires} (now {now}); export a fresh snapshot\nhint: to install it anyway, pass --allow-expired --reason TEXT (recorded in the audit journal)"
+    )]
     Expired {
         /// The manifest.
         manifest: Utf8PathBuf,
@@ -193,6 +195,37 @@ pub enum Error {
         expires: String,
         /// The current time.
         now: String,
+    },
+    /// The snapshot was created before the installed one: media this old
+    /// could freeze the site on old data (formats/threat-model.md §F).
+    #[error(
+        "refusing `{manifest}`: it was created at {created}, before the installed snapshot of sequence {installed_sequence} (created at {installed_created})\nhint: export a fresh snapshot on the connected side"
+    )]
+    Stale {
+        /// The manifest offered.
+        manifest: Utf8PathBuf,
+        /// Its creation time.
+        created: String,
+        /// The installed sequence.
+        installed_sequence: u64,
+        /// The installed snapshot's creation time.
+        installed_created: String,
+    },
+    /// The sequence jumps further ahead than the configured bound.
+    #[error(
+        "refusing `{manifest}`: sequence {offered} is {jump} ahead of the installed {installed}, more than the bound of {bound} (sequences count seconds)\nhint: if this jump is expected, pass --allow-jump --reason TEXT"
+    )]
+    SequenceJump {
+        /// The manifest offered.
+        manifest: Utf8PathBuf,
+        /// Its sequence.
+        offered: u64,
+        /// The installed sequence.
+        installed: u64,
+        /// How far ahead, for people (`400d 0h`).
+        jump: String,
+        /// The bound, for people.
+        bound: String,
     },
     /// Payload files do not match the manifest.
     #[error("`{media}` does not match its signed manifest: {}", summarize(problems))]
@@ -367,6 +400,8 @@ impl Error {
             | Error::SequenceReuse { .. }
             | Error::WrongRepository { .. }
             | Error::Expired { .. }
+            | Error::Stale { .. }
+            | Error::SequenceJump { .. }
             | Error::Damaged { .. }
             | Error::Mismatch { .. }
             | Error::NoSnapshot(_)

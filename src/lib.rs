@@ -20,7 +20,8 @@
 //! copying; [`manifest`] and [`signing`] are the signed description (only
 //! [`signing::Signed::verify`] turns signed bytes into a decoded manifest);
 //! [`trust`] is the isolated side's store of keys and thresholds;
-//! [`audit`] is the hash-chained journal format (not yet written by a command);
+//! [`audit`] is the hash-chained journal format, written through
+//! [`install::history`]; [`freeze`] refuses stale and far-jumping snapshots;
 //! [`media`], [`volume`] and [`drive`] are the drive side; [`backend`] is
 //! where bytes are stored (folders, FTP servers) and [`install`] decides
 //! what to store and in which order; [`ops`] holds one use case per module;
@@ -43,6 +44,7 @@ pub mod destination;
 pub mod digest;
 pub mod drive;
 pub mod error;
+pub mod freeze;
 pub mod fsutil;
 pub mod install;
 pub mod ledger;

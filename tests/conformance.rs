@@ -31,11 +31,12 @@ mod support;
 use camino::Utf8Path;
 use conformance::memory::MemoryBackend;
 use conformance::spy::Spy;
+use ferry::audit::Action;
 use ferry::backend::ftp::FtpOptions;
 use ferry::backend::{Backend, BackendOptions, Slot};
 use ferry::digest::Digest;
 use ferry::error::Error;
-use ferry::install::state::{HISTORY_MAGIC, JOURNAL_FILE, Journal, JournalKind, Step};
+use ferry::install::state::{JOURNAL_FILE, Journal, JournalKind, Step};
 use ferry::media::SnapshotDir;
 use ferry::ops::export::{ExportOptions, MediaLayout, export};
 use ferry::ops::import::{ImportOptions, ImportReport, SwitchChoice, SwitchUsed, install};
@@ -189,12 +190,10 @@ impl Subject {
         snapshot: &Snapshot,
         (adopt, repair): (bool, bool),
     ) -> ferry::Result<ImportReport> {
-        let options = ImportOptions {
-            switch: self.switch,
-            adopt,
-            repair,
-            ..ImportOptions::new(vec![snapshot.dir.root().to_owned()], Timestamp::now())
-        };
+        let mut options = ImportOptions::new(vec![snapshot.dir.root().to_owned()], Timestamp::now());
+        options.switch = self.switch;
+        options.adopt = adopt;
+        options.repair = repair;
         install(backend, &snapshot.dir, &snapshot.verified, &options, &Silent)
     }
 
@@ -256,16 +255,8 @@ fn manifest_tree(snapshot: &Snapshot) -> Tree {
 }
 
 /// State files whose content a refused or repeated command must not change.
-const STATE_FILES: [&str; 8] = [
-    "state",
-    "manifest",
-    "manifest.sig",
-    "history",
-    "journal",
-    "previous/state",
-    "previous/manifest",
-    "incoming/state",
-];
+const STATE_FILES: [&str; 7] =
+    ["state", "manifest", "manifest.sig", "journal", "previous/state", "previous/manifest", "incoming/state"];
 
 /// [`served`] plus the digest of every state file, the kept previous tree's
 /// included: equal observations mean nothing changed.
@@ -279,7 +270,7 @@ fn observe(backend: &dyn Backend) -> Tree {
     }
     if let Some(trees) = backend.tree_exchange() {
         for slot in [Slot::Next, Slot::Previous] {
-            for name in ["state", "manifest", "history"] {
+            for name in ["state", "manifest", "audit"] {
                 if let Some(digest) =
                     trees.exists(slot).then(|| digest(trees.read_state(slot, name).unwrap())).flatten()
                 {
@@ -319,8 +310,16 @@ fn assert_installed(backend: &dyn Backend, snapshot: &Snapshot, trust: &TrustSto
     assert_no_leftovers(backend, what);
 }
 
-fn history(backend: &dyn Backend) -> String {
-    String::from_utf8(backend.read_state("history").unwrap().unwrap_or_default()).expect("UTF-8 history")
+/// The target's audit journal, its chain checked.
+fn journal(backend: &dyn Backend) -> ferry::audit::Journal {
+    let bytes = backend.read_state("audit").unwrap();
+    ferry::audit::Journal::decode(bytes.as_deref(), Utf8Path::new("audit"))
+        .unwrap_or_else(|e| panic!("{}: broken journal: {e}", backend.location()))
+}
+
+/// The actions of the journal's entries, oldest first.
+fn actions(backend: &dyn Backend) -> Vec<Action> {
+    journal(backend).entries().iter().map(|entry| entry.record.action).collect()
 }
 
 fn path(text: &str) -> RelPath {
@@ -428,7 +427,7 @@ fn interrupted_before_the_commit_keeps_the_old_snapshot(s: Subject) {
     let report = s.install(&f.v2);
     assert!(!report.recovered.is_empty(), "the next import reports the cleanup");
     assert_installed(s.backend(), &f.v2, &f.trust, "after the next import");
-    assert!(history(s.backend()).contains(" recover "), "history:\n{}", history(s.backend()));
+    assert!(actions(s.backend()).contains(&Action::Recover), "journal: {:?}", actions(s.backend()));
 }
 
 /// A switch that fails after its commit point (mid-journal, or after the
@@ -446,7 +445,18 @@ fn interrupted_after_the_commit_is_finished_by_the_next_run(s: Subject) {
     assert_eq!(report.switch, SwitchUsed::None, "recovery finished the switch: {:?}", report.recovered);
     assert!(report.recovered.iter().any(|r| r.starts_with("finished an interrupted switch")), "{:?}", report.recovered);
     assert_installed(s.backend(), &f.v2, &f.trust, "after recovery");
-    assert!(history(s.backend()).contains(" recover finished"), "history:\n{}", history(s.backend()));
+    let recovered = journal(s.backend()).entries().iter().any(|entry| {
+        entry.record.action == Action::Recover
+            && entry.record.reason.as_deref().is_some_and(|r| r.starts_with("finished an interrupted switch"))
+    });
+    assert!(recovered, "journal: {:?}", journal(s.backend()).entries());
+    // The switch's own import entry is in the journal exactly once.
+    let imports = journal(s.backend())
+        .entries()
+        .iter()
+        .filter(|entry| entry.record.snapshot == Some(f.v2.verified.id()) && entry.record.action == Action::Import)
+        .count();
+    assert_eq!(imports, 1, "journal: {:?}", journal(s.backend()).entries());
     s.rollback(s.backend()).expect("rollback after a recovered switch");
     assert_installed(s.backend(), &f.v1, &f.trust, "rolled back after recovery");
 }
@@ -468,32 +478,31 @@ fn unfinished_journal_is_discarded(s: Subject) {
     assert_installed(s.backend(), &f.v1, &f.trust, "after discarding an unfinished journal");
 }
 
-/// Each import, rollback and recovery appends one history record; a
-/// repeated import appends none; nothing earlier is rewritten.
-fn history_gains_one_record_per_event(s: Subject) {
+/// Each import and rollback appends one journal entry, chained to the one
+/// before; a repeated import appends none; nothing earlier is rewritten.
+fn journal_gains_one_entry_per_event(s: Subject) {
     let f = Fixture::new();
-    let mut before = String::new();
-    let mut step = |what: &str, run: &dyn Fn(), record: Option<String>| {
+    let mut before: Vec<ferry::audit::Entry> = Vec::new();
+    let mut step = |what: &str, run: &dyn Fn(), wanted: Option<(Action, u64)>| {
         run();
-        let now = history(s.backend());
-        assert!(now.starts_with(&format!("{HISTORY_MAGIC}\n")), "{what}: history header:\n{now}");
-        assert!(now.starts_with(&before), "{what}: history rewritten:\nbefore:\n{before}\nafter:\n{now}");
-        // The first record comes after the header line that opens the log.
-        let skip = if before.is_empty() { HISTORY_MAGIC.len() + 1 } else { 0 };
-        let added: Vec<&str> = now[before.len() + skip..].lines().collect();
-        match &record {
+        let now = journal(s.backend()).entries().to_vec();
+        assert_eq!(now[..before.len()], before[..], "{what}: earlier entries rewritten");
+        let added = &now[before.len()..];
+        match wanted {
             None => assert!(added.is_empty(), "{what} added {added:?}"),
-            Some(wanted) => {
-                assert!(added.len() == 1 && added[0].contains(wanted.as_str()), "{what}: wanted `{wanted}`: {added:?}")
-            }
+            Some((action, sequence)) => assert!(
+                added.len() == 1 && added[0].record.action == action && added[0].record.sequence == Some(sequence),
+                "{what}: wanted {action:?} {sequence}: {added:?}"
+            ),
         }
         before = now;
     };
-    let (id1, id2) = (f.v1.verified.id().short(), f.v2.verified.id().short());
-    step("first import", &|| drop(s.install(&f.v1)), Some(format!(" import 1 {id1} signed-by ")));
+    step("first import", &|| drop(s.install(&f.v1)), Some((Action::Import, 1)));
     step("repeated import", &|| drop(s.import(s.backend(), &f.v1).unwrap()), None);
-    step("update", &|| drop(s.install(&f.v2)), Some(format!(" import 2 {id2} signed-by ")));
-    step("rollback", &|| drop(s.rollback(s.backend()).unwrap()), Some(format!(" rollback 1 {id1} from 2")));
+    step("update", &|| drop(s.install(&f.v2)), Some((Action::Import, 2)));
+    step("rollback", &|| drop(s.rollback(s.backend()).unwrap()), Some((Action::Rollback, 1)));
+    let first = journal(s.backend()).entries()[0].clone();
+    assert_eq!(first.record.signers, f.v1.verified.signers(), "the keys that signed are recorded");
 }
 
 /// The state marker is written once per switch, after every change to the
@@ -574,9 +583,16 @@ fn refused_snapshots_leave_the_target_unchanged(s: Subject) {
     ];
     for (what, snapshot, expected) in cases {
         let before = observe(s.backend());
+        let entries = journal(s.backend()).entries().len();
         let error = s.import(s.backend(), snapshot).map(drop).expect_err(what);
         assert!(expected(&error), "{what}: {error}");
         assert_tree_unchanged(&before, &observe(s.backend()), &format!("a target refusing {what}"));
+        // The refusal is journaled, on FTP as on folders, the chain intact.
+        let after = journal(s.backend());
+        assert_eq!(after.entries().len(), entries + 1, "{what}: one refusal entry");
+        let last = &after.entries()[entries].record;
+        assert_eq!(last.action, Action::Refusal, "{what}: {last:?}");
+        assert_eq!(last.snapshot, Some(snapshot.verified.id()), "{what}: the refused snapshot is named");
     }
     assert_installed(s.backend(), &f.v2, &f.trust, "after the refusals");
 }
@@ -615,7 +631,9 @@ fn damaged_files_are_reported_and_repaired(s: Subject) {
     let report = s.import_with(s.backend(), &f.v1, (false, true)).expect("import --repair");
     assert_eq!(report.repaired, 1, "files repaired");
     assert_installed(s.backend(), &f.v1, &f.trust, "after repair");
-    assert!(history(s.backend()).contains(" repair 1 "), "history:\n{}", history(s.backend()));
+    let last = journal(s.backend()).entries().last().cloned().expect("a journal entry");
+    assert_eq!(last.record.action, Action::Repair, "{last:?}");
+    assert_eq!(last.record.reason.as_deref(), Some("1 file restored"), "{last:?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -686,7 +704,7 @@ macro_rules! cases {
             interrupted_before_the_commit_keeps_the_old_snapshot,
             interrupted_after_the_commit_is_finished_by_the_next_run,
             unfinished_journal_is_discarded,
-            history_gains_one_record_per_event,
+            journal_gains_one_entry_per_event,
             state_marker_is_written_last,
             lock_is_exclusive,
             refused_snapshots_leave_the_target_unchanged,

@@ -102,14 +102,15 @@ fn import_takes_the_newest_of_the_repository_or_the_sequence_asked_for() {
     run(&["import", d.media.as_str(), target.as_str(), "--trust", trust]).ok();
     assert_eq!(std::fs::read_to_string(target.join("bases/counter.txt")).unwrap(), "3\n");
     // A sequence that is not on the drive is named; nothing changes.
-    let before = tree_state(&target);
+    let before = tree_state_but_journal(&target);
     let missing =
         run(&["import", d.media.as_str(), target.as_str(), "--trust", trust, "--sequence", "8"]).expect_code(2);
     assert!(missing.stderr.contains("no trusted snapshot with sequence 8"), "{}", missing.stderr);
     // An older sequence asked for by number is still a rollback: refused.
     let older = run(&["import", d.media.as_str(), target.as_str(), "--trust", trust, "--sequence", "1"]).expect_code(3);
     assert!(older.stderr.contains("sequence 1"), "{}", older.stderr);
-    assert_eq!(tree_state(&target), before);
+    assert_eq!(tree_state_but_journal(&target), before);
+    assert_eq!(last_journal_action(&target.join(".ferry")), "refusal", "the refusal is journaled");
 }
 
 #[test]

@@ -162,8 +162,8 @@ fn import_update_rollback(endpoint: &Endpoint) {
     assert_clean_state(&endpoint.dir);
     let status = status_json(endpoint);
     assert_eq!((status["sequence"].clone(), status["rolled_back_from"].clone()), (1.into(), 2.into()), "{status}");
-    let history = std::fs::read_to_string(endpoint.dir.join(".ferry/history")).unwrap();
-    assert!(history.lines().any(|l| l.contains(" rollback 1 ")), "history:\n{history}");
+    let journal = std::fs::read_to_string(endpoint.dir.join(".ferry/audit")).unwrap();
+    assert!(journal.lines().any(|l| l.contains(" rollback ") && l.ends_with(" from%20sequence%202")), "{journal}");
     endpoint.run(&["verify", &endpoint.url, "--deep", "--trust", f.keys.public.as_str()]).ok();
     let before = tree_state(&endpoint.dir);
     let twice = endpoint.run(&["rollback", &endpoint.url]);
@@ -223,18 +223,19 @@ fn refusals_change_nothing(endpoint: &Endpoint) {
     assert_ne!(refused.code, 0, "{}", refused.stdout);
 
     f.import(endpoint, &f.media2).ok();
-    let before = tree_state(&endpoint.dir);
+    let before = tree_state_but_journal(&endpoint.dir);
     let untrusted = endpoint
         .run(&["import", f.media2.as_str(), &endpoint.url, "--trust", f.keys.other_public.as_str()])
         .expect_code(3);
     assert!(untrusted.stderr.to_lowercase().contains("trust"), "{}", untrusted.stderr);
-    assert_eq!(tree_state(&endpoint.dir), before, "an untrusted snapshot changed the server");
+    assert_eq!(tree_state_but_journal(&endpoint.dir), before, "an untrusted snapshot changed the server");
     let older = f.import(endpoint, &f.media1).expect_code(3);
     assert!(older.stderr.contains('1') && older.stderr.contains('2'), "{}", older.stderr);
-    assert_eq!(tree_state(&endpoint.dir), before, "an older snapshot changed the server");
+    assert_eq!(tree_state_but_journal(&endpoint.dir), before, "an older snapshot changed the server");
+    assert_eq!(last_journal_action(&endpoint.dir.join(".ferry")), "refusal", "the refusal is journaled on the server");
     let no_previous = endpoint.run(&["rollback", &endpoint.url]);
     assert_ne!(no_previous.code, 0, "rollback without a previous snapshot succeeded: {}", no_previous.stdout);
-    assert_eq!(tree_state(&endpoint.dir), before, "a refused rollback changed the server");
+    assert_eq!(tree_state_but_journal(&endpoint.dir), before, "a refused rollback changed the server");
 
     // A damaged payload file on the media is refused before anything is visible.
     let damaged = f.scratch.path("damaged");

@@ -84,6 +84,7 @@ fn every_command_prints_its_documented_fields() {
     let promote = json(&["promote", test.as_str(), scratch.path("production").as_str(), "--trust", &public]).ok();
     check(&docs, "`ferry promote`", "promote", &promote);
     check(&docs, "`ferry inventory`", "inventory", &json(&["inventory", test.as_str()]).ok());
+    check(&docs, "`ferry log`", "log", &json(&["log", target.as_str(), "--verify"]).ok());
 }
 
 #[test]

@@ -81,7 +81,8 @@ fn two_exports_in_one_second_get_increasing_sequences_and_import_in_order() {
 }
 
 /// The clock steps back a day between two exports (NTP, a wrong BIOS
-/// clock): the sequence keeps counting up from the last export.
+/// clock): the sequence keeps counting up from the last export, but the
+/// snapshot's creation time is a day early, and import refuses it.
 #[test]
 fn an_export_with_the_clock_set_back_a_day_still_gets_a_higher_sequence() {
     let scratch = Scratch::new();
@@ -95,8 +96,17 @@ fn an_export_with_the_clock_set_back_a_day_still_gets_a_higher_sequence() {
     assert_eq!(second.sequence, first.sequence + 1);
 
     import_from(&target, &scratch.path("drive-1"), &key);
-    let report = import_from(&target, &scratch.path("drive-2"), &key);
-    assert_eq!((report.snapshot.sequence, report.added), (second.sequence, 1));
+    // The isolated side refuses it all the same: it was created before the
+    // installed snapshot (freeze protection, formats/target-state-v1.md
+    // §10 FR2). Fixing the clock and exporting again is the way on.
+    let options = ImportOptions::new(vec![scratch.path("drive-2")], ferry::clock::now());
+    let refused = import::import(&DirBackend::new(&target, None), &options, &key.own_trust(), &Silent);
+    assert!(matches!(refused, Err(ferry::Error::Stale { .. })), "{refused:?}");
+    let fixed = noon().checked_add(SignedDuration::from_hours(1)).unwrap();
+    let third = export_to(&source, &scratch.path("drive-3"), &ledger, fixed, &key);
+    assert!(third.sequence > second.sequence);
+    let report = import_from(&target, &scratch.path("drive-3"), &key);
+    assert_eq!((report.snapshot.sequence, report.added), (third.sequence, 1));
     assert_eq!(served_tree(&target), served_tree(&source));
 }
 

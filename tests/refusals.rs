@@ -114,9 +114,9 @@ impl Fixture {
 
     /// Runs `args`, asserts the exit code, that stderr is an `error:` line
     /// naming every string in `names`, and that nothing changed at the
-    /// target or on `media`.
+    /// target (but for the refusal's journal entry, exit 3) or on `media`.
     fn assert_refused(&self, args: &[&str], media: &Utf8Path, code: i32, names: &[&str]) -> Run {
-        let site_before = tree_state(&self.site);
+        let site_before = tree_state_but_journal(&self.site);
         let media_before = tree_state(media);
         assert!(site_before.contains_key("target/.ferry/state"), "the fixture has a snapshot installed");
         let result = run(args).expect_code(code);
@@ -136,9 +136,12 @@ impl Fixture {
         }
         assert_tree_unchanged(
             &site_before,
-            &tree_state(&self.site),
+            &tree_state_but_journal(&self.site),
             &format!("the target site ({} switch)", self.switch),
         );
+        if code == 3 {
+            assert_eq!(last_journal_action(&self.target.join(".ferry")), "refusal", "the refusal is journaled");
+        }
         assert_tree_unchanged(&media_before, &tree_state(media), "the media");
         result
     }
@@ -337,20 +340,20 @@ fn expired_snapshot_is_refused_by_import_and_verify() {
             "media-expiring",
             &f.source2.clone(),
             2,
-            &["--created", "2026-03-01T00:00:00Z", "--expires", "1s"],
+            &["--created", "2099-03-01T00:00:00Z", "--expires", "1s"],
         );
-        let later = ["--now", "2026-03-01T01:00:00Z"];
+        let later = ["--now", "2099-03-01T01:00:00Z"];
         let manifest = snapshot.join("manifest");
         let result = f.assert_refused(
             &f.import_args(&media, &later, &[]),
             &media,
             3,
-            &[manifest.as_str(), "2026-03-01T00:00:01Z"],
+            &[manifest.as_str(), "2099-03-01T00:00:01Z"],
         );
         assert!(result.stderr.contains("expired"), "{}", result.stderr);
         f.assert_verify_refused(&media, &later, &[manifest.as_str()]);
         // Before it expired the same snapshot was fine.
-        run(&f.import_args(&media, &["--now", "2026-03-01T00:00:00Z"], &[])).ok();
+        run(&f.import_args(&media, &["--now", "2099-03-01T00:00:00Z"], &[])).ok();
         assert_eq!(served_tree(&f.target), tree_state(&f.source2));
     }
 }
@@ -384,7 +387,7 @@ fn forged_snapshot(f: &Fixture, media_name: &str, path: &str) -> (Utf8PathBuf, U
     let content = b"escaped the target\n";
     let digest = hex::encode(Sha256::digest(content));
     let manifest = format!(
-        "ferry manifest v1\nrepository: av\nsequence: 2\ncreated: 2026-11-24T13:00:00Z\nexpires: never\nlayout: tree\nbase: none\nentries: 1\nfile {} {digest} - {path}\n",
+        "ferry manifest v1\nrepository: av\nsequence: 2\ncreated: 2099-11-24T13:00:00Z\nexpires: never\nlayout: tree\nbase: none\nentries: 1\nfile {} {digest} - {path}\n",
         content.len()
     );
     std::fs::create_dir_all(snapshot.join("payload")).unwrap();

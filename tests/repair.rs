@@ -64,8 +64,9 @@ fn repair_restores_the_installed_snapshot_and_keeps_rollback() {
         let repaired = import(&snapshots, &snapshots.media2, &target, &["--switch", switch, "--repair"]).ok();
         assert!(repaired.stdout.contains("repaired 3 files"), "{switch}: {}", repaired.stdout);
         assert_eq!(served_tree(&target), snapshots.new, "{switch}: the target serves the signed snapshot again");
-        let history = std::fs::read_to_string(target.join(".ferry/history")).unwrap();
-        assert!(history.lines().last().unwrap().contains(" repair 2 "), "{switch}: {history}");
+        let journal = std::fs::read_to_string(target.join(".ferry/audit")).unwrap();
+        let last = journal.lines().last().unwrap();
+        assert!(last.contains(" repair ") && last.ends_with(" 3%20files%20restored"), "{switch}: {journal}");
         import(&snapshots, &snapshots.media2, &target, &["--switch", switch]).ok();
         run(&["rollback", target.as_str(), "-q"]).ok();
         assert_eq!(served_tree(&target), snapshots.old, "{switch}: rollback after a repair");

@@ -298,10 +298,10 @@ fn large_repository_two_snapshots(switch: &str) {
     let status = status_json(&target);
     assert_eq!(status["sequence"], 1);
     assert_eq!(status["rolled_back_from"], 2);
-    let history = std::fs::read_to_string(target.join(".ferry/history")).unwrap();
+    let journal = std::fs::read_to_string(target.join(".ferry/audit")).unwrap();
     assert!(
-        history.lines().any(|line| line.contains(" rollback 1 ") && line.ends_with("from 2")),
-        "history:\n{history}"
+        journal.lines().any(|line| line.contains(" rollback ") && line.ends_with(" from%20sequence%202")),
+        "journal:\n{journal}"
     );
 
     // Only one step back is kept.

@@ -228,18 +228,19 @@ impl Fixture {
     /// naming `names`; nothing under the scratch folder (target, its
     /// siblings, media, sources) changes, and snapshot 1 is still served.
     fn assert_refused(&self, names: &[&str]) {
-        let before = tree_state(&self.scratch.root);
+        let before = tree_state_but_journal(&self.scratch.root);
         let verify = self.verify().expect_code(3);
         assert_error_names(&verify, "verify", names);
-        assert_tree_unchanged(&before, &tree_state(&self.scratch.root), "the scratch folder after verify");
+        assert_tree_unchanged(&before, &tree_state_but_journal(&self.scratch.root), "the scratch folder after verify");
         for switch in SWITCHES {
             let import = self.import(switch).expect_code(3);
             assert_error_names(&import, &format!("import --switch {switch}"), names);
             assert_tree_unchanged(
                 &before,
-                &tree_state(&self.scratch.root),
+                &tree_state_but_journal(&self.scratch.root),
                 &format!("the scratch folder after import ({switch})"),
             );
+            assert_eq!(last_journal_action(&self.target.join(".ferry")), "refusal", "{switch}: journaled");
         }
         assert_eq!(served_tree(&self.target), tree_state(&self.source1), "snapshot 1 is no longer served");
     }
@@ -571,14 +572,14 @@ fn volume_from_another_export_is_refused() {
     assert_ne!(std::fs::read(&ours).unwrap(), std::fs::read(&theirs).unwrap());
     assert!(first_name(&ours).starts_with("big/big.bin.ferry-part-"));
     std::fs::copy(&theirs, &ours).unwrap();
-    let before = tree_state(&f.scratch.root);
+    let before = tree_state_but_journal(&f.scratch.root);
     let verify = f.verify().expect_code(3);
     assert_error_names(&verify, "verify", &["0004.tar", BIG]);
     for switch in SWITCHES {
         let import = f.import(switch).expect_code(3);
         assert_error_names(&import, "import", &[BIG]);
     }
-    assert_tree_unchanged(&before, &tree_state(&f.scratch.root), "the scratch folder");
+    assert_tree_unchanged(&before, &tree_state_but_journal(&f.scratch.root), "the scratch folder");
     assert_eq!(served_tree(&f.target), tree_state(&f.source1));
 }
 
@@ -606,14 +607,14 @@ fn flipped_bit_in_a_split_file_is_refused() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x10;
     std::fs::write(&fifth, bytes).unwrap();
-    let before = tree_state(&f.scratch.root);
+    let before = tree_state_but_journal(&f.scratch.root);
     let verify = f.verify().expect_code(3);
     assert_error_names(&verify, "verify", &["volume 0005.tar", BIG]);
     for switch in SWITCHES {
         let import = f.import(switch).expect_code(3);
         assert_error_names(&import, "import", &[BIG, "sha256"]);
     }
-    assert_tree_unchanged(&before, &tree_state(&f.scratch.root), "the scratch folder");
+    assert_tree_unchanged(&before, &tree_state_but_journal(&f.scratch.root), "the scratch folder");
     assert_eq!(served_tree(&f.target), tree_state(&f.source1));
     f.assert_honest_snapshot_installs();
 }

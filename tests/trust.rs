@@ -94,9 +94,10 @@ impl Site {
     /// Imports snapshot 2 under the store; returns the error, after checking
     /// that nothing at the site changed and snapshot 1 is still served.
     fn refused(&self, media: &Utf8Path) -> Error {
-        let before = tree_state(&self.site);
+        let before = tree_state_but_journal(&self.site);
         let error = self.import(media, &self.policy()).expect_err("the import must be refused");
-        assert_tree_unchanged(&before, &tree_state(&self.site), "the site after a refused import");
+        assert_tree_unchanged(&before, &tree_state_but_journal(&self.site), "the site after a refused import");
+        assert_eq!(last_journal_action(&self.target.join(".ferry")), "refusal", "the refusal is journaled");
         assert_eq!(served_tree(&self.target), tree_state(&self.source1));
         assert_eq!(error.class(), ferry::ErrorClass::Refused, "{error}");
         error
@@ -230,9 +231,9 @@ fn a_key_trusted_for_another_repository_does_not_count() {
     let mut store = Store::open(&site.scratch.path("other-store")).unwrap();
     let other = Scope::parse("other").unwrap();
     store.add(site.keys[0].public.clone(), other, None).unwrap();
-    let before = tree_state(&site.site);
+    let before = tree_state_but_journal(&site.site);
     let error = site.import(&site.media2, &store.policy().unwrap()).unwrap_err();
-    assert_tree_unchanged(&before, &tree_state(&site.site), "the site");
+    assert_tree_unchanged(&before, &tree_state_but_journal(&site.site), "the site");
     assert!(error.to_string().contains("none for repository `av`"), "{error}");
 }
 
@@ -534,13 +535,17 @@ fn a_rotation_replaces_a_key_on_import_and_the_old_key_no_longer_counts() {
     site.rotation(1, &["k4"], &[&site.keys[0]], 2, &[&site.keys[1], &site.keys[2]]);
     // Snapshot 2 is signed by k1 and k2: enough before the rotation.
     ferry::ops::sign::sign(std::slice::from_ref(&site.media2), &site.keys[1].secret).unwrap();
-    let before = tree_state(&site.site);
+    let before = tree_state_but_journal(&site.site);
     let store = site.store_dir();
     let import = ["import", site.media2.as_str(), site.target.as_str(), "--trust-store", store.as_str()];
     let refused = run(&import).expect_code(3);
     assert!(refused.stderr.contains("applied rotation 1 of av"), "{}", refused.stderr);
     assert!(refused.stderr.contains("1 more needed"), "{}", refused.stderr);
-    assert_tree_unchanged(&before, &tree_state(&site.site), "the site after the refused import");
+    assert_tree_unchanged(&before, &tree_state_but_journal(&site.site), "the site after the refused import");
+    // The rotation and the refusal are journaled at the target, in order.
+    let journal = std::fs::read_to_string(site.target.join(".ferry/audit")).unwrap();
+    let actions: Vec<&str> = journal.lines().skip(1).map(|line| line.split(' ').nth(3).unwrap()).collect();
+    assert_eq!(actions[actions.len() - 2..], ["rotation", "refusal"], "{journal}");
     let sections = Store::open(&store).unwrap();
     let section = &sections.sections()[0];
     assert_eq!((section.rotation, section.threshold, section.keys.len()), (1, 2, 3));

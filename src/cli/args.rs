@@ -166,7 +166,7 @@ next run. The previous snapshot is kept for `ferry rollback`.")]
     #[command(long_about = "\
 Switch TARGET back to the snapshot installed before the current one. This is \
 the one deliberate way to lower the installed sequence; it is recorded in \
-the state marker and in .ferry/history. Only one step back is possible, and \
+the state marker and in the audit journal (.ferry/audit). Only one step back is possible, and \
 the snapshot rolled back from is not kept: import it again from its drive \
 to return to it.")]
     Rollback(commands::rollback::RollbackArgs),
@@ -194,6 +194,16 @@ counts from when the snapshot was taken on the connected host.
 Exit codes: 0 fresh, 4 out of date, 5 extremely out of date, so a monitoring \
 script can alert on them.")]
     Status(commands::status::StatusArgs),
+    /// Print a target's audit journal and check its hash chain.
+    #[command(long_about = "\
+Print the audit journal of TARGET (.ferry/audit): every import, rollback, \
+publish, repair, recovery, override, key rotation and refusal, with its \
+time, repository, sequence, snapshot, the keys that signed, the operator \
+and the reason. Each entry names the SHA-256 of the one before it; the \
+first broken or missing link is reported by line and entry.
+
+Exit codes: 0, or with --verify 3 when the chain is broken.")]
+    Log(commands::log::LogArgs),
     /// Add your signature to media already exported and signed.
     #[command(long_about = "\
 Add a signature by the secret key --key to every complete snapshot on MEDIA \
@@ -417,6 +427,21 @@ pub struct InstallArgs {
     /// run, or by `ferry verify`).
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Install a snapshot whose expiry time has passed (needs --reason;
+    /// recorded in the target's audit journal).
+    #[arg(long, requires = "reason")]
+    pub allow_expired: bool,
+    /// Install a snapshot whose sequence is further ahead of the installed
+    /// one than --max-jump (needs --reason; recorded in the audit journal).
+    #[arg(long, requires = "reason")]
+    pub allow_jump: bool,
+    /// Largest sequence jump over the installed snapshot accepted without
+    /// --allow-jump (sequences count seconds).
+    #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_span)]
+    pub max_jump: Span,
+    /// Why: recorded with this command's entry in the target's audit journal.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 /// A duration given on the command line.

@@ -47,6 +47,7 @@ fn dispatch(command: &Command, ctx: &Context) -> ferry::Result<i32> {
         Command::Rollback(args) => commands::rollback::run(args, ctx),
         Command::Publish(args) => commands::publish::run(args, ctx),
         Command::Status(args) => commands::status::run(args, ctx),
+        Command::Log(args) => commands::log::run(args, ctx),
         Command::Sign(args) => commands::sign::run(args, ctx),
         Command::Rotate(args) => commands::rotate::run(args, ctx),
         Command::Trust(args) => commands::trust::run(args, ctx),

@@ -22,6 +22,7 @@ fn message(command: &Command) -> String {
         Command::Verify(_)
         | Command::List(_)
         | Command::Status(_)
+        | Command::Log(_)
         | Command::Diff(_)
         | Command::Policy(_)
         | Command::Completions(_)

@@ -51,17 +51,21 @@ pub fn lock(backend: &dyn Backend, wait: bool, progress: &dyn crate::report::Pro
 }
 
 /// Finishes whatever an interrupted import or rollback left at `backend`,
-/// and records it in the history. Call with the target lock held.
+/// and records it in the audit journal. Call with the target lock held.
 pub fn recover(backend: &dyn Backend) -> Result<Vec<Recovery>> {
     let mut done = Vec::new();
     if let Some(trees) = backend.tree_exchange() {
         done.extend(tree::recover(backend, trees)?);
     }
     done.extend(ordered::recover(backend)?);
-    for recovery in &done {
-        let event = history::Event::Recover { time: crate::clock::now(), description: recovery.description.clone() };
-        history::append(backend, &event.record())?;
-    }
+    let records: Vec<crate::audit::Record> = done
+        .iter()
+        .map(|recovery| {
+            crate::audit::Record::new(crate::clock::now(), crate::audit::Action::Recover)
+                .by(None, Some(&recovery.description))
+        })
+        .collect();
+    history::append(backend, &records)?;
     Ok(done)
 }
 

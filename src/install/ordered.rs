@@ -9,12 +9,13 @@
 //! last. Every step can be repeated, so after a crash [`recover`] simply runs
 //! the journal again from the start.
 
+use super::Recovery;
 use super::change_set::ChangeSet;
+use super::history::{self, AUDIT_FILE};
 use super::state::{
     HISTORY_FILE, InstalledState, JOURNAL_FILE, Journal, JournalKind, MANIFEST_FILE, MAX_STATE_BYTES, SIGNATURE_FILE,
     STATE_FILE, Step,
 };
-use super::{Recovery, history};
 use crate::backend::Backend;
 use crate::crash;
 use crate::error::{Error, Result};
@@ -55,8 +56,8 @@ pub struct OrderedInstall<'a> {
     pub adopted: &'a [(RelPath, bool)],
     /// The new state marker.
     pub state: &'a InstalledState,
-    /// The history record of this import.
-    pub record: &'a str,
+    /// The journal records of this import.
+    pub records: &'a [crate::audit::Record],
     /// Restore damaged files of the installed snapshot in place (`--repair`
     /// of the same snapshot): the kept previous snapshot stays as it is, and
     /// every folder is made again where missing.
@@ -282,7 +283,7 @@ pub fn install(target: &dyn Backend, job: &OrderedInstall<'_>) -> Result<()> {
             }
         }
     }
-    write_incoming(target, job.snapshot.manifest_bytes(), job.snapshot.signature_bytes(), job.state, job.record)?;
+    write_incoming(target, job.snapshot.manifest_bytes(), job.snapshot.signature_bytes(), job.state, job.records)?;
     let keeping = match (keep_previous, target.capabilities().keeps_by_moving) {
         (false, _) => Keeping::Nothing,
         (true, false) => Keeping::UpFront,
@@ -303,12 +304,12 @@ fn write_incoming(
     manifest: &[u8],
     signature: &[u8],
     state: &InstalledState,
-    record: &str,
+    records: &[crate::audit::Record],
 ) -> Result<()> {
     target.write_state(&format!("{INCOMING}/{MANIFEST_FILE}"), manifest)?;
     target.write_state(&format!("{INCOMING}/{SIGNATURE_FILE}"), signature)?;
     target.write_state(&format!("{INCOMING}/{STATE_FILE}"), &state.encode())?;
-    target.write_state(&format!("{INCOMING}/{HISTORY_FILE}"), record.as_bytes())
+    target.write_state(&format!("{INCOMING}/{AUDIT_FILE}"), &history::prepared(target, records)?)
 }
 
 /// Runs every step of a complete journal, then commits the incoming state.
@@ -360,8 +361,7 @@ fn run_journal(target: &dyn Backend, journal: &Journal) -> Result<()> {
     // The state marker is the commit: written after every file is in place.
     target.write_state(STATE_FILE, &incoming(STATE_FILE)?)?;
     crash::point("after-state");
-    let history = incoming(HISTORY_FILE)?;
-    history::append(target, &String::from_utf8_lossy(&history))?;
+    finish_record(target)?;
     target.remove_state(JOURNAL_FILE)?;
     if journal.kind == JournalKind::Rollback {
         target.remove_state(PREVIOUS)?;
@@ -369,6 +369,25 @@ fn run_journal(target: &dyn Backend, journal: &Journal) -> Result<()> {
     target.remove_state(INCOMING)?;
     target.remove_state(STAGING)?;
     target.flush()
+}
+
+/// Appends the journal entries the switch prepared in `incoming/`. A
+/// switch begun by an earlier version left a plain history record there
+/// instead: it is kept as the reason of a `recover` entry.
+fn finish_record(target: &dyn Backend) -> Result<()> {
+    if let Some(lines) = target.read_state(&format!("{INCOMING}/{AUDIT_FILE}"))? {
+        return history::append_prepared(target, &lines);
+    }
+    if let Some(old) = target.read_state(&format!("{INCOMING}/{HISTORY_FILE}"))? {
+        let text = String::from_utf8_lossy(&old);
+        let record = crate::audit::Record::new(crate::clock::now(), crate::audit::Action::Recover)
+            .by(None, Some(&format!("switch recorded by an earlier version: {}", text.trim_end())));
+        return history::append(target, &[record]);
+    }
+    Err(Error::Recovery {
+        path: format!("{}/{INCOMING}/{AUDIT_FILE}", target.state_location()).into(),
+        problem: "missing while finishing a switch; the state folder was changed by hand".into(),
+    })
 }
 
 /// Finishes a switch a crash interrupted, or clears what an import left
@@ -428,7 +447,7 @@ pub fn rollback(
     previous: &Manifest,
     previous_bytes: (&[u8], &[u8]),
     state: &InstalledState,
-    record: &str,
+    records: &[crate::audit::Record],
 ) -> Result<()> {
     let old = known_entries(Some(current), &[]);
     let mut puts = Vec::new();
@@ -446,7 +465,7 @@ pub fn rollback(
             puts.push((path, PutSource::Kept, file.index));
         }
     }
-    write_incoming(target, previous_bytes.0, previous_bytes.1, state, record)?;
+    write_incoming(target, previous_bytes.0, previous_bytes.1, state, records)?;
     let snapshot = crate::digest::Digest::of(previous_bytes.0);
     let journal =
         Journal { snapshot, kind: JournalKind::Rollback, steps: plan(&old, previous, &puts, Keeping::Nothing) };

@@ -22,8 +22,8 @@ use std::io::Write;
 
 /// Marks a tree that a whole-tree rollback is switching to.
 const ROLLBACK_INTENT: &str = "rollback-intent";
-/// The history file, as named in a tree's state folder.
-const HISTORY_FILE: &str = super::state::HISTORY_FILE;
+/// The audit journal, as named in a tree's state folder.
+const AUDIT_FILE: &str = history::AUDIT_FILE;
 
 /// Everything needed to build and switch in a new tree.
 pub struct TreeInstall<'a> {
@@ -35,8 +35,8 @@ pub struct TreeInstall<'a> {
     pub changes: &'a ChangeSet<'a>,
     /// The new state marker.
     pub state: &'a InstalledState,
-    /// The history record of this import.
-    pub record: &'a str,
+    /// The journal records of this import.
+    pub records: &'a [crate::audit::Record],
     /// Progress sink.
     pub progress: &'a dyn Progress,
 }
@@ -52,7 +52,8 @@ pub fn install(backend: &dyn Backend, trees: &dyn TreeExchange, job: &TreeInstal
     crash::point("tree-built");
     trees.write_state(Slot::Next, MANIFEST_FILE, job.snapshot.manifest_bytes())?;
     trees.write_state(Slot::Next, SIGNATURE_FILE, job.snapshot.signature_bytes())?;
-    trees.write_state(Slot::Next, HISTORY_FILE, &history::extended(backend, job.record)?)?;
+    history::carry_legacy(backend, &|name, bytes| trees.write_state(Slot::Next, name, bytes))?;
+    trees.write_state(Slot::Next, AUDIT_FILE, &history::extended(backend, job.records)?)?;
     trees.write_state(Slot::Next, STATE_FILE, &job.state.encode())?;
     job.progress.phase("flushing", 0);
     trees.sync(Slot::Next)?;
@@ -130,10 +131,16 @@ pub fn previous_state(trees: &dyn TreeExchange) -> Option<InstalledState> {
 }
 
 /// Exchanges the live tree with the previous one. `state` is the marker
-/// the previous tree gets (rolled back), `record` its history record.
-pub fn rollback(backend: &dyn Backend, trees: &dyn TreeExchange, state: &InstalledState, record: &str) -> Result<()> {
+/// the previous tree gets (rolled back), `records` its journal records.
+pub fn rollback(
+    backend: &dyn Backend,
+    trees: &dyn TreeExchange,
+    state: &InstalledState,
+    records: &[crate::audit::Record],
+) -> Result<()> {
     trees.write_state(Slot::Previous, ROLLBACK_INTENT, b"")?;
-    trees.write_state(Slot::Previous, HISTORY_FILE, &history::extended(backend, record)?)?;
+    history::carry_legacy(backend, &|name, bytes| trees.write_state(Slot::Previous, name, bytes))?;
+    trees.write_state(Slot::Previous, AUDIT_FILE, &history::extended(backend, records)?)?;
     trees.write_state(Slot::Previous, STATE_FILE, &state.encode())?;
     let _returning_tree_lock = trees.lock(Slot::Previous)?;
     crash::point("rollback-prepared");

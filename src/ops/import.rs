@@ -7,17 +7,19 @@
 //! stream into staging; the commit strategy comes from the target's
 //! capabilities.
 
+use crate::audit::{Action, Record};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::install::change_set::ChangeSet;
-use crate::install::history::Event;
+use crate::install::history;
 use crate::install::ordered::{self, OrderedInstall};
 use crate::install::state::{InstalledState, SwitchKind};
 use crate::install::tree::{self, TreeInstall};
 use crate::media::{self, SnapshotDir};
-use crate::ops::verify::{SnapshotSummary, check_expiry};
+use crate::ops::verify::SnapshotSummary;
 use crate::report::Progress;
 use crate::signing::{TrustStore, VerifiedSnapshot};
+use crate::trust::rotation::AppliedRotation;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -57,6 +59,22 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// The current time (for expiry checks).
     pub now: Timestamp,
+    /// Install a snapshot whose expiry has passed (needs `reason`).
+    pub allow_expired: bool,
+    /// Install a snapshot further ahead than `max_jump` (needs `reason`).
+    pub allow_jump: bool,
+    /// Largest sequence jump over the installed one accepted without
+    /// `allow_jump`, in sequence units (seconds): [`crate::freeze::DEFAULT_MAX_JUMP`].
+    pub max_jump: u64,
+    /// Who runs the import, for the audit journal.
+    pub operator: Option<String>,
+    /// Why, for the audit journal; required by the overrides.
+    pub reason: Option<String>,
+    /// Set by `publish`: the journal records a publish, not an import.
+    pub(crate) publishing: bool,
+    /// Journal records of what happened before the import itself (key
+    /// rotations applied from the media), written with its entry.
+    pub(crate) pending: Vec<Record>,
 }
 
 impl ImportOptions {
@@ -73,6 +91,13 @@ impl ImportOptions {
             repair: false,
             dry_run: false,
             now,
+            allow_expired: false,
+            allow_jump: false,
+            max_jump: crate::freeze::DEFAULT_MAX_JUMP,
+            operator: None,
+            reason: None,
+            publishing: false,
+            pending: Vec::new(),
         }
     }
 }
@@ -107,6 +132,9 @@ pub struct ImportReport {
     /// Whether this only says what the import would do (`--dry-run`):
     /// then nothing was written and `switch` is `none`.
     pub dry_run: bool,
+    /// Key rotations on the media applied to the trust store first
+    /// ([`import_with_store`]).
+    pub rotations: Vec<AppliedRotation>,
 }
 
 impl ImportReport {
@@ -160,8 +188,101 @@ pub fn import(
     let installed_repository =
         crate::install::installed_state(target).ok().flatten().map(|state| state.repository.to_string());
     let wanted_repository = options.repository.clone().or(installed_repository);
-    let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), options.sequence, trust)?;
+    crate::freeze::check_options(options)?;
+    let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), options.sequence, trust)
+        .map_err(|error| journal_refusal(target, options, None, error))?;
     install(target, &dir, &snapshot, options, progress)
+}
+
+/// [`import`] with the trust store in `store_dir`: the key rotations on the
+/// media are applied to the store first (formats/rotation-v1.md §6) and
+/// journaled with the import, then the snapshot is checked against the
+/// store as they left it. What `ferry import` does without `--trust`.
+pub fn import_with_store(
+    target: &dyn Backend,
+    options: &ImportOptions,
+    store_dir: &camino::Utf8Path,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let (trust, rotations) = store_after_rotations(store_dir, &options.media, options.dry_run, progress)?;
+    let records: Vec<Record> = rotations.iter().map(|applied| rotation_record(applied, options)).collect();
+    let mut options = options.clone();
+    options.pending.extend(records);
+    let mut report = import(target, &options, &trust, progress)?;
+    report.rotations = rotations;
+    Ok(report)
+}
+
+/// The trust store's policy once the rotation statements on `drives` are
+/// applied, and those statements. A dry run applies them in memory only:
+/// it writes nothing, the store included.
+pub(crate) fn store_after_rotations(
+    store_dir: &camino::Utf8Path,
+    drives: &[camino::Utf8PathBuf],
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> Result<(TrustStore, Vec<AppliedRotation>)> {
+    let (store, rotations) = crate::trust::rotation::preview_from_media(store_dir, drives)?;
+    if !dry_run && !rotations.is_empty() {
+        store.save()?;
+    }
+    for applied in &rotations {
+        let done = if dry_run { "would apply" } else { "applied" };
+        progress.attention(&format!("{done} {}", applied.describe()));
+    }
+    Ok((store.policy()?, rotations))
+}
+
+/// The journal record of a rotation applied to the trust store.
+pub(crate) fn rotation_record(applied: &AppliedRotation, options: &ImportOptions) -> Record {
+    let what = format!(
+        "rotation {}: added [{}], removed [{}], threshold {}",
+        applied.number,
+        applied.added.join(","),
+        applied.removed.join(","),
+        applied.threshold
+    );
+    Record {
+        repository: crate::manifest::RepositoryId::new(&applied.repository).ok(),
+        signers: applied.signed_by.split(',').filter_map(crate::signing::KeyId::from_hex).collect(),
+        ..Record::new(options.now, Action::Rotation).by(options.operator.as_deref(), Some(&what))
+    }
+}
+
+/// Records a refusal in the journal of a target that has one (taking the
+/// lock as the import would) and gives the error back. A target without an
+/// installed snapshot is left untouched: nothing is written anywhere.
+fn journal_refusal(
+    target: &dyn Backend,
+    options: &ImportOptions,
+    snapshot: Option<&VerifiedSnapshot>,
+    error: Error,
+) -> Error {
+    if options.dry_run
+        || error.class() != crate::error::ErrorClass::Refused
+        || !matches!(crate::install::installed_state(target), Ok(Some(_)))
+    {
+        return error;
+    }
+    if let Ok(_lock) = crate::install::lock(target, options.wait, &crate::report::Silent) {
+        // The refusal stands whether or not it could be recorded.
+        let records: Vec<Record> =
+            options.pending.iter().cloned().chain([refusal(options, snapshot, &error)]).collect();
+        let _ = history::append(target, &records);
+    }
+    error
+}
+
+/// The journal record of a refusal: the snapshot if it was verified, and
+/// the error's first line as the reason.
+fn refusal(options: &ImportOptions, snapshot: Option<&VerifiedSnapshot>, error: &Error) -> Record {
+    let record = Record::new(options.now, Action::Refusal);
+    let record = match snapshot {
+        Some(snapshot) => record.about(snapshot),
+        None => record,
+    };
+    let text = error.to_string();
+    record.by(options.operator.as_deref(), text.lines().next())
 }
 
 /// Installs a snapshot whose signature is already verified: checks expiry
@@ -175,36 +296,51 @@ pub fn install(
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
-    check_expiry(dir, snapshot, options.now)?;
-    let payload = dir.open_payload(snapshot)?;
+    crate::freeze::check_options(options)?;
+    let refused = |error| journal_refusal(target, options, Some(snapshot), error);
+    let overrides = crate::freeze::check_expiry(dir, snapshot, options).map_err(refused)?;
+    let payload = dir.open_payload(snapshot).map_err(refused)?;
     if options.dry_run {
         return plan(target, dir, snapshot, options);
     }
     let created = target.create()?;
-    let _lock = crate::install::lock(target, options.wait, progress)?;
-    let installed = install_locked(target, dir, snapshot, payload, options, progress);
-    if installed.is_err() && created {
-        // A refused or failed first import leaves no empty folder behind.
-        let _ = target.discard();
+    let lock = crate::install::lock(target, options.wait, progress)?;
+    let records = [options.pending.clone(), overrides].concat();
+    let installed = install_locked(target, (dir, snapshot), payload, options, records, progress);
+    if let Err(error) = &installed {
+        if created {
+            // A refused or failed first import leaves no empty folder behind.
+            let _ = target.discard();
+        } else if error.class() == crate::error::ErrorClass::Refused
+            && matches!(crate::install::installed_state(target), Ok(Some(_)))
+        {
+            // Still under the lock: the refusal is recorded where it happened
+            // (only where a snapshot is installed: nothing is written elsewhere).
+            let refused = refusal(options, Some(snapshot), error);
+            let _ = history::append(target, &[options.pending.clone(), vec![refused]].concat());
+        }
     }
+    drop(lock);
     installed
 }
 
 /// [`install`] once the target exists and its lock is held.
 fn install_locked(
     target: &dyn Backend,
-    dir: &SnapshotDir,
-    snapshot: &VerifiedSnapshot,
+    (dir, snapshot): (&SnapshotDir, &VerifiedSnapshot),
     payload: crate::payload::Payload,
     options: &ImportOptions,
+    mut records: Vec<Record>,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
     let manifest = snapshot.manifest();
     let recovered: Vec<String> = crate::install::recover(target)?.into_iter().map(|r| r.description).collect();
+    history::check(target)?;
     let installed = crate::install::installed(target)?;
     let summary = SnapshotSummary::new(dir, snapshot);
     if let Some((state, installed_manifest)) = &installed {
         check_policy(dir, snapshot, state)?;
+        records.extend(crate::freeze::check_installed(dir, snapshot, state, options)?);
         if state.snapshot == snapshot.id() {
             let offered = (dir, snapshot, &payload);
             return reinstall(target, offered, options, progress, (state, installed_manifest.manifest()), recovered);
@@ -240,19 +376,13 @@ fn install_locked(
         previous: installed.as_ref().map(|(s, _)| s.snapshot),
         rolled_back_from: None,
     };
-    let record = Event::Import {
-        time: now,
-        sequence: manifest.sequence,
-        snapshot: snapshot.id(),
-        signed_by: snapshot.signed_by(),
-        from: dir.root().to_string(),
-    }
-    .record();
+    let action = if options.publishing { Action::Publish } else { Action::Import };
+    records.push(Record::new(now, action).about(snapshot).by(options.operator.as_deref(), options.reason.as_deref()));
     match (switch, target.tree_exchange()) {
         (SwitchKind::Tree, Some(trees)) => tree::install(
             target,
             trees,
-            &TreeInstall { snapshot, media: payload, changes: &changes, state: &state, record: &record, progress },
+            &TreeInstall { snapshot, media: payload, changes: &changes, state: &state, records: &records, progress },
         )?,
         _ => ordered::install(
             target,
@@ -263,7 +393,7 @@ fn install_locked(
                 changes: &changes,
                 adopted: &adopted,
                 state: &state,
-                record: &record,
+                records: &records,
                 progress,
                 repair: false,
             },
@@ -282,6 +412,7 @@ fn install_locked(
         bytes_transferred: changes.bytes_to_write(),
         recovered,
         dry_run: false,
+        rotations: Vec::new(),
     })
 }
 
@@ -298,7 +429,10 @@ fn plan(
 ) -> Result<ImportReport> {
     let installed = if target.is_missing()? { None } else { crate::install::installed(target)? };
     match &installed {
-        Some((state, _)) => check_policy(dir, snapshot, state)?,
+        Some((state, _)) => {
+            check_policy(dir, snapshot, state)?;
+            crate::freeze::check_installed(dir, snapshot, state, options)?;
+        }
         None if !target.is_missing()? => {
             adoptable_tree(target, options.adopt)?;
         }
@@ -329,6 +463,7 @@ fn plan(
         bytes_transferred: changes.bytes_to_write(),
         recovered: Vec::new(),
         dry_run: true,
+        rotations: Vec::new(),
     })
 }
 
@@ -360,6 +495,7 @@ fn reinstall(
         bytes_transferred: bytes,
         recovered: recovered.clone(),
         dry_run: false,
+        rotations: Vec::new(),
     };
     if damaged == 0 {
         return Ok(ImportReport { changed: 0, repaired: 0, ..report(SwitchUsed::None, 0) });
@@ -370,9 +506,10 @@ fn reinstall(
             problems: changes.changed.iter().map(|(path, file)| drift_problem(target, path, file)).collect(),
         });
     }
-    let record =
-        Event::Repair { time: options.now, sequence: manifest.sequence, snapshot: snapshot.id(), files: damaged }
-            .record();
+    let restored = format!("{} restored", crate::report::counted(damaged, "file", "files"));
+    let records = [Record::new(options.now, Action::Repair)
+        .about(snapshot)
+        .by(options.operator.as_deref(), Some(options.reason.as_deref().unwrap_or(&restored)))];
     ordered::install(
         target,
         &OrderedInstall {
@@ -382,7 +519,7 @@ fn reinstall(
             changes: &changes,
             adopted: &[],
             state,
-            record: &record,
+            records: &records,
             progress,
             repair: true,
         },

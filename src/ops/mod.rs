@@ -8,6 +8,7 @@ pub mod import;
 pub mod inventory;
 pub mod keygen;
 pub mod list;
+pub mod log;
 pub mod policy;
 pub mod promote;
 pub mod publish;

@@ -101,6 +101,25 @@ pub fn open_source(
     import::choose_snapshot(&[source.to_owned()], repository, None, trust)
 }
 
+/// [`open_source`] and [`publish`] with the trust store in `store_dir`:
+/// key rotations on the source drive are applied to the store first, and
+/// journaled at every target with the publish. Returns them with the report.
+pub fn publish_with_store(
+    source: &Utf8Path,
+    targets: &[Box<dyn Backend>],
+    options: &ImportOptions,
+    store_dir: &Utf8Path,
+    progress: &dyn Progress,
+) -> Result<(PublishReport, Vec<crate::trust::rotation::AppliedRotation>)> {
+    let drives = [source.to_owned()];
+    let (trust, rotations) = import::store_after_rotations(store_dir, &drives, options.dry_run, progress)?;
+    let (dir, snapshot) = open_source(source, options.repository.as_deref(), &trust)?;
+    let mut options = options.clone();
+    let records: Vec<_> = rotations.iter().map(|applied| import::rotation_record(applied, &options)).collect();
+    options.pending.extend(records);
+    Ok((publish(&dir, &snapshot, targets, &options, progress)?, rotations))
+}
+
 /// Verifies the source completely, then installs it into every target at
 /// once. Per-target failures are reported in the result, not as an error.
 pub fn publish(
@@ -114,6 +133,7 @@ pub fn publish(
         return Err(Error::InvalidArgument("publish needs at least one TARGET".into()));
     }
     source.check_payload(snapshot, progress, false)?;
+    let options = &ImportOptions { publishing: true, ..options.clone() };
     let outcomes: Vec<TargetOutcome> = std::thread::scope(|scope| {
         let running: Vec<_> = targets
             .iter()

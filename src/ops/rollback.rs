@@ -1,10 +1,10 @@
 //! `ferry rollback`: switch back to the previous snapshot, the one
 //! deliberate way to lower the installed sequence. The new state marker
-//! records `rolled-back-from`, and the history log says so.
+//! records `rolled-back-from`, and the audit journal says so.
 
+use crate::audit::{Action, Record};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::install::history::Event;
 use crate::install::state::{InstalledState, SwitchKind};
 use crate::install::{ordered, tree};
 use crate::signing::InstalledManifest;
@@ -61,8 +61,20 @@ pub fn plan(target: &dyn Backend) -> Result<RollbackReport> {
 
 /// Switches `target` back to its previous snapshot.
 pub fn rollback(target: &dyn Backend, wait: bool, now: Timestamp) -> Result<RollbackReport> {
+    rollback_by(target, wait, now, (None, None))
+}
+
+/// [`rollback`], recording who asked and why (`operator`, `reason`) in the
+/// target's audit journal.
+pub fn rollback_by(
+    target: &dyn Backend,
+    wait: bool,
+    now: Timestamp,
+    (operator, reason): (Option<&str>, Option<&str>),
+) -> Result<RollbackReport> {
     let _lock = target.lock(wait)?;
     let recoveries = crate::install::recover(target)?;
+    crate::install::history::check(target)?;
     let finished_rollback = recoveries.iter().any(|r| r.finished_rollback);
     let recovered: Vec<String> = recoveries.into_iter().map(|r| r.description).collect();
     let Some((current, current_manifest)) = crate::install::installed(target)? else {
@@ -82,8 +94,15 @@ pub fn rollback(target: &dyn Backend, wait: bool, now: Timestamp) -> Result<Roll
         });
     }
     let history = |to: &InstalledState| {
-        Event::Rollback { time: now, sequence: to.sequence, snapshot: to.snapshot, from_sequence: current.sequence }
-            .record()
+        let from = format!("from sequence {}", current.sequence);
+        let reason = reason.map_or(from.clone(), |reason| format!("{from}: {reason}"));
+        let record = Record {
+            repository: Some(to.repository.clone()),
+            sequence: Some(to.sequence),
+            snapshot: Some(to.snapshot),
+            ..Record::new(now, Action::Rollback).by(operator, Some(&reason))
+        };
+        [record]
     };
     let rolled_back = |previous: InstalledState, switch: SwitchKind| InstalledState {
         installed: now,

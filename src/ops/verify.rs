@@ -137,6 +137,21 @@ pub fn check_expiry(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, now: Timesta
     }
 }
 
+/// [`verify`] against the trust store in `store_dir` as the key rotations
+/// on the drives would leave it (formats/rotation-v1.md §6), without
+/// changing the store: what `import` would accept. Returns the rotations
+/// it took into account.
+pub fn verify_with_store(
+    drives: &[Utf8PathBuf],
+    store_dir: &camino::Utf8Path,
+    now: Timestamp,
+    all: bool,
+    progress: &dyn Progress,
+) -> Result<(VerifyReport, Vec<crate::trust::rotation::AppliedRotation>)> {
+    let (store, rotations) = crate::trust::rotation::preview_from_media(store_dir, drives)?;
+    Ok((verify(drives, &store.policy()?, now, all, progress)?, rotations))
+}
+
 /// Verifies every snapshot at or below the drives given (one snapshot may
 /// span several): signature by a trusted key, not expired, and every
 /// payload byte. Each gets a verdict. The report's `failure` follows what

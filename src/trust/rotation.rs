@@ -169,11 +169,37 @@ pub struct AppliedRotation {
     pub threshold: usize,
 }
 
+impl AppliedRotation {
+    /// One line for people: which statement, signed by whom, what it did.
+    pub fn describe(&self) -> String {
+        format!(
+            "rotation {} of {} (signed by {}): added [{}], removed [{}], threshold {}",
+            self.number,
+            self.repository,
+            self.signed_by,
+            self.added.join(", "),
+            self.removed.join(", "),
+            self.threshold
+        )
+    }
+}
+
 /// Applies, in order, every statement on the drives numbered above what
 /// the store in `store_dir` has applied, each verified against the store as
 /// the one before left it; writes the store once, atomically, if any
 /// applied (§6). A statement that fails leaves the store as it was.
 pub fn apply_from_media(store_dir: &Utf8Path, drives: &[Utf8PathBuf]) -> Result<Vec<AppliedRotation>> {
+    let (store, applied) = preview_from_media(store_dir, drives)?;
+    if !applied.is_empty() {
+        store.save()?;
+    }
+    Ok(applied)
+}
+
+/// What [`apply_from_media`] would do, in memory only: the store as the
+/// statements on the drives leave it, and the statements applied. `verify`
+/// checks media against this without changing the store.
+pub fn preview_from_media(store_dir: &Utf8Path, drives: &[Utf8PathBuf]) -> Result<(Store, Vec<AppliedRotation>)> {
     let mut store = Store::open(store_dir)?;
     let mut applied = Vec::new();
     for (repository, files) in statements_on(drives)? {
@@ -194,10 +220,7 @@ pub fn apply_from_media(store_dir: &Utf8Path, drives: &[Utf8PathBuf]) -> Result<
             last = number;
         }
     }
-    if !applied.is_empty() {
-        store.save()?;
-    }
-    Ok(applied)
+    Ok((store, applied))
 }
 
 fn report(path: &Utf8Path, verified: &Verified<Rotation>) -> AppliedRotation {

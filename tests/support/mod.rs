@@ -288,6 +288,19 @@ pub fn key_pair(scratch: &Scratch) -> (Utf8PathBuf, Utf8PathBuf) {
     (prefix.with_extension("key"), prefix.with_extension("pub"))
 }
 
+/// `tree_state` without any audit journal (`.ferry/audit`): a refusal
+/// changes nothing else, and appends its entry there.
+pub fn tree_state_but_journal(root: &Utf8Path) -> BTreeMap<String, String> {
+    tree_state(root).into_iter().filter(|(path, _)| !path.ends_with(".ferry/audit")).collect()
+}
+
+/// The action of the newest entry of the audit journal in `state_dir`.
+pub fn last_journal_action(state_dir: &Utf8Path) -> String {
+    let journal = std::fs::read_to_string(state_dir.join("audit")).expect("an audit journal");
+    let last = journal.lines().last().expect("an entry");
+    last.split(' ').nth(3).expect("an action field").to_owned()
+}
+
 /// Fails naming every entry removed, changed or added between two
 /// [`tree_state`]s of `what`.
 pub fn assert_tree_unchanged(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>, what: &str) {

@@ -59,30 +59,29 @@ pub struct ImportArgs {
 
 /// Installs the snapshot and prints what changed.
 pub fn run(args: &ImportArgs, ctx: &Context) -> ferry::Result<i32> {
-    // Rotation statements on the media change the store before the
-    // snapshot is checked against it.
-    // A dry run writes nothing, the trust store included.
-    if let Some(dir) = super::stored_trust_dir(&args.trust)?.filter(|_| !args.install.dry_run) {
-        for applied in ferry::trust::rotation::apply_from_media(&dir, &args.media)? {
-            ctx.out.note(&format!(
-                "applied rotation {} of {} (signed by {}): added [{}], removed [{}], threshold {}",
-                applied.number,
-                applied.repository,
-                applied.signed_by,
-                applied.added.join(", "),
-                applied.removed.join(", "),
-                applied.threshold
-            ));
-        }
-    }
-    let trust = load_trust(&args.trust)?;
     let target = open_target(&args.target, args.state_dir.as_deref(), args.install.mkpath, &args.ftp)?;
     let options = import_options(&args.install, args.media.clone(), args.repository.clone(), args.sequence, ctx.now);
     if args.stage.stage {
+        // Staging applies the rotations on the media here; they are not
+        // journaled (only `import_with_store` journals them).
+        if let Some(dir) = super::stored_trust_dir(&args.trust)?.filter(|_| !args.install.dry_run) {
+            for applied in ferry::trust::rotation::apply_from_media(&dir, &args.media)? {
+                ctx.out.note(&format!("applied {}", applied.describe()));
+            }
+        }
+        let trust = load_trust(&args.trust)?;
         return super::verdict::stage(&args.stage, target.as_ref(), &options, &trust, ctx);
     }
     let progress = ctx.out.progress();
-    let (report, elapsed) = Timing::measure(|| import::import(target.as_ref(), &options, &trust, &progress));
+    // With the trust store, rotation statements on the media change it
+    // before the snapshot is checked against it (in the library).
+    let (report, elapsed) = match super::stored_trust_dir(&args.trust)? {
+        Some(dir) => Timing::measure(|| import::import_with_store(target.as_ref(), &options, &dir, &progress)),
+        None => {
+            let trust = load_trust(&args.trust)?;
+            Timing::measure(|| import::import(target.as_ref(), &options, &trust, &progress))
+        }
+    };
     let report = report?;
     progress.finish();
     // Every byte of the snapshot is verified as it streams in, changed or not.

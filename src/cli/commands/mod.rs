@@ -8,6 +8,7 @@ pub mod import;
 pub mod inventory;
 pub mod keygen;
 pub mod list;
+pub mod log;
 pub mod man;
 pub mod policy;
 pub mod promote;
@@ -141,17 +142,26 @@ pub fn import_options(
     sequence: Option<u64>,
     now: jiff::Timestamp,
 ) -> ImportOptions {
-    ImportOptions {
-        media,
-        repository,
-        sequence,
-        switch: switch_choice(install.switch),
-        wait: install.wait,
-        adopt: install.adopt,
-        repair: install.repair,
-        dry_run: install.dry_run,
-        now,
-    }
+    let mut options = ImportOptions::new(media, now);
+    options.repository = repository;
+    options.sequence = sequence;
+    options.switch = switch_choice(install.switch);
+    options.wait = install.wait;
+    options.adopt = install.adopt;
+    options.repair = install.repair;
+    options.dry_run = install.dry_run;
+    options.allow_expired = install.allow_expired;
+    options.allow_jump = install.allow_jump;
+    options.max_jump = install.max_jump.0.as_secs().unsigned_abs();
+    options.reason = install.reason.clone();
+    options.operator = operator();
+    options
+}
+
+/// Who runs this command, for the audit journal: the login name from the
+/// environment (`USER`, else `LOGNAME`, else `USERNAME`), if any.
+pub fn operator() -> Option<String> {
+    ["USER", "LOGNAME", "USERNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
 }
 
 fn switch_choice(switch: Switch) -> SwitchChoice {

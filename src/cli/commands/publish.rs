@@ -47,8 +47,6 @@ pub struct PublishArgs {
 /// Publishes to every target and prints one line per target; the exit code
 /// is the worst outcome's.
 pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
-    let trust = load_trust(&args.trust)?;
-    let (source, snapshot) = publish::open_source(&args.source, args.repository.as_deref(), &trust)?;
     let targets = args
         .targets
         .iter()
@@ -56,8 +54,16 @@ pub fn run(args: &PublishArgs, ctx: &Context) -> ferry::Result<i32> {
         .collect::<ferry::Result<Vec<_>>>()?;
     let options = import_options(&args.install, vec![args.source.clone()], args.repository.clone(), None, ctx.now);
     let progress = ctx.out.progress();
-    let (report, elapsed) = Timing::measure(|| publish::publish(&source, &snapshot, &targets, &options, &progress));
-    let report = report?;
+    let (report, elapsed) = match super::stored_trust_dir(&args.trust)? {
+        Some(dir) => Timing::measure(|| publish::publish_with_store(&args.source, &targets, &options, &dir, &progress)),
+        None => {
+            let trust = load_trust(&args.trust)?;
+            let (source, snapshot) = publish::open_source(&args.source, args.repository.as_deref(), &trust)?;
+            Timing::measure(|| Ok((publish::publish(&source, &snapshot, &targets, &options, &progress)?, Vec::new())))
+        }
+    };
+    // The library said which rotations it applied, as it applied them.
+    let (report, _rotations) = report?;
     progress.finish();
     // The source is verified, every byte, before any target gets a file.
     ctx.out.timed_report(&report, &Timing::new(elapsed, Some(report.snapshot.bytes)), || text(&report));

@@ -35,6 +35,9 @@ pub struct RollbackArgs {
     /// anything.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Why: recorded with the rollback in the target's audit journal.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub ftp: FtpArgs,
 }
@@ -52,10 +55,11 @@ pub fn run(args: &RollbackArgs, ctx: &Context) -> ferry::Result<i32> {
         });
         return Ok(exit::OK);
     }
-    let report = rollback::rollback(target.as_ref(), args.wait, ctx.now)?;
+    let who = (super::operator(), args.reason.as_deref());
+    let report = rollback::rollback_by(target.as_ref(), args.wait, ctx.now, (who.0.as_deref(), who.1))?;
     ctx.out.report(&report, || {
         format!(
-            "rolled {} at {} back from sequence {} to sequence {} (recorded in {}/history)",
+            "rolled {} at {} back from sequence {} to sequence {} (recorded in {}/audit)",
             report.repository,
             report.target,
             report.from_sequence,

@@ -56,12 +56,21 @@ pub fn run(args: &VerifyArgs, ctx: &Context) -> ferry::Result<i32> {
     if installed {
         return run_installed(args, ctx);
     }
-    let trust = load_trust(&args.trust)?;
     let drives: Vec<Utf8PathBuf> = args.media.iter().map(Utf8PathBuf::from).collect();
     let progress = ctx.out.progress();
-    let (report, elapsed) = Timing::measure(|| verify::verify(&drives, &trust, ctx.now, args.all, &progress));
-    let report = report?;
+    // With the trust store, as the rotations on the drives would leave it.
+    let (report, elapsed) = match super::stored_trust_dir(&args.trust)? {
+        Some(dir) => Timing::measure(|| verify::verify_with_store(&drives, &dir, ctx.now, args.all, &progress)),
+        None => {
+            let trust = load_trust(&args.trust)?;
+            Timing::measure(|| Ok((verify::verify(&drives, &trust, ctx.now, args.all, &progress)?, Vec::new())))
+        }
+    };
+    let (report, rotations) = report?;
     progress.finish();
+    for applied in &rotations {
+        ctx.out.note(&format!("counting {} (the store is changed by import)", applied.describe()));
+    }
     let bytes = report.snapshots.iter().map(|s| s.bytes).sum();
     ctx.out.timed_report(&report, &Timing::new(elapsed, Some(bytes)), || text(&report));
     match &report.failure {
