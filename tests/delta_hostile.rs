@@ -74,11 +74,12 @@ impl Case {
     /// Imports, expecting a refusal that mentions `expected`, and checks
     /// that the target did not change.
     fn refused(&self, expected: &str) {
-        let before = tree_state(&self.target);
+        let before = tree_state_but_journal(&self.target);
         let run = run(&["import", self.delta.as_str(), self.target.as_str(), "--trust", self.public.as_str()]);
         let run = run.expect_code(3);
         assert!(run.stderr.contains(expected), "{expected:?} not in {}", run.stderr);
-        assert_tree_unchanged(&before, &tree_state(&self.target), expected);
+        assert_tree_unchanged(&before, &tree_state_but_journal(&self.target), expected);
+        assert_eq!(last_journal_action(&self.target.join(".ferry")), "refusal", "{expected}: journaled");
     }
 }
 
