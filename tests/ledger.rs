@@ -217,3 +217,41 @@ fn concurrent_exports_of_one_repository_get_distinct_sequences() {
     let first = noon().as_second() as u64;
     assert_eq!(sequences, vec![first, first + 1, first + 2, first + 3]);
 }
+
+/// The clock stepped back on the connected side: without `--created`, the
+/// export records the newest export's time instead of the clock's, says so,
+/// and the site takes it (freeze protection refuses only an older time).
+#[test]
+fn a_clock_behind_the_newest_export_records_that_export_s_time() {
+    let scratch = Scratch::new();
+    let (source, ledger, target) = (scratch.path("source"), scratch.path("ledger"), scratch.path("site"));
+    let key = SecretKey::generate().unwrap();
+    small_repository(&source);
+    // An export recorded a day ahead of this machine's clock.
+    let ahead = ferry::clock::now().checked_add(SignedDuration::from_hours(24)).unwrap();
+    let first = export_to(&source, &scratch.path("drive-1"), &ledger, ahead, &key);
+    import_from(&target, &scratch.path("drive-1"), &key);
+    write(&source.join("bases/new.dat"), b"added later\n");
+    let clock = ExportOptions { created: None, ..options(&source, &scratch.path("drive-2"), Some(&ledger), ahead) };
+    let notices = Notices::default();
+    let second = export::export(&clock, &key, &notices).expect("export");
+    assert_eq!(second.sequence, first.sequence + 1);
+    assert_eq!(second.created, first.created, "the newest export's time, not the clock's");
+    let said = notices.0.lock().unwrap().join("\n");
+    assert!(said.contains("check the clock"), "{said}");
+    let report = import_from(&target, &scratch.path("drive-2"), &key);
+    assert_eq!((report.snapshot.sequence, report.added), (second.sequence, 1));
+}
+
+/// Collects what an operation wants the operator to see.
+#[derive(Default)]
+struct Notices(std::sync::Mutex<Vec<String>>);
+
+impl ferry::report::Progress for Notices {
+    fn phase(&self, _name: &str, _total_bytes: u64) {}
+    fn advance(&self, _bytes: u64) {}
+    fn notice(&self, _message: &str) {}
+    fn attention(&self, message: &str) {
+        self.0.lock().unwrap().push(message.to_owned());
+    }
+}

@@ -75,6 +75,18 @@ impl DirBackend {
         Dir::root(&self.root)
     }
 
+    /// Opens the installed file `path` to read it. A link, FIFO or device
+    /// where a file was installed is no installed file: `None`, as for a
+    /// missing one (it is replaced, never read).
+    fn open_installed(&self, path: &RelPath) -> Result<Option<std::fs::File>> {
+        match self.tree()?.open_file(path.as_path()) {
+            Ok(file) => Ok(Some(file)),
+            Err(Error::SymbolicLink { .. } | Error::WrongKind { .. }) => Ok(None),
+            Err(error) if is_not_found(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The state folder, opened without following links below TARGET (a
     /// `.ferry` that is a link is refused), or the `--state-dir` given;
     /// created first with `create`, else `None` when it does not exist.
@@ -375,26 +387,13 @@ impl Backend for DirBackend {
     }
 
     fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>> {
-        let full = path.under(&self.root);
-        // A link, FIFO or device where a file was installed is no installed
-        // file: it is replaced like a missing one, never read.
-        let mut file = match self.tree()?.open_file(path.as_path()) {
-            Ok(file) => file,
-            Err(Error::SymbolicLink { .. } | Error::WrongKind { .. }) => return Ok(None),
-            Err(error) if is_not_found(&error) => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        crate::digest::copy_hashing(&mut file, None, limit, &|_| {}).map(Some).ctx("read", &full)
+        let Some(mut file) = self.open_installed(path)? else { return Ok(None) };
+        crate::digest::copy_hashing(&mut file, None, limit, &|_| {}).map(Some).ctx("read", &path.under(&self.root))
     }
 
     fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
         let full = path.under(&self.root);
-        let mut file = match self.tree()?.open_file(path.as_path()) {
-            Ok(file) => file,
-            Err(Error::SymbolicLink { .. } | Error::WrongKind { .. }) => return Ok(None),
-            Err(error) if is_not_found(&error) => return Ok(None),
-            Err(error) => return Err(error),
-        };
+        let Some(mut file) = self.open_installed(path)? else { return Ok(None) };
         let mut bytes = Vec::new();
         crate::digest::copy_hashing(&mut file, Some(&mut bytes), limit, &|_| {}).ctx("read", &full)?;
         Ok(Some(bytes))

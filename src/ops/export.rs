@@ -182,6 +182,35 @@ pub struct Selection<'a> {
     pub only: Option<&'a crate::workflow::inventory::Coverage>,
 }
 
+/// The creation time to record: `--created` as given, else the clock, but
+/// never before the newest export of the repository in the ledger. Sites
+/// refuse a snapshot created before the one they installed (freeze
+/// protection, formats/target-state-v1.md §10), so after the clock stepped
+/// back every export would be refused until it caught up; the newest
+/// export's time is recorded instead (the same time is not refused), and said.
+fn creation_time(
+    options: &ExportOptions,
+    newest: Option<&crate::ledger::Record>,
+    progress: &dyn Progress,
+) -> Timestamp {
+    let now = crate::clock::now();
+    match (options.created, newest) {
+        (Some(created), _) => created,
+        (None, Some(newest)) if newest.created > now => {
+            let carried = newest.created;
+            progress.attention(&format!(
+                "the clock says {} but sequence {} was exported at {}: recording {} as the creation time, so that sites do not refuse this snapshot as older than the one they hold (check the clock)",
+                crate::clock::format(now),
+                newest.sequence,
+                crate::clock::format(newest.created),
+                crate::clock::format(carried)
+            ));
+            carried
+        }
+        (None, _) => now,
+    }
+}
+
 /// Runs an export of what `selection` carries of the source.
 pub fn export_selected(
     options: &ExportOptions,
@@ -191,13 +220,13 @@ pub fn export_selected(
 ) -> Result<ExportReport> {
     preflight(options)?;
     let repository = repository_of(options)?;
-    let created = options.created.unwrap_or_else(crate::clock::now);
+    // Held until the export is recorded: exports of one repository take turns.
+    let mut ledger = options.ledger.as_ref().map(|root| Ledger::new(root).begin_export(&repository)).transpose()?;
+    let created = creation_time(options, ledger.as_ref().and_then(|ledger| ledger.ledger().newest()), progress);
     let expires = options
         .expires_after
         .map(|after| created.checked_add(after).map_err(|e| Error::InvalidArgument(format!("expiry: {e}"))))
         .transpose()?;
-    // Held until the export is recorded: exports of one repository take turns.
-    let mut ledger = options.ledger.as_ref().map(|root| Ledger::new(root).begin_export(&repository)).transpose()?;
     let sequence = sequence_for(options, ledger.as_ref(), &repository, created);
     let bases = since_bases(options, ledger.as_ref(), &repository, key)?;
     let drives = drives_for(options)?;

@@ -48,15 +48,22 @@ pub fn plan(target: &dyn Backend) -> Result<RollbackReport> {
     let to = previous
         .filter(|kept| current.previous == Some(kept.snapshot))
         .ok_or_else(|| Error::NoPrevious(target.location().into()))?;
-    Ok(RollbackReport {
-        target: target.location(),
-        repository: to.repository.to_string(),
-        from_sequence: current.sequence,
-        to_sequence: to.sequence,
-        snapshot_id: to.snapshot.to_hex(),
-        recovered: Vec::new(),
-        dry_run: true,
-    })
+    Ok(RollbackReport { dry_run: true, ..RollbackReport::new(target, current.sequence, &to, Vec::new()) })
+}
+
+impl RollbackReport {
+    /// A rollback of `target` from sequence `from` to the snapshot `to`.
+    fn new(target: &dyn Backend, from: u64, to: &InstalledState, recovered: Vec<String>) -> Self {
+        RollbackReport {
+            target: target.location(),
+            repository: to.repository.to_string(),
+            from_sequence: from,
+            to_sequence: to.sequence,
+            snapshot_id: to.snapshot.to_hex(),
+            recovered,
+            dry_run: false,
+        }
+    }
 }
 
 /// Switches `target` back to its previous snapshot.
@@ -83,15 +90,7 @@ pub fn rollback_by(
     if let (true, Some(from_sequence)) = (finished_rollback, current.rolled_back_from) {
         // An earlier `ferry rollback` was interrupted and is now complete:
         // that was what this one was asked to do.
-        return Ok(RollbackReport {
-            target: target.location(),
-            repository: current.repository.to_string(),
-            from_sequence,
-            to_sequence: current.sequence,
-            snapshot_id: current.snapshot.to_hex(),
-            recovered,
-            dry_run: false,
-        });
+        return Ok(RollbackReport::new(target, from_sequence, &current, recovered));
     }
     let history = |to: &InstalledState| {
         let from = format!("from sequence {}", current.sequence);
@@ -143,13 +142,5 @@ pub fn rollback_by(
             state
         }
     };
-    Ok(RollbackReport {
-        target: target.location(),
-        repository: to.repository.to_string(),
-        from_sequence: current.sequence,
-        to_sequence: to.sequence,
-        snapshot_id: to.snapshot.to_hex(),
-        recovered,
-        dry_run: false,
-    })
+    Ok(RollbackReport::new(target, current.sequence, &to, recovered))
 }

@@ -265,6 +265,22 @@ pub struct FtpBackend {
 }
 
 impl FtpBackend {
+    /// The server paths of tree file `path` and of state file `kept`, with
+    /// the state file's folder made, when there is something to keep: not
+    /// when `kept` exists already (the step ran; `path` may hold the new
+    /// file a later step put there) or `path` does not.
+    fn to_keep(&self, path: &RelPath, kept: &str) -> Result<Option<(String, String)>> {
+        let from = self.tree_path(path);
+        let to = self.state_path(kept);
+        if self.size_of(&to)?.is_some() || self.size_of(&from)?.is_none() {
+            return Ok(None);
+        }
+        if let Some((parent, _)) = to.rsplit_once('/') {
+            self.make_dirs(parent)?;
+        }
+        Ok(Some((from, to)))
+    }
+
     /// A target at `url`; nothing is contacted until the first operation.
     pub fn new(url: FtpUrl, options: FtpOptions) -> Result<Self> {
         let tls = match url.tls {
@@ -810,14 +826,7 @@ impl Backend for FtpBackend {
     }
 
     fn save(&self, path: &RelPath, kept: &str) -> Result<()> {
-        let from = self.tree_path(path);
-        let to = self.state_path(kept);
-        if self.size_of(&to)?.is_some() || self.size_of(&from)?.is_none() {
-            return Ok(());
-        }
-        if let Some((parent, _)) = to.rsplit_once('/') {
-            self.make_dirs(parent)?;
-        }
+        let Some((from, to)) = self.to_keep(path, kept)? else { return Ok(()) };
         // FTP has no server-side copy: stream it through this host, under a
         // temporary name so a cut copy never looks kept.
         let temporary = format!("{to}.ferry-tmp");
@@ -836,16 +845,7 @@ impl Backend for FtpBackend {
     }
 
     fn keep(&self, path: &RelPath, kept: &str) -> Result<()> {
-        let from = self.tree_path(path);
-        let to = self.state_path(kept);
-        // The kept name first: once it exists the move ran, and `path` may
-        // already hold the new file a later step put there.
-        if self.size_of(&to)?.is_some() || self.size_of(&from)?.is_none() {
-            return Ok(());
-        }
-        if let Some((parent, _)) = to.rsplit_once('/') {
-            self.make_dirs(parent)?;
-        }
+        let Some((from, to)) = self.to_keep(path, kept)? else { return Ok(()) };
         self.rename(&from, &to)
     }
 
