@@ -7,7 +7,8 @@ Also writes the table as Markdown next to RESULTS.json (results.md).
 
 Each TSV row: id, label, baseline label, target, status, ferry samples,
 ferry+sync samples, peak RSS KiB, baseline samples, baseline+sync samples,
-note. Samples are comma-separated seconds; the best (minimum) is reported.
+note. Samples are comma-separated seconds; the median is reported (the
+best, i.e. minimum, stays in the JSON as *_best_s).
 target is a ratio limit (ferry/baseline must be <= it), '-' for none, or
 'rss' for the peak-RSS row (< 100 MB).
 """
@@ -15,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
 
 RSS_LIMIT_MB = 100.0  # MB = 10^6 bytes
@@ -26,6 +28,10 @@ def samples(s):
 
 def best(xs):
     return min(xs) if xs else None
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
 
 
 def fmt(x, spec="%.3f"):
@@ -56,12 +62,14 @@ def main():
             r["baseline_sync_best_s"] = best(r["baseline_sync_s"])
             r["ferry_cpu_best_s"] = best(r["ferry_cpu_s"])
             r["baseline_cpu_best_s"] = best(r["baseline_cpu_s"])
+            for k in ("ferry", "ferry_sync", "baseline", "baseline_sync", "ferry_cpu", "baseline_cpu"):
+                r[k + "_median_s"] = median(r[k + "_s"])
             r["ratio"] = None
-            if r["ferry_best_s"] is not None and r["baseline_best_s"]:
-                r["ratio"] = round(r["ferry_best_s"] / r["baseline_best_s"], 3)
+            if r["ferry_median_s"] is not None and r["baseline_median_s"]:
+                r["ratio"] = round(r["ferry_median_s"] / r["baseline_median_s"], 3)
             r["ratio_with_sync"] = None
-            if r["ferry_sync_best_s"] is not None and r["baseline_sync_best_s"]:
-                r["ratio_with_sync"] = round(r["ferry_sync_best_s"] / r["baseline_sync_best_s"], 3)
+            if r["ferry_sync_median_s"] is not None and r["baseline_sync_median_s"]:
+                r["ratio_with_sync"] = round(r["ferry_sync_median_s"] / r["baseline_sync_median_s"], 3)
             if target == "rss":
                 r["target"] = "peak RSS < %g MB" % RSS_LIMIT_MB
                 mb = r["ferry_peak_rss_mb"]
@@ -87,12 +95,12 @@ def main():
     table = []
     for r in rows:
         table.append([
-            r["operation"], fmt(r["ferry_best_s"]), r["baseline"] or "-",
-            fmt(r["baseline_best_s"]), fmt(r["ratio"], "%.2f"),
+            r["operation"], fmt(r["ferry_median_s"]), r["baseline"] or "-",
+            fmt(r["baseline_median_s"]), fmt(r["ratio"], "%.2f"),
             fmt(r["ferry_peak_rss_mb"], "%.1f"), r["target"] or "-",
-            r["result"] or "-", fmt(r["ferry_sync_best_s"]),
-            fmt(r["baseline_sync_best_s"]), fmt(r["ferry_cpu_best_s"]),
-            fmt(r["baseline_cpu_best_s"]),
+            r["result"] or "-", fmt(r["ferry_sync_median_s"]),
+            fmt(r["baseline_sync_median_s"]), fmt(r["ferry_cpu_median_s"]),
+            fmt(r["baseline_cpu_median_s"]),
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
     right = {1, 3, 4, 5, 8, 9, 10, 11}
@@ -112,11 +120,11 @@ def main():
         for t in table:
             f.write("| " + " | ".join(str(c) for c in t) + " |\n")
     print()
-    print("ratio = ferry / baseline (best of %s runs each, warm page cache); "
+    print("ratio = ferry / baseline (medians of %s runs each, warm page cache); "
           "< 1 means ferry is faster." % meta.get("reps", "?"))
     print("ferry+sync / base+sync: the same runs including a following `sync` "
           "(ferry fsyncs as it writes; cp -a and rsync do not).")
-    print("CPU s: user+sys seconds of all processes (best run); less sensitive "
+    print("CPU s: user+sys seconds of all processes (median); less sensitive "
           "than wall time to other load on the machine.")
     print("dataset: %s files, %s directories, %.1f MB in %s; %s CPUs, "
           "load average %s at the start, %s at the end" % (
