@@ -85,7 +85,10 @@ pub fn payload(
     }
     crate::crash::point("delta-rebuilt");
     if !rebuilt.is_empty() {
-        progress.notice(&format!("rebuilt {} file(s) from the installed snapshot and patches", rebuilt.len()));
+        progress.notice(&format!(
+            "rebuilt {} from the installed snapshot and patches",
+            crate::report::counted(rebuilt.len(), "file", "files")
+        ));
     }
     Ok(Payload::new(DeltaSource { medium, rebuilt, _folder: folder }))
 }

@@ -402,7 +402,7 @@ fn plan_delta(
     progress: &dyn Progress,
 ) -> Result<Option<DeltaPlan>> {
     let Some(ledger) = ledger.filter(|_| !bases.is_empty()) else { return Ok(None) };
-    progress.notice(&format!("planning a delta from {} base(s)", bases.len()));
+    progress.notice(&format!("planning a delta from {}", crate::report::counted(bases.len(), "base", "bases")));
     DeltaPlan::new(&options.source, entries, bases, ledger.ledger(), sequence).map(Some)
 }
 
