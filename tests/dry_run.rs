@@ -83,7 +83,7 @@ fn export_dry_run_checks_without_the_key_and_writes_nothing() {
 fn export_prune_dry_run_names_what_it_would_remove_and_removes_nothing() {
     let scratch = Scratch::new();
     let (media, _) = two_snapshots(&scratch);
-    let (key, _) = (scratch.path("key.key"), ());
+    let key = scratch.path("key.key");
     let before = tree_state(&media);
     let source = scratch.path("repo");
     let planned =

@@ -63,21 +63,6 @@ fn strings(value: &serde_json::Value) -> BTreeSet<String> {
     value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
 }
 
-/// The files of a `--layout tree` snapshot folder.
-fn exported_files(snapshot: &Utf8Path) -> BTreeSet<String> {
-    let payload = snapshot.join("payload");
-    walkdir::WalkDir::new(&payload)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(&payload).unwrap().to_str().unwrap().to_owned())
-        .collect()
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
 #[test]
 fn check_matches_export_and_holds_declined_undefined_and_unaccepted() {
     let scratch = Scratch::new();

@@ -5,23 +5,7 @@
 mod support;
 
 use camino::Utf8Path;
-use std::collections::BTreeSet;
 use support::*;
-
-/// The files of a `--layout tree` snapshot folder.
-fn exported_files(snapshot: &Utf8Path) -> BTreeSet<String> {
-    let payload = snapshot.join("payload");
-    walkdir::WalkDir::new(&payload)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(&payload).unwrap().to_str().unwrap().to_owned())
-        .collect()
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
 
 #[test]
 fn only_requested_components_and_the_index_files_are_carried() {

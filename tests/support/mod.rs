@@ -392,3 +392,19 @@ pub fn target_siblings(site: &Utf8Path) -> Vec<String> {
         .filter(|name| name != "target" && name != ".target.ferry-previous")
         .collect()
 }
+
+/// The files of a `--layout tree` snapshot folder, relative to its payload.
+pub fn exported_files(snapshot: &Utf8Path) -> BTreeSet<String> {
+    let payload = snapshot.join("payload");
+    walkdir::WalkDir::new(&payload)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(&payload).unwrap().to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A set of owned strings, for comparisons.
+pub fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}

@@ -26,7 +26,7 @@ use crate::rel_path::RelPath;
 use camino::Utf8PathBuf;
 use rustls::ClientConfig;
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -265,6 +265,35 @@ pub struct FtpBackend {
 }
 
 impl FtpBackend {
+    /// Downloads `path` (at most `limit + 1` bytes), hashing it, and
+    /// keeping its bytes when `keep`; `None` if it is absent.
+    fn fetch(&self, path: &str, limit: u64, keep: bool) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>> {
+        self.run("download", path, |c| {
+            let mut stream = match c.retr_as_stream(path) {
+                Ok(stream) => stream,
+                Err(error) if is_missing(&error) => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            // A retried download starts again from an empty buffer.
+            let mut bytes = Vec::new();
+            let sink: Option<&mut dyn std::io::Write> = if keep { Some(&mut bytes) } else { None };
+            let hashed =
+                crate::digest::copy_hashing(&mut stream, sink, limit, &|_| {}).map_err(FtpError::ConnectionError)?;
+            match stream.finish() {
+                // Some servers (libunftp) say 150 first and 550 only after.
+                Err(error) if is_missing(&error) && hashed.size == 0 => Ok(None),
+                Err(error) => Err(error),
+                Ok(()) if hashed.size > limit => Ok(Some((hashed, bytes))),
+                Ok(()) => {
+                    // A cut data connection can look like a clean end, and a
+                    // 226 proves nothing: the length must match SIZE.
+                    check_length(c, path, hashed.size)?;
+                    Ok(Some((hashed, bytes)))
+                }
+            }
+        })
+    }
+
     /// The server paths of tree file `path` and of state file `kept`, with
     /// the state file's folder made, when there is something to keep: not
     /// when `kept` exists already (the step ran; `path` may hold the new
@@ -504,28 +533,7 @@ impl FtpBackend {
     }
 
     fn download(&self, path: &str, cap: u64) -> Result<Option<Vec<u8>>> {
-        self.run("download", path, |c| {
-            let stream = match c.retr_as_stream(path) {
-                Ok(stream) => stream,
-                Err(error) if is_missing(&error) => return Ok(None),
-                Err(error) => return Err(error),
-            };
-            let mut bytes = Vec::new();
-            let mut limited = stream.take(cap.saturating_add(1));
-            limited.read_to_end(&mut bytes).map_err(FtpError::ConnectionError)?;
-            match limited.into_inner().finish() {
-                // Some servers (libunftp) say 150 first and 550 only after.
-                Err(error) if is_missing(&error) && bytes.is_empty() => Ok(None),
-                Err(error) => Err(error),
-                Ok(()) if bytes.len() as u64 > cap => Ok(Some(bytes)),
-                Ok(()) => {
-                    // A cut data connection can look like a clean end, and a
-                    // 226 proves nothing: the length must match SIZE.
-                    check_length(c, path, bytes.len() as u64)?;
-                    Ok(Some(bytes))
-                }
-            }
-        })
+        Ok(self.fetch(path, cap, true)?.map(|(_, bytes)| bytes))
     }
 }
 
@@ -775,50 +783,11 @@ impl Backend for FtpBackend {
     }
 
     fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>> {
-        let path = self.tree_path(path);
-        self.run("download", &path, |c| {
-            let mut stream = match c.retr_as_stream(&path) {
-                Ok(stream) => stream,
-                Err(error) if is_missing(&error) => return Ok(None),
-                Err(error) => return Err(error),
-            };
-            let hashed =
-                crate::digest::copy_hashing(&mut stream, None, limit, &|_| {}).map_err(FtpError::ConnectionError)?;
-            match stream.finish() {
-                // Some servers (libunftp) say 150 first and 550 only after.
-                Err(error) if is_missing(&error) && hashed.size == 0 => Ok(None),
-                Err(error) => Err(error),
-                Ok(()) if hashed.size > limit => Ok(Some(hashed)),
-                Ok(()) => {
-                    check_length(c, &path, hashed.size)?;
-                    Ok(Some(hashed))
-                }
-            }
-        })
+        Ok(self.fetch(&self.tree_path(path), limit, false)?.map(|(hashed, _)| hashed))
     }
 
     fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
-        let path = self.tree_path(path);
-        self.run("download", &path, |c| {
-            let mut stream = match c.retr_as_stream(&path) {
-                Ok(stream) => stream,
-                Err(error) if is_missing(&error) => return Ok(None),
-                Err(error) => return Err(error),
-            };
-            // A retried download starts again from an empty buffer.
-            let mut bytes = Vec::new();
-            let hashed = crate::digest::copy_hashing(&mut stream, Some(&mut bytes), limit, &|_| {})
-                .map_err(FtpError::ConnectionError)?;
-            match stream.finish() {
-                Err(error) if is_missing(&error) && hashed.size == 0 => Ok(None),
-                Err(error) => Err(error),
-                Ok(()) if hashed.size > limit => Ok(Some(bytes)),
-                Ok(()) => {
-                    check_length(c, &path, hashed.size)?;
-                    Ok(Some(bytes))
-                }
-            }
-        })
+        self.download(&self.tree_path(path), limit)
     }
 
     fn make_dir(&self, path: &RelPath) -> Result<()> {
