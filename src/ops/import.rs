@@ -427,13 +427,14 @@ fn plan(
     snapshot: &VerifiedSnapshot,
     options: &ImportOptions,
 ) -> Result<ImportReport> {
-    let installed = if target.is_missing()? { None } else { crate::install::installed(target)? };
+    let missing = target.is_missing()?;
+    let installed = if missing { None } else { crate::install::installed(target)? };
     match &installed {
         Some((state, _)) => {
             check_policy(dir, snapshot, state)?;
             crate::freeze::check_installed(dir, snapshot, state, options)?;
         }
-        None if !target.is_missing()? => {
+        None if !missing => {
             adoptable_tree(target, options.adopt)?;
         }
         None => {}
