@@ -213,7 +213,7 @@ pub enum Error {
     },
     /// The sequence jumps further ahead than the configured bound.
     #[error(
-        "refusing `{manifest}`: sequence {offered} is {jump} ahead of the installed {installed}, more than the bound of {bound} (sequences count seconds)\nhint: if this jump is expected, pass --allow-jump --reason TEXT"
+        "refusing `{manifest}`: sequence {offered} is {jump} ahead of the installed {installed}, more than the bound of {bound} (sequences count seconds)\nhint: {}", jump_hint(*installed)
     )]
     SequenceJump {
         /// The manifest offered.
@@ -337,6 +337,20 @@ pub enum Error {
         /// What differed (size, modification or change time, entries).
         problem: String,
     },
+}
+
+/// The hint of a sequence jump. Sequences of clock-numbered exports are
+/// Unix seconds (formats/ledger-v1.md §5 N1); an installed sequence far
+/// below any such time was numbered by hand with `--sequence`, and the
+/// first clock-numbered export after it is a jump of decades that the
+/// operator only has to confirm once.
+fn jump_hint(installed: u64) -> &'static str {
+    const YEAR_2001: u64 = 978_307_200;
+    if installed < YEAR_2001 {
+        "the installed sequence was numbered by hand (--sequence); if this export is the first numbered by the clock, pass --allow-jump --reason TEXT once, or keep numbering exports by hand"
+    } else {
+        "if this jump is expected, pass --allow-jump --reason TEXT"
+    }
 }
 
 /// One problem stays on the error's one line; several are listed below it.

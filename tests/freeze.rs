@@ -145,6 +145,15 @@ fn a_sequence_jump_beyond_the_bound_needs_allow_jump_and_a_reason() {
 }
 
 #[test]
+fn a_first_clock_numbered_export_after_hand_numbered_ones_names_the_cause() {
+    let site = Site::new();
+    site.import(&site.export(7, DAY_1, &["--expires", "never"]), &[]).ok();
+    let clock_numbered = site.export(DAY_1 + DAY, DAY_1 + DAY, &["--expires", "never"]);
+    assert_refused(site.import(&clock_numbered, &[]), &["numbered by hand (--sequence)", "--allow-jump --reason"]);
+    site.import(&clock_numbered, &["--allow-jump", "--reason", "numbered by the clock from now on"]).ok();
+}
+
+#[test]
 fn a_refused_first_import_writes_nothing() {
     let site = Site::new();
     let expired = site.export(1, DAY_1, &["--expires", "1d"]);
