@@ -186,12 +186,18 @@ impl Dir {
     /// not a regular file (a link is not followed).
     pub fn file_size(&self, relative: &Utf8Path) -> Result<Option<u64>> {
         let Some((Some(parent), name)) = self.split(relative)? else { return Ok(None) };
-        match rustix::fs::statat(&parent.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+        parent.entry_size(name)
+    }
+
+    /// [`Dir::file_size`] of `name` directly in this folder: one `lstat`,
+    /// for callers that ask about many files of one folder.
+    pub fn entry_size(&self, name: &str) -> Result<Option<u64>> {
+        match rustix::fs::statat(&self.fd, single(name)?, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile => {
                 Ok(Some(u64::try_from(stat.st_size).unwrap_or(0)))
             }
             Ok(_) | Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(Error::io("inspect", self.path.join(relative), e.into())),
+            Err(e) => Err(Error::io("inspect", self.path.join(name), e.into())),
         }
     }
 

@@ -255,6 +255,28 @@ pub enum Error {
         /// One line per file: missing, other size, other contents.
         problems: Vec<String>,
     },
+    /// Files an import keeps in place differ from the installed manifest,
+    /// and the snapshot offered does not carry them (a delta) or `--deep`
+    /// asked to refuse rather than write them again (formats/delta-v1.md DI3).
+    #[error(
+        "refusing `{manifest}`: files it keeps at `{target}` differ from the installed manifest: {}\nhint: {}",
+        summarize(problems),
+        if *delta {
+            "restore them with `ferry import --repair` of the installed snapshot's drive, or carry a full export"
+        } else {
+            "pass --repair instead of --deep to write them again from the drive"
+        }
+    )]
+    KeptFilesChanged {
+        /// The manifest offered.
+        manifest: Utf8PathBuf,
+        /// The target.
+        target: String,
+        /// One line per file: missing, other size, other contents.
+        problems: Vec<String>,
+        /// Whether the snapshot offered is a delta.
+        delta: bool,
+    },
     /// Another import holds the target.
     #[error(
         "`{target}` is locked by another ferry process ({holder})\nhint: let it finish, or pass --wait to wait for it"
@@ -411,6 +433,7 @@ impl Error {
             | Error::BelowThreshold { .. }
             | Error::Rollback { .. }
             | Error::WrongBase { .. }
+            | Error::KeptFilesChanged { .. }
             | Error::SequenceReuse { .. }
             | Error::WrongRepository { .. }
             | Error::Expired { .. }

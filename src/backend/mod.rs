@@ -106,6 +106,11 @@ pub trait Backend: Sync {
     fn create_staged(&self, name: &str, executable: bool) -> Result<Box<dyn StagedFile>>;
     /// Size of a file in the tree, `None` if absent or not a file.
     fn file_size(&self, path: &RelPath) -> Result<Option<u64>>;
+    /// [`Backend::file_size`] of each of `paths`, in the same order: one
+    /// question per file, unless the back end can ask a folder at a time.
+    fn file_sizes(&self, paths: &[&RelPath]) -> Result<Vec<Option<u64>>> {
+        paths.iter().map(|path| self.file_size(path)).collect()
+    }
     /// Reads a tree file and hashes it (at most `limit + 1` bytes); `None`
     /// if it is absent. Used by `verify` of an installed source.
     fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>>;

@@ -393,7 +393,8 @@ pub struct FtpArgs {
 /// How to switch the new snapshot in.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Switch {
-    /// The whole-tree switch where possible, else ordered.
+    /// The whole-tree switch where possible, else ordered; ordered for a
+    /// delta (only the files it changes are renamed into place).
     Auto,
     /// Only the whole-tree switch (fail where impossible).
     Tree,
@@ -422,6 +423,11 @@ pub struct InstallArgs {
     /// missing or damaged files from the drive.
     #[arg(long)]
     pub repair: bool,
+    /// Hash every file the import keeps in place (the files a delta does
+    /// not carry) against the installed manifest before anything changes,
+    /// and refuse if one differs (without it, sizes are compared).
+    #[arg(long)]
+    pub deep: bool,
     /// Check the drive and the target and say what would change, without
     /// writing anything (the drive's bytes are hashed only by the real
     /// run, or by `ferry verify`).

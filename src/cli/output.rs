@@ -271,7 +271,8 @@ fn problems(error: &ferry::Error) -> Vec<String> {
     match error {
         ferry::Error::Damaged { problems, .. }
         | ferry::Error::DriveUnfit { problems, .. }
-        | ferry::Error::UnexportableSource { problems, .. } => problems.clone(),
+        | ferry::Error::UnexportableSource { problems, .. }
+        | ferry::Error::KeptFilesChanged { problems, .. } => problems.clone(),
         other => vec![other.to_string()],
     }
 }

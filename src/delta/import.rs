@@ -13,6 +13,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::install::change_set::ChangeSet;
 use crate::manifest::{FileEntry, Manifest};
 use crate::manifest_v3::Carry;
+use crate::ops::import::{ImportOptions, SwitchChoice};
 use crate::payload::{FileSource, OpenedFile, Payload};
 use crate::rel_path::RelPath;
 use crate::report::Progress;
@@ -36,6 +37,61 @@ pub fn check_base(manifest: &Utf8Path, snapshot: &VerifiedSnapshot, installed: O
             Some((id, sequence)) => format!("snapshot {} (sequence {sequence})", id.short()),
             None => "no snapshot installed by ferry".into(),
         },
+    })
+}
+
+/// DI5: what `--switch auto` means for `snapshot`. A delta changes a few
+/// files: the ordered switch renames just those into place under the
+/// journal, where the whole-tree switch would hard-link every unchanged
+/// file into a new tree and later remove the old one, work that grows with
+/// the repository, not with the change (bench/README.md, deltas).
+pub fn switch_choice(snapshot: &VerifiedSnapshot, asked: SwitchChoice) -> SwitchChoice {
+    match (asked, snapshot.delta()) {
+        (SwitchChoice::Auto, Some(_)) => SwitchChoice::Ordered,
+        _ => asked,
+    }
+}
+
+/// DI3: checks that the files the import keeps are still as installed:
+/// sizes where the back end answers cheaply, SHA-256 with `--deep` or
+/// `--repair` (a file found changed is then written again like a changed
+/// one). Refuses, before anything changes, when such a file cannot or may
+/// not be written again: a delta does not carry it (`b` or `p`), or
+/// `--deep` without `--repair` asked to check, not to mend.
+pub fn confirm_kept<'a>(
+    target: &dyn Backend,
+    (manifest, snapshot): (&Utf8Path, &VerifiedSnapshot),
+    installed: Option<&Manifest>,
+    changes: &mut ChangeSet<'a>,
+    options: &ImportOptions,
+) -> Result<()> {
+    changes.confirm_in_place(target, options.repair || options.deep)?;
+    let Some(installed) = installed else { return Ok(()) };
+    let before: HashMap<&RelPath, &FileEntry> = installed.files().collect();
+    let delta = snapshot.delta();
+    let refused = |path: &RelPath| {
+        (options.deep && !options.repair) || delta.is_some_and(|delta| delta.carry_of(path.as_str()) != Carry::Whole)
+    };
+    // A file listed alike by both manifests is in `changed` only because
+    // it was found changed in place.
+    let problems: Vec<String> = changes
+        .changed
+        .iter()
+        .filter(|(path, file)| before.get(path).is_some_and(|old| old == file) && refused(path))
+        .map(|(path, file)| match target.file_size(path) {
+            Ok(None) => format!("{path}: missing"),
+            Ok(Some(size)) if size != file.size => format!("{path}: {size} bytes, installed as {}", file.size),
+            _ => format!("{path}: contents differ from the installed manifest"),
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::KeptFilesChanged {
+        manifest: manifest.to_owned(),
+        target: target.location(),
+        problems,
+        delta: delta.is_some(),
     })
 }
 

@@ -6,14 +6,54 @@
 //! is the allow-list of the target.
 
 use crate::beneath::Dir;
+use crate::digest::Digest;
 use crate::error::{IoContext, Result};
 use crate::manifest::{Entry, EntryKind, FileEntry, Manifest};
 use crate::manifest_v3::{Carry, PatchLine, SnapshotManifest};
+use crate::media::SnapshotDir;
 use crate::rel_path::RelPath;
+use crate::report::Progress;
+use crate::signing::VerifiedSnapshot;
 use crate::volume::VolumeWriter;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::Write;
+
+/// DI6: of the trusted snapshots of one repository that drives offer, the
+/// one to install over the snapshot `installed`: the newest that applies
+/// to it (a full snapshot, a delta naming it as a base, or itself), else
+/// the newest, whose refusal then says what it needs. When it passes over
+/// newer snapshots or chooses among several, it says which it took.
+pub fn pick(
+    mut offered: Vec<(SnapshotDir, VerifiedSnapshot)>,
+    installed: Option<Digest>,
+    progress: &dyn Progress,
+) -> Option<(SnapshotDir, VerifiedSnapshot)> {
+    offered.sort_by_key(|(_, snapshot)| std::cmp::Reverse(snapshot.manifest().sequence));
+    let applies = |snapshot: &VerifiedSnapshot| {
+        installed.is_some_and(|id| id == snapshot.id())
+            || snapshot.delta().is_none_or(|delta| installed.is_some_and(|id| delta.bases.contains(&id)))
+    };
+    let at = offered.iter().position(|(_, snapshot)| applies(snapshot)).unwrap_or(0);
+    if offered.len() > 1 {
+        let snapshot = &offered[at].1;
+        let what = match (snapshot.delta(), at) {
+            _ if installed == Some(snapshot.id()) => "the snapshot installed".to_owned(),
+            (Some(_), _) => "a delta from the snapshot installed".to_owned(),
+            (None, 0) => "a full snapshot".to_owned(),
+            (None, _) => format!(
+                "a full snapshot; the newer {} on the drives apply to other snapshots than the one installed",
+                crate::report::counted(at, "delta", "deltas")
+            ),
+        };
+        let count = offered.len();
+        progress.attention(&format!(
+            "chose sequence {} of the {count} on the drives: {what}",
+            snapshot.manifest().sequence
+        ));
+    }
+    (at < offered.len()).then(|| offered.swap_remove(at))
+}
 
 /// Where a patch file is on the medium (DM1, DM2).
 pub fn patch_path(patch: &PatchLine) -> RelPath {

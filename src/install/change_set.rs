@@ -48,14 +48,19 @@ impl<'a> ChangeSet<'a> {
         if !rehash && !backend.capabilities().cheap_metadata {
             return Ok(());
         }
+        let sizes = if rehash {
+            Vec::new()
+        } else {
+            backend.file_sizes(&self.unchanged.iter().map(|(path, _)| *path).collect::<Vec<_>>())?
+        };
         let mut kept = Vec::with_capacity(self.unchanged.len());
-        for (path, file) in std::mem::take(&mut self.unchanged) {
+        for (n, (path, file)) in std::mem::take(&mut self.unchanged).into_iter().enumerate() {
             let intact = if rehash {
                 backend
                     .hash_file(path, file.size)?
                     .is_some_and(|seen| seen.size == file.size && seen.digest == file.digest)
             } else {
-                backend.file_size(path)? == Some(file.size)
+                sizes[n] == Some(file.size)
             };
             if intact {
                 kept.push((path, file));

@@ -54,6 +54,9 @@ pub struct ImportOptions {
     /// Hash the files an import would keep and write again what differs;
     /// with the installed snapshot, restore its damaged files.
     pub repair: bool,
+    /// Hash the files an import would keep in place and refuse it if one
+    /// differs from the installed manifest (`--deep`, formats/delta-v1.md DI3).
+    pub deep: bool,
     /// Check everything that can be checked without writing, and report
     /// what the import would change instead of changing it (`--dry-run`).
     pub dry_run: bool,
@@ -89,6 +92,7 @@ impl ImportOptions {
             wait: false,
             adopt: false,
             repair: false,
+            deep: false,
             dry_run: false,
             now,
             allow_expired: false,
@@ -185,11 +189,12 @@ pub fn import(
 ) -> Result<ImportReport> {
     // Everything about the media is checked before the target is touched;
     // only the state marker is read here, to know which repository to pick.
-    let installed_repository =
-        crate::install::installed_state(target).ok().flatten().map(|state| state.repository.to_string());
-    let wanted_repository = options.repository.clone().or(installed_repository);
+    let installed = crate::install::installed_state(target).ok().flatten();
+    let wanted_repository = options.repository.clone().or(installed.as_ref().map(|state| state.repository.to_string()));
     crate::freeze::check_options(options)?;
-    let (dir, snapshot) = choose_snapshot(&options.media, wanted_repository.as_deref(), options.sequence, trust)
+    let wanted = (wanted_repository.as_deref(), options.sequence);
+    let for_target = (installed.map(|state| state.snapshot), progress);
+    let (dir, snapshot) = choose_snapshot_for(&options.media, wanted, trust, for_target)
         .map_err(|error| journal_refusal(target, options, None, error))?;
     install(target, &dir, &snapshot, options, progress)
 }
@@ -351,8 +356,8 @@ fn install_locked(
     let adopted = if installed.is_some() { Vec::new() } else { adoptable_tree(target, options.adopt)? };
     let installed_manifest = installed.as_ref().map(|(_, m)| m.manifest());
     let mut changes = ChangeSet::between(installed_manifest, manifest);
-    changes.confirm_in_place(target, options.repair)?;
     let offered = (dir.manifest_path(), snapshot);
+    crate::delta::import::confirm_kept(target, (&offered.0, snapshot), installed_manifest, &mut changes, options)?;
     let payload = &crate::delta::import::payload(
         target,
         (&offered.0, offered.1),
@@ -363,7 +368,7 @@ fn install_locked(
     )?;
 
     target.check_space()?;
-    let switch = choose_switch(target, options.switch)?;
+    let switch = choose_switch(target, crate::delta::import::switch_choice(snapshot, options.switch))?;
     let now = options.now;
     let state = InstalledState {
         repository: manifest.repository.clone(),
@@ -442,7 +447,8 @@ fn plan(
     let installed_manifest = installed.as_ref().map(|(_, m)| m.manifest());
     let mut changes = ChangeSet::between(installed_manifest, snapshot.manifest());
     if installed.is_some() {
-        changes.confirm_in_place(target, options.repair)?;
+        let offered = (dir.manifest_path(), snapshot);
+        crate::delta::import::confirm_kept(target, (&offered.0, snapshot), installed_manifest, &mut changes, options)?;
     }
     let reinstall = installed.as_ref().is_some_and(|(state, _)| state.snapshot == snapshot.id());
     if reinstall && !changes.changed.is_empty() && !options.repair {
@@ -605,6 +611,18 @@ pub(crate) fn choose_snapshot(
     sequence: Option<u64>,
     trust: &TrustStore,
 ) -> Result<(SnapshotDir, VerifiedSnapshot)> {
+    choose_snapshot_for(drives, (repository, sequence), trust, (None, &crate::report::Silent))
+}
+
+/// [`choose_snapshot`] for a target holding the snapshot `installed`: of
+/// several, the newest that applies to it (formats/delta-v1.md DI6),
+/// saying which through `progress`.
+fn choose_snapshot_for(
+    drives: &[camino::Utf8PathBuf],
+    (repository, sequence): (Option<&str>, Option<u64>),
+    trust: &TrustStore,
+    for_target: (Option<crate::digest::Digest>, &dyn Progress),
+) -> Result<(SnapshotDir, VerifiedSnapshot)> {
     let shown = drives.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(" ");
     let dirs = media::locate_all(drives)?;
     let chosen = match (dirs.as_slice(), sequence) {
@@ -612,7 +630,7 @@ pub(crate) fn choose_snapshot(
             let snapshot = only.open(trust)?;
             (only.clone(), snapshot)
         }
-        _ => newest(&shown, dirs, repository, sequence, trust)?,
+        _ => newest(&shown, dirs, (repository, sequence), trust, for_target)?,
     };
     check_every_drive_holds_a_part(drives, &chosen.0, &chosen.1)?;
     Ok(chosen)
@@ -621,12 +639,12 @@ pub(crate) fn choose_snapshot(
 fn newest(
     shown: &str,
     dirs: Vec<SnapshotDir>,
-    repository: Option<&str>,
-    sequence: Option<u64>,
+    (repository, sequence): (Option<&str>, Option<u64>),
     trust: &TrustStore,
+    (installed, progress): (Option<crate::digest::Digest>, &dyn Progress),
 ) -> Result<(SnapshotDir, VerifiedSnapshot)> {
     let mut first_error = None;
-    let mut best: Option<(SnapshotDir, VerifiedSnapshot)> = None;
+    let mut offered: Vec<(SnapshotDir, VerifiedSnapshot)> = Vec::new();
     let mut repositories = Vec::new();
     let mut present = std::collections::BTreeSet::new();
     for dir in dirs {
@@ -642,9 +660,7 @@ fn newest(
                 if !repositories.contains(&id) {
                     repositories.push(id);
                 }
-                if best.as_ref().is_none_or(|(_, b)| b.manifest().sequence < snapshot.manifest().sequence) {
-                    best = Some((dir, snapshot));
-                }
+                offered.push((dir, snapshot));
             }
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -657,6 +673,7 @@ fn newest(
             repositories.join(", ")
         )));
     }
+    let best = crate::delta::medium::pick(offered, installed, progress);
     if let (None, Some(wanted)) = (&best, repository)
         && !present.is_empty()
         && !present.contains(wanted)

@@ -149,6 +149,7 @@ pub fn import_options(
     options.wait = install.wait;
     options.adopt = install.adopt;
     options.repair = install.repair;
+    options.deep = install.deep;
     options.dry_run = install.dry_run;
     options.allow_expired = install.allow_expired;
     options.allow_jump = install.allow_jump;

@@ -1,0 +1,222 @@
+//! Delta import through the real binary (formats/delta-v1.md §6): a delta
+//! touches only what it carries (DI5), `--deep` checks the files it keeps
+//! (DI3), a drive with several snapshots gives the one that applies (DI6),
+//! and `publish` of a delta to several folder targets.
+
+mod support;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use std::os::unix::fs::MetadataExt;
+use support::*;
+
+/// Keys, a ledger, a source at day 0 installed at `site`, and the receipt.
+struct World {
+    scratch: Scratch,
+    key: Utf8PathBuf,
+    public: Utf8PathBuf,
+    ledger: Utf8PathBuf,
+    source: Utf8PathBuf,
+    site: Utf8PathBuf,
+    /// The full day-0 snapshot's drive.
+    full: Utf8PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let scratch = Scratch::new();
+        let (key, public) = key_pair(&scratch);
+        let world = World {
+            key,
+            public,
+            ledger: scratch.path("ledger"),
+            source: scratch.path("source"),
+            site: scratch.path("site"),
+            full: scratch.path("d0"),
+            scratch,
+        };
+        for i in 0..20u64 {
+            write(&world.source.join(format!("bases/db-{i:02}.cvd")), &pseudo_random_bytes(i, 30_000));
+        }
+        write(&world.source.join("index/master.xml"), b"<day 0/>");
+        world.export(&world.full, 1, &[]);
+        world.import(&world.full, &world.site).ok();
+        world
+    }
+
+    /// Exports the source to `drive` with `sequence`, as a delta from `since`.
+    fn export(&self, drive: &Utf8Path, sequence: u64, since: &[&Utf8Path]) {
+        let sequence = sequence.to_string();
+        let mut args = vec!["export", self.source.as_str(), drive.as_str(), "--key", self.key.as_str()];
+        args.extend(["--repository", "av", "--sequence", &sequence, "--ledger", self.ledger.as_str(), "-q"]);
+        for receipt in since {
+            args.extend(["--since", receipt.as_str()]);
+        }
+        run(&args).ok();
+    }
+
+    fn import_with(&self, drive: &Utf8Path, target: &Utf8Path, extra: &[&str]) -> Run {
+        let mut args = vec!["import", drive.as_str(), target.as_str(), "--trust", self.public.as_str()];
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+
+    fn import(&self, drive: &Utf8Path, target: &Utf8Path) -> Run {
+        self.import_with(drive, target, &[])
+    }
+
+    fn receipt(&self, target: &Utf8Path) -> Utf8PathBuf {
+        let out = self.scratch.path(&format!("receipt-{}", target.file_name().unwrap()));
+        run(&["receipt", target.as_str(), out.as_str(), "-q"]).ok();
+        out
+    }
+
+    /// Day 1: two databases edited in place, one added, one removed, the
+    /// index rewritten; exported as a delta from the site's receipt to `drive`.
+    fn day_one(&self, drive: &Utf8Path) {
+        let receipt = self.receipt(&self.site);
+        for i in [3u64, 11] {
+            let path = self.source.join(format!("bases/db-{i:02}.cvd"));
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[10_000..12_000].copy_from_slice(&pseudo_random_bytes(100 + i, 2000));
+            write(&path, &bytes);
+        }
+        write(&self.source.join("bases/new.cvd"), &pseudo_random_bytes(77, 9000));
+        std::fs::remove_file(self.source.join("bases/db-19.cvd")).unwrap();
+        write(&self.source.join("index/master.xml"), b"<day 1/>");
+        self.export(drive, 2, &[&receipt]);
+    }
+}
+
+fn inode(path: &Utf8Path) -> u64 {
+    std::fs::symlink_metadata(path).unwrap().ino()
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// DI5: with `--switch auto` a delta renames only the files it changes
+/// into place; the files it keeps are the same inodes, untouched. Rollback
+/// then restores day 0 exactly, and `--switch tree` still exchanges trees.
+#[test]
+fn a_delta_touches_only_what_it_carries_and_rolls_back() {
+    let world = World::new();
+    let day0 = served_tree(&world.source);
+    let kept = world.site.join("bases/db-05.cvd");
+    let kept_inode = inode(&kept);
+    let delta = world.scratch.path("d1");
+    world.day_one(&delta);
+    let report = json(&world.import_with(&delta, &world.site, &["--json"]).ok());
+    assert_eq!(report["switch"], "ordered", "{report}");
+    assert_eq!(
+        (report["added"].as_u64(), report["changed"].as_u64(), report["removed"].as_u64()),
+        (Some(1), Some(3), Some(1))
+    );
+    assert_eq!(inode(&kept), kept_inode, "an unchanged file was replaced");
+    assert_eq!(served_tree(&world.site), served_tree(&world.source));
+
+    run(&["rollback", world.site.as_str(), "-q"]).ok();
+    assert_eq!(served_tree(&world.site), day0, "rollback after a delta");
+    assert_eq!(inode(&kept), kept_inode, "rollback replaced an unchanged file");
+
+    // The whole-tree switch on request: every file is in a new tree.
+    let report = json(&world.import_with(&delta, &world.site, &["--json", "--switch", "tree"]).ok());
+    assert_eq!(report["switch"], "tree", "{report}");
+    assert_eq!(served_tree(&world.site), served_tree(&world.source));
+    run(&["rollback", world.site.as_str(), "-q"]).ok();
+    world.import(&delta, &world.site).ok();
+    assert_eq!(served_tree(&world.site), served_tree(&world.source));
+}
+
+/// DI3: a file the delta does not carry, edited by hand at the same size,
+/// passes the size check; `--deep` hashes it and refuses before anything
+/// changes, naming the file. A size change is refused without `--deep`.
+#[test]
+fn deep_refuses_a_kept_file_changed_by_hand() {
+    let world = World::new();
+    let delta = world.scratch.path("d1");
+    world.day_one(&delta);
+    let edited = world.site.join("bases/db-07.cvd");
+    let mut bytes = std::fs::read(&edited).unwrap();
+    bytes[500] ^= 0x20;
+    write(&edited, &bytes);
+    let before = tree_state_but_journal(&world.site);
+    for extra in [&["--deep"][..], &["--deep", "--dry-run"]] {
+        let refused = world.import_with(&delta, &world.site, extra).expect_code(3);
+        assert!(refused.stderr.contains("bases/db-07.cvd"), "{}", refused.stderr);
+        assert!(refused.stderr.contains("hint:") && refused.stderr.contains("--repair"), "{}", refused.stderr);
+        assert_tree_unchanged(&before, &tree_state_but_journal(&world.site), "--deep refusal");
+    }
+    bytes.push(b'!');
+    write(&edited, &bytes);
+    let before = tree_state_but_journal(&world.site);
+    let refused = world.import(&delta, &world.site).expect_code(3);
+    assert!(refused.stderr.contains("bases/db-07.cvd"), "{}", refused.stderr);
+    assert_tree_unchanged(&before, &tree_state_but_journal(&world.site), "size refusal");
+    // Restored by hand: the delta applies.
+    write(&edited, &pseudo_random_bytes(7, 30_000));
+    world.import_with(&delta, &world.site, &["--deep"]).ok();
+    assert_eq!(served_tree(&world.site), served_tree(&world.source));
+}
+
+/// DI6: one drive holds the full day-0 snapshot and deltas to days 1 and
+/// 2 (each from day 0). A site at day 0 gets the newest delta; an empty
+/// site gets the full snapshot; each import says which it picked.
+#[test]
+fn a_drive_with_full_and_deltas_gives_each_site_the_newest_that_applies() {
+    let world = World::new();
+    let drive = world.full.clone();
+    let receipt = world.receipt(&world.site);
+    world.day_one(&drive);
+    write(&world.source.join("index/master.xml"), b"<day 2/>");
+    world.export(&drive, 3, &[&receipt]);
+    let listed = run(&["list", drive.as_str(), "--trust", world.public.as_str()]).ok();
+    assert_eq!(listed.stdout.matches("delta from snapshot").count(), 2, "{}", listed.stdout);
+
+    let empty = world.scratch.path("empty");
+    let picked = world.import(&drive, &empty).ok();
+    assert!(picked.stderr.contains("sequence 1"), "{}", picked.stderr);
+    let full = json(&run(&["status", empty.as_str(), "--json"]));
+    assert_eq!(full["sequence"].as_u64(), Some(1), "{full}");
+
+    let picked = world.import(&drive, &world.site).ok();
+    assert!(picked.stderr.contains("sequence 3"), "{}", picked.stderr);
+    assert_eq!(served_tree(&world.site), served_tree(&world.source));
+    // The empty site now holds day 0: the newest delta applies there too.
+    world.import(&drive, &empty).ok();
+    assert_eq!(served_tree(&empty), served_tree(&world.source));
+}
+
+/// `publish` of a delta drive: two folder targets holding its base are
+/// updated, one holding nothing refuses it (exit 3, reported), the others
+/// are done anyway.
+#[test]
+fn publish_of_a_delta_updates_the_targets_holding_its_base() {
+    let world = World::new();
+    let second = world.scratch.path("second");
+    world.import(&world.full, &second).ok();
+    let delta = world.scratch.path("d1");
+    world.day_one(&delta);
+    let empty = world.scratch.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let published = run(&[
+        "publish",
+        delta.as_str(),
+        world.site.as_str(),
+        second.as_str(),
+        empty.as_str(),
+        "--trust",
+        world.public.as_str(),
+        "--json",
+    ])
+    .expect_code(3);
+    let report = json(&published);
+    let outcomes = report["targets"].as_array().unwrap_or_else(|| panic!("{report}"));
+    let status: Vec<&str> = outcomes.iter().map(|t| t["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["updated", "updated", "refused"], "{report}");
+    assert!(outcomes[2]["error"].as_str().unwrap().contains("no snapshot installed by ferry"), "{report}");
+    for target in [&world.site, &second] {
+        assert_eq!(served_tree(target), served_tree(&world.source), "{target}");
+    }
+    assert!(std::fs::read_dir(&empty).unwrap().next().is_none(), "the refusing target was written");
+}
