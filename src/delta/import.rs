@@ -20,7 +20,9 @@ use crate::report::Progress;
 use crate::signing::VerifiedSnapshot;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::HashMap;
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// DI2: refuses a delta unless the installed snapshot (`installed`, its
 /// id) is one of its bases. Nothing has changed at the target yet.
@@ -95,9 +97,16 @@ pub fn confirm_kept<'a>(
     })
 }
 
+/// Rebuilt files kept in memory, in total; the rest are written to a
+/// temporary folder (formats/delta-v1.md DI4).
+const IN_MEMORY: u64 = 256 * 1024 * 1024;
+/// Files rebuilt at once: each holds its old and its new version (P2).
+const REBUILDERS: usize = 2;
+
 /// The payload import reads: `medium` itself for a full snapshot; for a
 /// delta, a [`DeltaSource`] with every file the change set needs that the
-/// medium does not carry whole rebuilt from the target (DI3, DI4).
+/// medium does not carry whole rebuilt from the target (DI3, DI4), two at
+/// a time, in memory up to [`IN_MEMORY`] bytes, else in a temporary folder.
 pub fn payload(
     target: &dyn Backend,
     (manifest_path, snapshot): (&Utf8Path, &VerifiedSnapshot),
@@ -108,45 +117,76 @@ pub fn payload(
 ) -> Result<Payload> {
     let (Some(delta), Some(installed)) = (snapshot.delta(), installed) else { return Ok(medium) };
     let before: HashMap<&RelPath, &FileEntry> = installed.files().collect();
+    let jobs: Vec<(usize, (&RelPath, &FileEntry))> = changes
+        .added
+        .iter()
+        .chain(&changes.changed)
+        .filter(|(path, _)| delta.carry_of(path.as_str()) != Carry::Whole)
+        .copied()
+        .enumerate()
+        .collect();
     let folder =
         tempfile::Builder::new().prefix("ferry-delta-").tempdir().ctx("create", Utf8Path::new("a temporary folder"))?;
     let root = Utf8PathBuf::from_path_buf(folder.path().to_owned())
         .map_err(|p| Error::InvalidArgument(format!("temporary folder `{}` is not UTF-8", p.display())))?;
-    let mut rebuilt = HashMap::new();
-    for (path, file) in changes.added.iter().chain(&changes.changed) {
-        let carry = delta.carry_of(path.as_str());
-        if carry == Carry::Whole {
-            continue;
-        }
-        let drifted = || Error::WrongBase {
-            manifest: manifest_path.to_owned(),
-            needs: format!("`{path}` as installed"),
-            holds: format!("`{path}` changed or missing since it was installed"),
-        };
-        let old_digest = before.get(path).map(|old| old.digest).ok_or_else(drifted)?;
-        let limit = patch::MAX_PATCH_INPUT.max(file.size);
-        let old = target.read_file(path, limit)?.filter(|old| Digest::of(old) == old_digest).ok_or_else(drifted)?;
-        let to = root.join(format!("{}", rebuilt.len()));
-        let mut out = BufWriter::new(std::fs::File::create(&to).ctx("create", &to)?);
-        if carry == Carry::Base {
-            // Only its mode changes: the installed bytes are the signed ones.
-            out.write_all(&old).ctx("write", &to)?;
+    let reserved = AtomicU64::new(0);
+    let rebuilt = Mutex::new(HashMap::new());
+    let workers = REBUILDERS.min(target.parallelism()).max(1);
+    let errors = crate::parallel::for_each_with(workers, &jobs, true, |&(n, (path, file))| -> Result<()> {
+        let old = before.get(path).copied();
+        let bytes = rebuild(target, (manifest_path, delta), &medium, (path, file), old)?;
+        let kept = if reserved.fetch_add(file.size, Ordering::Relaxed) + file.size <= IN_MEMORY {
+            Rebuilt::Memory(bytes)
         } else {
-            let line = delta.patch_for(path.as_str(), &old_digest).ok_or_else(drifted)?;
-            let bytes = read_patch(&medium, line)?;
-            patch::apply(&old, &mut &bytes[..], file, path.as_path(), &mut out)?;
-        }
-        out.flush().ctx("write", &to)?;
-        rebuilt.insert((*path).clone(), to);
+            let to = root.join(n.to_string());
+            std::fs::write(&to, &bytes).ctx("write", &to)?;
+            Rebuilt::File(to)
+        };
+        rebuilt.lock().unwrap_or_else(PoisonError::into_inner).insert(path.clone(), kept);
+        Ok(())
+    });
+    if let Some(error) = errors.into_iter().next() {
+        return Err(error);
     }
     crate::crash::point("delta-rebuilt");
-    if !rebuilt.is_empty() {
+    if !jobs.is_empty() {
         progress.notice(&format!(
             "rebuilt {} from the installed snapshot and patches",
-            crate::report::counted(rebuilt.len(), "file", "files")
+            crate::report::counted(jobs.len(), "file", "files")
         ));
     }
+    let rebuilt = rebuilt.into_inner().unwrap_or_else(PoisonError::into_inner);
     Ok(Payload::new(DeltaSource { medium, rebuilt, _folder: folder }))
+}
+
+/// One file the medium does not carry whole, rebuilt from its installed
+/// version `old`: the installed bytes themselves when only its mode changes
+/// (`b`), else the patch from that version applied (`p`, P4). The
+/// installed bytes must still be the ones the installed manifest lists.
+fn rebuild(
+    target: &dyn Backend,
+    (manifest_path, delta): (&Utf8Path, &crate::manifest_v3::Delta),
+    medium: &Payload,
+    (path, file): (&RelPath, &FileEntry),
+    old: Option<&FileEntry>,
+) -> Result<Vec<u8>> {
+    let drifted = || Error::WrongBase {
+        manifest: manifest_path.to_owned(),
+        needs: format!("`{path}` as installed"),
+        holds: format!("`{path}` changed or missing since it was installed"),
+    };
+    let old_digest = old.map(|old| old.digest).ok_or_else(drifted)?;
+    let limit = patch::MAX_PATCH_INPUT.max(file.size);
+    let old = target.read_file(path, limit)?.filter(|old| Digest::of(old) == old_digest).ok_or_else(drifted)?;
+    if delta.carry_of(path.as_str()) == Carry::Base {
+        // Only its mode changes: the installed bytes are the signed ones.
+        return Ok(old);
+    }
+    let line = delta.patch_for(path.as_str(), &old_digest).ok_or_else(drifted)?;
+    let bytes = read_patch(medium, line)?;
+    let mut out = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+    patch::apply(&old, &mut &bytes[..], file, path.as_path(), &mut out)?;
+    Ok(out)
 }
 
 /// The patch file of `line` from the medium, checked against its size and
@@ -163,22 +203,39 @@ fn read_patch(medium: &Payload, line: &crate::manifest_v3::PatchLine) -> Result<
     }
 }
 
-/// Serves rebuilt files from the temporary folder and everything else from
-/// the medium. Untrusted like every source: [`Payload::copy_verified`]
-/// checks what it gives.
+/// A file rebuilt before the switch.
+#[derive(Debug)]
+enum Rebuilt {
+    /// Its bytes.
+    Memory(Vec<u8>),
+    /// Written to the temporary folder (beyond [`IN_MEMORY`]).
+    File(Utf8PathBuf),
+}
+
+/// Serves rebuilt files from memory or the temporary folder and everything
+/// else from the medium. Untrusted like every source:
+/// [`Payload::copy_verified`] checks what it gives.
 #[derive(Debug)]
 pub struct DeltaSource {
     medium: Payload,
-    rebuilt: HashMap<RelPath, Utf8PathBuf>,
+    rebuilt: HashMap<RelPath, Rebuilt>,
     /// Removed with the source.
     _folder: tempfile::TempDir,
 }
 
 impl FileSource for DeltaSource {
     fn open(&self, path: &RelPath, expected: &FileEntry) -> Result<OpenedFile<'_>> {
-        let Some(from) = self.rebuilt.get(path) else { return self.medium.open(path, expected) };
-        let file = std::fs::File::open(from).ctx("open", from)?;
-        Ok(OpenedFile { reader: Box::new(file), origin: from.clone(), shown_as: path.as_path().to_owned() })
+        let shown_as = path.as_path().to_owned();
+        match self.rebuilt.get(path) {
+            None => self.medium.open(path, expected),
+            Some(Rebuilt::Memory(bytes)) => {
+                Ok(OpenedFile { reader: Box::new(&bytes[..]), origin: shown_as.clone(), shown_as })
+            }
+            Some(Rebuilt::File(from)) => {
+                let file = std::fs::File::open(from).ctx("open", from)?;
+                Ok(OpenedFile { reader: Box::new(file), origin: from.clone(), shown_as })
+            }
+        }
     }
 
     fn read_position(&self, path: &RelPath) -> (usize, u64) {
