@@ -148,6 +148,14 @@ fn a_previously_installed_update_declined_now_is_removed_by_the_next_import() {
     assert_eq!(report["removed_declined"], 1, "{report}");
     assert!(!target.join("toolbar").exists(), "the declined update is still installed");
     assert!(target.join("engine/engine.bin").exists());
+    // The target's audit journal says so too (audit-journal-v1 §6a).
+    let journal = std::fs::read_to_string(target.join(".ferry/audit")).unwrap();
+    assert!(journal.ends_with(" declined=1\n"), "{journal}");
+    let log: serde_json::Value = serde_json::from_str(&run(&["log", target.as_str(), "--json"]).ok().stdout).unwrap();
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!((entries[0]["removed_declined"].as_u64(), entries[1]["removed_declined"].as_u64()), (Some(0), Some(1)));
+    let text = run(&["log", target.as_str(), "--verify"]).ok().stdout;
+    assert!(text.contains(" (1 removed as declined)\n") && text.contains("chain intact: 2 entries"), "{text}");
 }
 
 #[test]
