@@ -63,6 +63,9 @@ impl Action {
     }
 }
 
+/// The name of the optional field counting files removed as declined (§6a).
+const DECLINED_FIELD: &str = "declined=";
+
 /// One journal entry's content (everything but its number and link).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -82,6 +85,8 @@ pub struct Record {
     pub operator: Option<String>,
     /// The reason given (`--reason`), or why something was refused.
     pub reason: Option<String>,
+    /// Files the switch removed as declined (§6a); `None` when none.
+    pub declined: Option<u64>,
 }
 
 impl Record {
@@ -96,6 +101,7 @@ impl Record {
             signers: Vec::new(),
             operator: None,
             reason: None,
+            declined: None,
         }
     }
 
@@ -116,6 +122,12 @@ impl Record {
     /// dropped when empty, so that any text given can be recorded.
     pub fn by(self, operator: Option<&str>, reason: Option<&str>) -> Self {
         Record { operator: operator.and_then(fit_text), reason: reason.and_then(fit_text), ..self }
+    }
+
+    /// Records that the switch removed `count` files as declined (§6a);
+    /// nothing when `count` is 0.
+    pub fn removed_declined(self, count: usize) -> Self {
+        Record { declined: (count > 0).then_some(count as u64), ..self }
     }
 }
 
@@ -279,8 +291,9 @@ fn encode_entry(entry: &Entry) -> String {
     let record = &entry.record;
     let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
     let signers = record.signers.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
+    let declined = record.declined.map_or(String::new(), |count| format!(" {DECLINED_FIELD}{count}"));
     format!(
-        "{} {} {} {} {} {} {} {} {} {}\n",
+        "{} {} {} {} {} {} {} {} {} {}{declined}\n",
         entry.number,
         entry.prev,
         clock::format(record.time),
@@ -295,9 +308,16 @@ fn encode_entry(entry: &Entry) -> String {
 }
 
 fn decode_entry(line: &str) -> Result<Entry, String> {
-    let fields: Vec<&str> = line.split(' ').collect();
+    let mut fields: Vec<&str> = line.split(' ').collect();
+    let declined = match fields.len() {
+        11 => Some(declined_count(fields.pop().unwrap_or_default())?),
+        _ => None,
+    };
     let [number, prev, time, action, repository, sequence, snapshot, signers, operator, reason] = fields[..] else {
-        return Err(format!("expected 10 fields separated by single spaces, found {}", fields.len()));
+        return Err(format!(
+            "expected 10 fields separated by single spaces (11 with `declined=N`), found {}",
+            fields.len()
+        ));
     };
     let number = decimal(number).ok_or_else(|| format!("`{number}` is not an entry number"))?;
     let prev = Digest::from_hex(prev).ok_or_else(|| format!("`{prev}` is not a SHA-256 in lowercase hex"))?;
@@ -323,8 +343,17 @@ fn decode_entry(line: &str) -> Result<Entry, String> {
     };
     let operator = optional(operator).map(unescape).transpose()?;
     let reason = optional(reason).map(unescape).transpose()?;
-    let record = Record { time, action, repository, sequence, snapshot, signers, operator, reason };
+    let record = Record { time, action, repository, sequence, snapshot, signers, operator, reason, declined };
     Ok(Entry { number, prev, record })
+}
+
+/// The optional last field (§6a): `declined=N`, N a canonical decimal of 1 or more.
+fn declined_count(field: &str) -> Result<u64, String> {
+    field
+        .strip_prefix(DECLINED_FIELD)
+        .and_then(decimal)
+        .filter(|count| *count > 0)
+        .ok_or_else(|| format!("`{field}` is not `declined=N` with N 1 or more"))
 }
 
 /// `None` for the `-` of a field that does not apply.

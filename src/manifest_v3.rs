@@ -253,7 +253,7 @@ impl SnapshotManifest {
     /// delta-v1.md D2, D3).
     fn check(&self) -> Result<(), String> {
         if let Some(policy) = &self.policy {
-            check_policy(policy, &self.manifest)?;
+            check_policy(policy, &self.manifest, self.delta.as_ref())?;
         }
         let Some(delta) = &self.delta else { return Ok(()) };
         if delta.bases.is_empty() {
@@ -428,11 +428,14 @@ fn parse_policy_line(line: &str, at: u64, section: &mut PolicySection) -> Result
     Ok(())
 }
 
-/// What the policy section says against the entries (PS3).
-fn check_policy(policy: &PolicySection, manifest: &Manifest) -> Result<(), String> {
+/// What the policy section says against the entries (PS3): a held path is
+/// an entry only when it is kept from the bases (a `b` file) and not declined.
+fn check_policy(policy: &PolicySection, manifest: &Manifest, delta: Option<&Delta>) -> Result<(), String> {
     let listed: std::collections::BTreeSet<&str> = manifest.entries.iter().map(|e| e.path.as_str()).collect();
-    match policy.held.iter().find(|h| listed.contains(h.path.as_str())) {
-        Some(held) => Err(format!("`{}` is both held and an entry (PS3)", held.path)),
+    let kept = |path: &str| delta.is_some_and(|d| d.carry_of(path) == Carry::Base);
+    let listed_held = policy.held.iter().filter(|h| listed.contains(h.path.as_str()));
+    match listed_held.into_iter().find(|h| h.reason == HoldReason::Declined || !kept(h.path.as_str())) {
+        Some(held) => Err(format!("`{}` is both held and an entry that is not kept from the base (PS3)", held.path)),
         None => Ok(()),
     }
 }

@@ -25,6 +25,8 @@ fn record(n: u64, reason: Option<&str>) -> Record {
         signers: vec![SecretKey::generate().unwrap().id()],
         operator: Some("alice@site".into()),
         reason: reason.map(str::to_owned),
+        // formats/audit-journal-v1.md §6a: entry 4 removed files as declined.
+        declined: (n == 4).then_some(3),
     }
 }
 
@@ -58,6 +60,8 @@ fn a_journal_round_trips_byte_for_byte_and_keeps_its_head() {
     assert_eq!(read.entries()[2].record.reason.as_deref(), Some("-"));
     assert!(text.contains(" below%20threshold:%201%20more%20needed\n"), "{text}");
     assert!(text.contains(" %2D\n"), "{text}");
+    assert!(text.contains("%25 declined=3\n"), "{text}");
+    assert_eq!(read.entries()[3].record.declined, Some(3));
     assert!(Journal::decode(None, origin()).unwrap().entries().is_empty());
     read.check_anchor(journal.head(), origin()).unwrap();
 }
@@ -134,6 +138,10 @@ fn non_canonical_spellings_are_refused() {
         (" below%20threshold", " below%20%74hreshold", "canonical"),
         ("%2D\n", "-x\n", "must be written as %2D"),
         ("ferry audit-journal v1", "ferry audit-journal v2", "unsupported version"),
+        (" declined=3\n", " declined=0\n", "not `declined=N` with N 1 or more"),
+        (" declined=3\n", " declined=03\n", "not `declined=N`"),
+        (" declined=3\n", " removed=3\n", "not `declined=N`"),
+        (" declined=3\n", " declined=3 x\n", "found 12"),
     ] {
         let error = error_of(&text.replacen(from, to, 1));
         assert!(error.contains(expected), "{from} -> {to}: {error}");

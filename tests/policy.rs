@@ -148,6 +148,14 @@ fn a_previously_installed_update_declined_now_is_removed_by_the_next_import() {
     assert_eq!(report["removed_declined"], 1, "{report}");
     assert!(!target.join("toolbar").exists(), "the declined update is still installed");
     assert!(target.join("engine/engine.bin").exists());
+    // The target's audit journal says so too (audit-journal-v1 §6a).
+    let journal = std::fs::read_to_string(target.join(".ferry/audit")).unwrap();
+    assert!(journal.ends_with(" declined=1\n"), "{journal}");
+    let log: serde_json::Value = serde_json::from_str(&run(&["log", target.as_str(), "--json"]).ok().stdout).unwrap();
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!((entries[0]["removed_declined"].as_u64(), entries[1]["removed_declined"].as_u64()), (Some(0), Some(1)));
+    let text = run(&["log", target.as_str(), "--verify"]).ok().stdout;
+    assert!(text.contains(" (1 removed as declined)\n") && text.contains("chain intact: 2 entries"), "{text}");
 }
 
 #[test]
@@ -240,10 +248,81 @@ fn a_delta_exported_with_a_policy_records_both_sections() {
     let manifest = std::fs::read_to_string(snapshot.join("manifest")).unwrap();
     assert!(!manifest.contains("\nbase: none\n") && manifest.contains("\npolicy: 3\n"), "{manifest}");
     assert!(manifest.contains(" ba bases/av-1.dat\n") && manifest.contains("\nheld declined toolbar/toolbar.bin\n"));
+    // misc (undefined, held) is kept from the base the receipt names.
+    assert!(manifest.contains(" b misc/readme.txt\n") && manifest.contains("\nheld undefined misc/readme.txt\n"));
     let out = run(&["import", usb2.as_str(), target.as_str(), "--trust", public.as_str(), "--json"]).ok();
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!((report["removed"].as_u64(), report["removed_declined"].as_u64()), (Some(2), Some(1)), "{report}");
+    assert_eq!((report["removed"].as_u64(), report["removed_declined"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(std::fs::read(target.join("misc/readme.txt")).unwrap(), b"readme\n");
     let status: serde_json::Value =
         serde_json::from_str(&run(&["status", target.as_str(), "--json"]).ok().stdout).unwrap();
     assert_eq!(status["policy"]["declined"], serde_json::json!(["toolbar/toolbar.bin"]), "{status}");
+}
+
+/// policy-v1 §6 PS6: an update held back stays installed, byte for byte,
+/// until the policy ships it; declined ones are removed; a site that does
+/// not hold the snapshot kept from is refused with nothing changed.
+#[test]
+fn held_updates_stay_installed_until_they_ship() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    repository(&source);
+    let ledger = scratch.path("ledger");
+    let (usb1, usb2, usb3) = (scratch.path("usb1"), scratch.path("usb2"), scratch.path("usb3"));
+    let (site, other) = (scratch.path("site"), scratch.path("other"));
+    let import = |usb: &Utf8Path, target: &Utf8Path| {
+        let out = run(&["import", usb.as_str(), target.as_str(), "--trust", public.as_str(), "--json"]).ok();
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    export_with(&source, &usb1, &key, "av", 1, &["--ledger", ledger.as_str()]);
+    import(&usb1, &site);
+    import(&usb1, &other);
+    let installed = served_tree(&site);
+
+    // New versions of the engine (licence not accepted) and of misc
+    // (undefined): held, so the site keeps the versions it has.
+    write(&source.join("engine/engine.bin"), b"engine 3\n");
+    write(&source.join("misc/readme.txt"), b"readme 2\n");
+    write(&source.join("bases/av-1.dat"), b"bases one, updated\n");
+    let held = policy(&scratch, "held.toml", "");
+    let args = ["export", source.as_str(), usb2.as_str(), "--key", key.as_str(), "--repository", "av"];
+    let out =
+        run(&[&args[..], &["--sequence", "2", "--ledger", ledger.as_str(), "--policy", held.as_str()]].concat()).ok();
+    assert!(out.stdout.contains("kept: 2 files held or not covered stay as installed"), "{}", out.stdout);
+    let manifest = std::fs::read_to_string(usb2.join("ferry/av/2/manifest")).unwrap();
+    assert!(!manifest.contains("\nbase: none\n"), "{manifest}");
+    for line in [" b engine/engine.bin\n", " b misc/readme.txt\n", "\nheld eula-not-accepted engine/engine.bin\n"] {
+        assert!(manifest.contains(line), "{line:?} not in\n{manifest}");
+    }
+    let listed = |path: &str| manifest.lines().any(|l| l.starts_with("file ") && l.ends_with(&format!(" {path}")));
+    assert!(!listed("toolbar/toolbar.bin"), "a declined file is never kept:\n{manifest}");
+    let report = import(&usb2, &site);
+    assert_eq!((report["removed"].as_u64(), report["removed_declined"].as_u64()), (Some(1), Some(1)), "{report}");
+    let now = served_tree(&site);
+    for path in ["engine/engine.bin", "misc/readme.txt"] {
+        assert_eq!(now.get(path), installed.get(path), "{path} changed");
+    }
+    assert!(!now.contains_key("toolbar/toolbar.bin") && now["bases/av-1.dat"] != installed["bases/av-1.dat"]);
+
+    // Accepted later: the engine ships (misc is still held and kept).
+    let accepted =
+        policy(&scratch, "accepted.toml", r#"eula_accepted = { by = "j.smith", at = 2026-12-01T10:00:00Z }"#);
+    export_with(&source, &usb3, &key, "av", 3, &["--ledger", ledger.as_str(), "--policy", accepted.as_str()]);
+    import(&usb3, &site);
+    assert_eq!(std::fs::read(site.join("engine/engine.bin")).unwrap(), b"engine 3\n");
+    assert_eq!(std::fs::read(site.join("misc/readme.txt")).unwrap(), b"readme\n");
+
+    // A site still at sequence 1 does not hold sequence 2, kept from: refused, unchanged.
+    let before = tree_state_but_journal(&other);
+    let refused = run(&["import", usb3.as_str(), other.as_str(), "--trust", public.as_str()]).expect_code(3);
+    assert!(refused.stderr.contains("refusing delta") && refused.stderr.contains("--since"), "{}", refused.stderr);
+    assert_tree_unchanged(&before, &tree_state_but_journal(&other), "the site on another base");
+    // --standalone keeps nothing: it imports anywhere, a new site included.
+    let usb4 = scratch.path("usb4");
+    let standalone = ["--ledger", ledger.as_str(), "--policy", accepted.as_str(), "--standalone"];
+    let snapshot = export_with(&source, &usb4, &key, "av", 4, &standalone);
+    assert!(std::fs::read_to_string(snapshot.join("manifest")).unwrap().contains("\nbase: none\n"));
+    import(&usb4, &scratch.path("new-site"));
+    assert!(!scratch.path("new-site/misc").exists());
 }

@@ -85,6 +85,38 @@ fn an_inventory_from_an_update_source_drives_the_next_export() {
     );
 }
 
+/// inventory-v1 §4: a partial snapshot keeps the components it does not
+/// cover as the site holds them (kept from the previous export).
+#[test]
+fn a_partial_import_keeps_uncovered_components() {
+    let scratch = Scratch::new();
+    let (key, public) = key_pair(&scratch);
+    let source = scratch.path("source");
+    versioned_repository(&source, 1);
+    let (usb1, usb2, target, ledger) =
+        (scratch.path("usb1"), scratch.path("usb2"), scratch.path("target"), scratch.path("ledger"));
+    export_with(&source, &usb1, &key, "av", 1, &["--ledger", ledger.as_str()]);
+    run(&["import", usb1.as_str(), target.as_str(), "--trust", public.as_str(), "-q"]).ok();
+    let installed = served_tree(&target);
+    versioned_repository(&source, 2);
+    std::fs::remove_file(source.join("data/d3/f03.dat")).unwrap();
+    let only = ["--layout", "tree", "--ledger", ledger.as_str(), "--only", "bases", "--json"];
+    let snapshot = export_with(&source, &usb2, &key, "av", 2, &only);
+    assert!(!exported_files(&snapshot).iter().any(|f| f.starts_with("data/")));
+    let out = run(&["import", usb2.as_str(), target.as_str(), "--trust", public.as_str(), "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    // Only the file the repository itself removed goes (policy-v1 §6 PS6).
+    assert_eq!(report["removed"], 1, "{report}");
+    let now = served_tree(&target);
+    assert!(!now.contains_key("data/d3/f03.dat"));
+    for (path, state) in installed.iter().filter(|(path, _)| *path != "data/d3/f03.dat") {
+        if path.starts_with("data") || path.starts_with("modules") {
+            assert_eq!(now.get(path), Some(state), "{path} not kept as installed");
+        }
+    }
+    assert!(now["index/master.xml"] != installed["index/master.xml"], "the index files are carried");
+}
+
 #[test]
 fn read_counts_only_files_devices_read() {
     let scratch = Scratch::new();

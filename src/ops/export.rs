@@ -23,6 +23,7 @@ use crate::report::Progress;
 use crate::scan::{self, SourceEntry, Stamp};
 use crate::signing::SecretKey;
 use crate::volume::{self, VolumeWriter};
+use crate::workflow::keep::Kept;
 use camino::{Utf8Path, Utf8PathBuf};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -164,6 +165,9 @@ pub struct ExportReport {
     /// Bytes of file contents on the medium: every file for a full export;
     /// for a delta the files carried whole plus the patches.
     pub carried_bytes: u64,
+    /// Held and uncovered files kept at the version of the bases (`b`
+    /// entries, formats/policy-v1.md §6 PS6); 0 without a base.
+    pub kept_files: usize,
 }
 
 /// Runs an export of the whole source.
@@ -180,6 +184,10 @@ pub struct Selection<'a> {
     pub policy: Option<&'a crate::policy::Policy>,
     /// The requested components (`--only`, `--inventory`): a partial export.
     pub only: Option<&'a crate::workflow::inventory::Coverage>,
+    /// `--standalone`: keep nothing from what the site holds, so that the
+    /// snapshot names no base and imports anywhere (formats/policy-v1.md
+    /// §6 PS6); held and uncovered files are then absent.
+    pub standalone: bool,
 }
 
 /// The creation time to record: `--created` as given, else the clock, but
@@ -229,6 +237,7 @@ pub fn export_selected(
         .transpose()?;
     let sequence = sequence_for(options, ledger.as_ref(), &repository, created);
     let bases = since_bases(options, ledger.as_ref(), &repository, key)?;
+    let keep_from = keep_bases(selection, ledger.as_ref(), &bases, key)?;
     let drives = drives_for(options)?;
     let folders: Vec<SnapshotDir> =
         drives.iter().map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence)).collect();
@@ -238,12 +247,12 @@ pub fn export_selected(
     // A source that changes while it is read is read once more, then refused.
     let mut reread = false;
     let (mut policy_report, mut section) = (None, None);
-    let mut carried_bytes: Option<u64>;
+    let (mut carried_bytes, mut kept): (Option<u64>, Option<Kept>);
     let (manifest, manifest_bytes, snapshot) = loop {
         progress.notice(&format!("scanning {}", options.source));
         let source = Source::open(&options.source)?;
-        let index = scan::index_matcher(&options.index_patterns)?;
-        let entries = select(selection, scan::scan(&options.source, &index)?, (&mut policy_report, &mut section))?;
+        let entries;
+        (kept, entries) = scan_selected(options, selection, &keep_from, (&mut policy_report, &mut section))?;
         let plan = plan_delta(options, ledger.as_ref(), &bases, &entries, sequence, progress)?;
         let carried = plan.as_ref().map(|plan| plan.carried(&entries));
         let carried_entries = carried.as_deref().unwrap_or(&entries);
@@ -268,6 +277,7 @@ pub fn export_selected(
                 let written =
                     Manifest { repository: repository.clone(), sequence, created, expires, layout, entries: hashed };
                 let complete = crate::delta::export::complete(plan.as_ref(), written, &options.source, &entries)?;
+                let complete = Kept::add(kept.as_ref(), complete)?;
                 Ok(SnapshotManifest { policy: section.clone(), ..complete })
             },
         );
@@ -305,8 +315,9 @@ pub fn export_selected(
         policy: policy_report,
         partial: selection.only.is_some(),
         covers: selection.only.map(|only| only.patterns.clone()).unwrap_or_default(),
-        bases: bases.iter().map(|base| base.id().to_hex()).collect(),
-        carried_bytes: carried_bytes.unwrap_or_else(|| manifest.payload_bytes()),
+        bases: if kept.is_some() { &keep_from } else { &bases }.iter().map(|base| base.id().to_hex()).collect(),
+        carried_bytes: carried_bytes.unwrap_or_else(|| manifest.payload_bytes() - kept.as_ref().map_or(0, Kept::bytes)),
+        kept_files: kept.as_ref().map_or(0, Kept::files),
     })
 }
 
@@ -326,6 +337,32 @@ fn record_in_ledger(
         progress.notice(&format!("warning: file contents not kept in the ledger: {error}"));
     }
     Ok(())
+}
+
+/// Scans the source and selects what the export carries: the entries
+/// [`select`] gives, plus the folders above the files it keeps from
+/// `keep_from` (formats/policy-v1.md §6 PS6), and those files.
+fn scan_selected(
+    options: &ExportOptions,
+    selection: Selection<'_>,
+    keep_from: &[crate::signing::VerifiedSnapshot],
+    decided: (&mut Option<crate::ops::policy::PolicyReport>, &mut Option<PolicySection>),
+) -> Result<(Option<Kept>, Vec<SourceEntry>)> {
+    let scanned = scan::scan(&options.source, &scan::index_matcher(&options.index_patterns)?)?;
+    let selected = select(selection, scanned.clone(), decided)?;
+    Kept::plan(selection.policy, keep_from, &scanned, selected)
+}
+
+/// The snapshots a policy or partial export keeps held and uncovered
+/// files from (none with `--standalone`, or for a full export).
+fn keep_bases(
+    selection: Selection<'_>,
+    ledger: Option<&crate::ledger::ExportLock>,
+    since: &[crate::signing::VerifiedSnapshot],
+    key: &SecretKey,
+) -> Result<Vec<crate::signing::VerifiedSnapshot>> {
+    let keeps = (selection.policy.is_some() || selection.only.is_some()) && !selection.standalone;
+    crate::workflow::keep::bases(keeps, since, ledger.map(|l| l.ledger()), &key.own_trust())
 }
 
 /// The entries `selection` carries, keeping the policy's report and the

@@ -382,7 +382,13 @@ fn install_locked(
         rolled_back_from: None,
     };
     let action = if options.publishing { Action::Publish } else { Action::Import };
-    records.push(Record::new(now, action).about(snapshot).by(options.operator.as_deref(), options.reason.as_deref()));
+    let declined = crate::workflow::record::declined(snapshot, &changes.removed);
+    records.push(
+        Record::new(now, action)
+            .about(snapshot)
+            .by(options.operator.as_deref(), options.reason.as_deref())
+            .removed_declined(declined),
+    );
     match (switch, target.tree_exchange()) {
         (SwitchKind::Tree, Some(trees)) => tree::install(
             target,
@@ -412,7 +418,7 @@ fn install_locked(
         added: changes.added.len(),
         changed: changes.changed.len(),
         removed: changes.removed.len(),
-        removed_declined: crate::workflow::record::declined(snapshot, &changes.removed),
+        removed_declined: declined,
         repaired: 0,
         bytes_transferred: changes.bytes_to_write(),
         recovered,

@@ -49,6 +49,8 @@ pub struct LogEntry {
     pub operator: Option<String>,
     /// The reason given, or why something was refused.
     pub reason: Option<String>,
+    /// Files the switch removed as declined (formats/audit-journal-v1.md §6a).
+    pub removed_declined: u64,
     /// SHA-256 of the entry before it.
     pub prev: String,
 }
@@ -77,6 +79,7 @@ impl From<&Entry> for LogEntry {
             signed_by: record.signers.iter().map(|id| id.to_string()).collect(),
             operator: record.operator.clone(),
             reason: record.reason.clone(),
+            removed_declined: record.declined.unwrap_or(0),
             prev: entry.prev.to_hex(),
         }
     }

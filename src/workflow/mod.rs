@@ -9,6 +9,7 @@
 
 pub mod command;
 pub mod inventory;
+pub mod keep;
 pub mod record;
 
 use crate::backend::Backend;

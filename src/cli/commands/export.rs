@@ -125,6 +125,13 @@ pub struct ExportArgs {
     /// receipts given to --since (repeatable).
     #[arg(long, value_name = "SITE.pub")]
     pub site_trust: Vec<Utf8PathBuf>,
+    /// With --policy, --only or --inventory: keep nothing from the previous
+    /// export, so that the snapshot imports at any site, a new one included;
+    /// held and uncovered files are then removed where they are installed.
+    /// Without it they stay as installed, and a site must hold the previous
+    /// export (or the snapshot --since names).
+    #[arg(long, conflicts_with = "since")]
+    pub standalone: bool,
 }
 
 /// `--layout`.
@@ -167,7 +174,7 @@ pub fn run(args: &ExportArgs, ctx: &Context) -> ferry::Result<i32> {
     export::preflight(&options)?;
     let policy = args.policy.as_deref().map(ferry::policy::Policy::load).transpose()?;
     let only = requested(args)?;
-    let selection = export::Selection { policy: policy.as_ref(), only: only.as_ref() };
+    let selection = export::Selection { policy: policy.as_ref(), only: only.as_ref(), standalone: args.standalone };
     if args.dry_run {
         let plan = export::plan_selected(&options, selection)?;
         ctx.out.report(&plan, || plan_text(&plan));
@@ -290,20 +297,29 @@ fn text(report: &export::ExportReport) -> String {
         + &report.pruned.iter().map(|dir| format!("\n  pruned {dir}")).collect::<String>()
         + &report.left_alone.iter().map(|entry| format!("\n  left alone {entry}")).collect::<String>()
         + &report.policy.as_ref().map_or(String::new(), |p| format!("\n{}", super::policy::held_text(p)))
-        + if report.policy.as_ref().is_some_and(|p| p.held_files > 0) {
-            // Kept from the previous export is not built yet (policy-v1 §6 PS6): say it.
-            "\n  held files are not in this snapshot: an import removes them where they are installed"
-        } else {
-            ""
-        }
-        + &if report.partial {
-            format!(
-                "\n  partial: only what {} covers, and the index files (an import removes what it does not carry)",
-                report.covers.join(" ")
-            )
-        } else {
-            String::new()
-        }
+        + &kept_text(report)
+}
+
+/// What becomes of held and uncovered files at a site (formats/policy-v1.md
+/// §6 PS6): kept from the base, or, without one, removed where installed.
+fn kept_text(report: &export::ExportReport) -> String {
+    let partial = || format!("\n  partial: only what {} covers, and the index files", report.covers.join(" "));
+    if report.kept_files > 0 {
+        let bases = report.bases.iter().map(|b| &b[..12]).collect::<Vec<_>>().join(" or ");
+        return format!(
+            "{}\n  kept: {} held or not covered stay as installed; a site must hold snapshot {bases} (else export --since its receipt, or --standalone)",
+            if report.partial { partial() } else { String::new() },
+            ferry::report::counted(report.kept_files, "file", "files"),
+        );
+    }
+    let held = report.policy.as_ref().is_some_and(|p| p.held_files > 0);
+    let removes = " (an import removes what it does not carry)";
+    let held = if held {
+        "\n  held files are not in this snapshot: an import removes them where they are installed"
+    } else {
+        ""
+    };
+    held.to_owned() + &if report.partial { partial() + removes } else { String::new() }
 }
 
 /// For a delta: its bases and what the medium carries.

@@ -55,7 +55,7 @@ fn text(report: &LogReport) -> String {
     for entry in &report.entries {
         let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
         text.push_str(&format!(
-            "{:>4} {} {:<8} {} {} {} signed-by {} by {}{}\n",
+            "{:>4} {} {:<8} {} {} {} signed-by {} by {}{}{}\n",
             entry.number,
             entry.time,
             entry.action,
@@ -65,6 +65,10 @@ fn text(report: &LogReport) -> String {
             if entry.signed_by.is_empty() { "-".into() } else { entry.signed_by.join(",") },
             or_dash(entry.operator.clone()),
             entry.reason.as_ref().map_or(String::new(), |reason| format!(": {reason}")),
+            match entry.removed_declined {
+                0 => String::new(),
+                count => format!(" ({count} removed as declined)"),
+            },
         ));
     }
     match &report.broken {
