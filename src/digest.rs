@@ -12,7 +12,28 @@ use std::io::{self, Read, Write};
 
 /// Size of the copy buffer: large enough for sequential throughput,
 /// small enough that a few workers stay far below the memory budget.
-const BUFFER_BYTES: usize = 256 * 1024;
+pub const BUFFER_BYTES: usize = 256 * 1024;
+
+thread_local! {
+    /// Each thread's copy buffer, kept between files: allocating (and
+    /// zeroing) a fresh one per file cost more than reading the small files
+    /// of a repository (10,000 files made 2.6 GB of memset).
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` with this thread's copy buffer of [`BUFFER_BYTES`] (a fresh
+/// one if the thread's is in use further up the stack).
+pub fn with_buffer<T>(work: impl FnOnce(&mut [u8]) -> T) -> T {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            if buffer.len() < BUFFER_BYTES {
+                buffer.resize(BUFFER_BYTES, 0);
+            }
+            work(&mut buffer[..BUFFER_BYTES])
+        }
+        Err(_) => work(&mut vec![0u8; BUFFER_BYTES]),
+    })
+}
 
 /// A SHA-256 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,25 +96,26 @@ pub fn copy_hashing(
     limit: u64,
     progress: &dyn Fn(u64),
 ) -> io::Result<Hashed> {
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; BUFFER_BYTES];
-    let mut size = 0u64;
-    let mut limited = reader.take(limit.saturating_add(1));
-    loop {
-        let read = match limited.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buffer[..read]);
-        if let Some(writer) = writer.as_deref_mut() {
-            writer.write_all(&buffer[..read])?;
+    with_buffer(|buffer| {
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut limited = reader.take(limit.saturating_add(1));
+        loop {
+            let read = match limited.read(buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buffer[..read]);
+            if let Some(writer) = writer.as_deref_mut() {
+                writer.write_all(&buffer[..read])?;
+            }
+            size += read as u64;
+            progress(read as u64);
         }
-        size += read as u64;
-        progress(read as u64);
-    }
-    Ok(Hashed { size, digest: Digest(hasher.finalize().into()) })
+        Ok(Hashed { size, digest: Digest(hasher.finalize().into()) })
+    })
 }
 
 #[cfg(test)]

@@ -58,51 +58,154 @@ struct OpenVolume {
     /// the drive it goes to has less room left.
     capacity: u64,
     path: Utf8PathBuf,
-    writer: io::BufWriter<File>,
-    hasher: BackgroundHasher,
+    /// Writes the volume file on a thread of its own; `None` once it failed.
+    writer: Option<Background<io::Result<()>>>,
+    hasher: Background<(Vec<Digest>, Digest)>,
     written: u64,
 }
 
 impl OpenVolume {
+    /// Headers and padding: small, copied to the writer and the hasher.
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.writer.write_all(bytes).ctx("write", &self.path)?;
+        self.check_writer()?;
+        if let Some(writer) = &mut self.writer {
+            writer.update(bytes);
+        }
         self.hasher.update(bytes);
         self.written += bytes.len() as u64;
         Ok(())
     }
 
+    /// File content: handed to the writer and the hasher without a copy.
+    fn write_shared(&mut self, chunk: &Arc<Chunk>) -> Result<()> {
+        self.check_writer()?;
+        if let Some(writer) = &mut self.writer {
+            writer.share(chunk);
+        }
+        self.hasher.share(chunk);
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// The writer's error as soon as it has one (a full drive), so that
+    /// export stops reading instead of finding out at the end.
+    fn check_writer(&mut self) -> Result<()> {
+        if self.writer.as_ref().is_some_and(Background::failed) {
+            return self.close_writer();
+        }
+        Ok(())
+    }
+
+    /// Waits until every byte handed over is written; the first error.
+    fn close_writer(&mut self) -> Result<()> {
+        let Some(writer) = self.writer.take() else {
+            return Err(Error::io("write", self.path.clone(), io::Error::other("an earlier write failed")));
+        };
+        match writer.finish() {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(Error::io("write", self.path.clone(), e)),
+            None => Err(Error::io("write", self.path.clone(), io::Error::other("the writing thread stopped"))),
+        }
+    }
+
     fn finish(mut self) -> Result<Volume> {
         self.write(&[0; END_OF_ARCHIVE as usize])?;
-        let file = self.writer.into_inner().map_err(|e| Error::io("write", self.path.clone(), e.into_error()))?;
-        drop(file);
-        Ok(Volume { size: self.written, digest: self.hasher.finish() })
+        self.close_writer()?;
+        // A hasher that died gives an all-zero digest: read-back and
+        // verify then refuse the volume, never pass it.
+        let digest = self.hasher.finish().map_or(Digest([0; 32]), |(_, digest)| digest);
+        Ok(Volume { size: self.written, digest })
     }
 }
 
-/// SHA-256 computed on a thread of its own. Export hashes every byte twice,
-/// once for the file's digest and once for the volume's; with the volume's
-/// on another core, writing a volume costs about one hash pass of time.
-struct BackgroundHasher {
-    pending: Vec<u8>,
-    sender: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    worker: Option<std::thread::JoinHandle<Digest>>,
+/// Bytes shared between the writer and the hashers. A chunk from a
+/// [`ChunkPool`] goes back to it when the last of them drops it, so that
+/// export reuses a few buffers instead of faulting in fresh pages for every
+/// megabyte.
+struct Chunk {
+    bytes: Vec<u8>,
+    len: usize,
+    pool: Option<ChunkPool>,
 }
 
-impl BackgroundHasher {
-    /// Bytes collected before they are handed over: few hand-overs for the
-    /// many small headers, little memory (a few chunks in flight).
-    const CHUNK: usize = 1024 * 1024;
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
 
-    fn new() -> Self {
-        let (sender, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let worker = std::thread::spawn(move || {
-            let mut hasher = Sha256::new();
-            for chunk in chunks {
-                hasher.update(&chunk);
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            let mut free = pool.0.lock().unwrap_or_else(|p| p.into_inner());
+            if free.len() < ChunkPool::KEEP {
+                free.push(std::mem::take(&mut self.bytes));
             }
-            Digest(hasher.finalize().into())
-        });
-        BackgroundHasher { pending: Vec::with_capacity(Self::CHUNK), sender: Some(sender), worker: Some(worker) }
+        }
+    }
+}
+
+/// Free buffers of [`DATA_CHUNK`] bytes.
+#[derive(Clone, Default)]
+struct ChunkPool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl ChunkPool {
+    /// Buffers kept: about as many as can be in flight.
+    const KEEP: usize = 3 * IN_FLIGHT + 4;
+
+    /// A buffer of [`DATA_CHUNK`] bytes, reused when one is free.
+    fn take(&self) -> Vec<u8> {
+        let reused = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        reused.unwrap_or_else(|| vec![0u8; DATA_CHUNK])
+    }
+}
+
+/// What a [`Background`] thread is sent: more bytes, and the offsets in
+/// them where a digest ends and the next begins (one per small file, so
+/// that a thousand small files cost one hand-over, not a thousand).
+struct Piece {
+    chunk: Arc<Chunk>,
+    cuts: Vec<usize>,
+}
+
+/// A thread that consumes the bytes of a volume or of the files in it:
+/// the volume's writer, the volume's hasher, the files' hasher. Export
+/// hashes every byte twice, once for the file's digest and once for the
+/// volume's (both are signed); with each consumer on a thread of its own,
+/// fed the chunks read from the source without a copy, the thread that
+/// reads never waits for a hash or a write and both cores share the work.
+struct Background<R> {
+    /// Small bytes (headers, padding, small files) not handed over yet.
+    pending: Vec<u8>,
+    /// Offsets in `pending` where a digest ends.
+    cuts: Vec<usize>,
+    sender: Option<std::sync::mpsc::SyncSender<Piece>>,
+    worker: Option<std::thread::JoinHandle<R>>,
+    /// Set by a worker that failed (a writer's error).
+    failed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<R: Send + 'static> Background<R> {
+    /// Small bytes collected before they are handed over.
+    const CHUNK: usize = 1024 * 1024;
+    /// Shared chunks shorter than this are copied into the pending bytes.
+    const SMALL: usize = 64 * 1024;
+
+    fn spawn(
+        work: impl FnOnce(std::sync::mpsc::Receiver<Piece>, &std::sync::atomic::AtomicBool) -> R + Send + 'static,
+    ) -> Self {
+        let (sender, pieces) = std::sync::mpsc::sync_channel::<Piece>(IN_FLIGHT);
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&failed);
+        let worker = std::thread::spawn(move || work(pieces, &flag));
+        Background {
+            pending: Vec::with_capacity(Self::CHUNK),
+            cuts: Vec::new(),
+            sender: Some(sender),
+            worker: Some(worker),
+            failed,
+        }
     }
 
     fn update(&mut self, bytes: &[u8]) {
@@ -112,25 +215,82 @@ impl BackgroundHasher {
         }
     }
 
+    fn share(&mut self, chunk: &Arc<Chunk>) {
+        if chunk.len() < Self::SMALL {
+            return self.update(chunk);
+        }
+        self.hand_over();
+        self.send(Piece { chunk: Arc::clone(chunk), cuts: Vec::new() });
+    }
+
+    /// Ends the current digest (for a hasher).
+    fn cut(&mut self) {
+        self.cuts.push(self.pending.len());
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn hand_over(&mut self) {
-        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(Self::CHUNK));
-        // The worker only stops when the sender is dropped, so a send fails
-        // only if it panicked; `finish` then reports that.
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(chunk);
+        if !self.pending.is_empty() || !self.cuts.is_empty() {
+            let bytes = std::mem::replace(&mut self.pending, Vec::with_capacity(Self::CHUNK));
+            let cuts = std::mem::take(&mut self.cuts);
+            self.send(Piece { chunk: Arc::new(Chunk { len: bytes.len(), bytes, pool: None }), cuts });
         }
     }
 
-    fn finish(mut self) -> Digest {
-        self.hand_over();
-        drop(self.sender.take());
-        match self.worker.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(digest)) => digest,
-            // Unreachable short of a panic in sha2; an all-zero digest can
-            // only make read-back and verify refuse the volume, never pass it.
-            _ => Digest([0; 32]),
+    fn send(&self, piece: Piece) {
+        // The worker only stops when the sender is dropped, so a send fails
+        // only if it panicked; `finish` then reports that.
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(piece);
         }
     }
+
+    /// Hands over what is pending, waits for the worker and returns what it
+    /// made; `None` if it panicked.
+    fn finish(mut self) -> Option<R> {
+        self.hand_over();
+        drop(self.sender.take());
+        self.worker.take().and_then(|worker| worker.join().ok())
+    }
+}
+
+/// Pieces in flight to each background thread: bounds memory to a few MiB.
+const IN_FLIGHT: usize = 8;
+
+/// A SHA-256 hasher: the digests ended by each cut, in order, and the
+/// digest of the bytes after the last cut.
+fn background_hasher() -> Background<(Vec<Digest>, Digest)> {
+    Background::spawn(|pieces, _| {
+        let mut done = Vec::new();
+        let mut hasher = Sha256::new();
+        for Piece { chunk, cuts } in pieces {
+            let mut start = 0;
+            for cut in cuts {
+                hasher.update(&chunk[start..cut]);
+                done.push(Digest(std::mem::take(&mut hasher).finalize().into()));
+                start = cut;
+            }
+            hasher.update(&chunk[start..]);
+        }
+        (done, Digest(hasher.finalize().into()))
+    })
+}
+
+/// Writes `file`; stops at the first error, which it flags at once and
+/// returns at the end.
+fn background_writer(mut file: File) -> Background<io::Result<()>> {
+    Background::spawn(move |pieces, failed| {
+        for piece in pieces {
+            if let Err(e) = file.write_all(&piece.chunk) {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// A folder that receives volumes, and how many bytes of volumes it may
@@ -180,6 +340,10 @@ pub struct VolumeWriter {
     mtime: u64,
     current: Option<OpenVolume>,
     finished: Vec<PlacedVolume>,
+    /// The digests of the files added, one cut per file.
+    files: Background<(Vec<Digest>, Digest)>,
+    /// Buffers for file content.
+    pool: ChunkPool,
 }
 
 impl VolumeWriter {
@@ -197,7 +361,16 @@ impl VolumeWriter {
     pub fn in_dirs(destinations: Vec<(Dir, u64)>, capacity: u64, mtime: u64) -> Result<Self> {
         check_volume_size(capacity)?;
         let destinations = destinations.into_iter().map(|(dir, budget)| Bin { dir, budget }).collect();
-        Ok(VolumeWriter { destinations, destination: 0, capacity, mtime, current: None, finished: Vec::new() })
+        Ok(VolumeWriter {
+            destinations,
+            destination: 0,
+            capacity,
+            mtime,
+            current: None,
+            finished: Vec::new(),
+            files: background_hasher(),
+            pool: ChunkPool::default(),
+        })
     }
 
     fn used(&self) -> u64 {
@@ -239,12 +412,11 @@ impl VolumeWriter {
             let dir = &self.destinations[self.destination].dir;
             let path = dir.path().join(&name);
             let file = dir.create_file(&name)?;
-            let hasher = BackgroundHasher::new();
             self.current = Some(OpenVolume {
                 capacity,
                 path,
-                writer: io::BufWriter::with_capacity(1024 * 1024, file),
-                hasher,
+                writer: Some(background_writer(file)),
+                hasher: background_hasher(),
                 written: 0,
             });
         }
@@ -271,9 +443,10 @@ impl VolumeWriter {
     }
 
     /// Adds a file of `size` bytes read from `reader`, split over volumes
-    /// where it does not fit; returns the size and digest of what was read,
-    /// which must be exactly `size` bytes (a file that changes while it is
-    /// exported fails the export).
+    /// where it does not fit. What is read must be exactly `size` bytes (a
+    /// file that changes while it is exported fails the export); its
+    /// digest, computed on another thread, comes from
+    /// [`VolumeWriter::finish_hashed`].
     pub fn add_file(
         &mut self,
         path: &RelPath,
@@ -282,16 +455,15 @@ impl VolumeWriter {
         reader: &mut dyn Read,
         source: &Utf8Path,
         progress: &dyn Fn(u64),
-    ) -> Result<Hashed> {
+    ) -> Result<()> {
         let whole = headers(path.as_str(), Kind::File, size, self.mtime, executable);
         let whole_cost = whole.len() as u64 + padded(size);
         if whole_cost > self.room() && self.used() > 0 && whole_cost <= self.capacity - END_OF_ARCHIVE {
             self.close_volume()?;
         }
-        let mut hasher = Sha256::new();
         if whole_cost <= self.room() {
             self.volume()?.write(&whole)?;
-            self.copy_data(size, reader, source, &mut hasher, progress)?;
+            self.copy_data(size, reader, source, progress)?;
         } else {
             let mut part = 1;
             let mut left = size;
@@ -311,7 +483,7 @@ impl VolumeWriter {
                 }
                 let part_headers = headers(&name, Kind::File, fits, self.mtime, executable);
                 self.volume()?.write(&part_headers)?;
-                self.copy_data(fits, reader, source, &mut hasher, progress)?;
+                self.copy_data(fits, reader, source, progress)?;
                 left -= fits;
                 part += 1;
             }
@@ -321,48 +493,75 @@ impl VolumeWriter {
         if reader.read(&mut probe).ctx("read", source)? != 0 {
             return Err(changed_while_exported(source, size));
         }
-        Ok(Hashed { size, digest: Digest(hasher.finalize().into()) })
+        self.files.cut();
+        Ok(())
     }
 
+    /// Copies `length` bytes of content and its padding into the open
+    /// volume, in chunks that the writer, the file's hasher and the
+    /// volume's hasher share.
     fn copy_data(
         &mut self,
         length: u64,
         reader: &mut dyn Read,
         source: &Utf8Path,
-        hasher: &mut Sha256,
         progress: &dyn Fn(u64),
     ) -> Result<()> {
-        let volume = self.volume()?;
-        let mut limited = reader.take(length);
-        let mut buffer = vec![0u8; 256 * 1024];
-        let mut copied = 0;
-        loop {
-            let read = match limited.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("read", source, e)),
-            };
-            hasher.update(&buffer[..read]);
-            volume.write(&buffer[..read])?;
-            copied += read as u64;
+        self.volume()?;
+        let volume = self.current.as_mut().expect("opened above");
+        let mut left = length;
+        while left > 0 {
+            let mut bytes = self.pool.take();
+            let wanted = usize::try_from(left).unwrap_or(usize::MAX).min(DATA_CHUNK);
+            let read = read_full(reader, &mut bytes[..wanted]).map_err(|e| Error::io("read", source, e))?;
+            if read == 0 {
+                break;
+            }
+            let chunk = Arc::new(Chunk { bytes, len: read, pool: Some(self.pool.clone()) });
+            self.files.share(&chunk);
+            volume.write_shared(&chunk)?;
+            left -= read as u64;
             progress(read as u64);
         }
-        if copied != length {
+        if left != 0 {
             return Err(changed_while_exported(source, length));
         }
-        let padding = padded(length) - length;
-        volume.write(&vec![0; padding as usize])
+        volume.write(&[0; BLOCK as usize][..(padded(length) - length) as usize])
     }
 
     /// Ends the last volume and returns every volume's size and digest,
     /// in order, with the index of the destination it went to. A snapshot
     /// with no entries still gets one (empty) volume.
-    pub fn finish(mut self) -> Result<Vec<PlacedVolume>> {
+    pub fn finish(self) -> Result<Vec<PlacedVolume>> {
+        Ok(self.finish_hashed()?.0)
+    }
+
+    /// [`VolumeWriter::finish`], and the SHA-256 of every file added, in
+    /// the order they were added.
+    pub fn finish_hashed(mut self) -> Result<(Vec<PlacedVolume>, Vec<Digest>)> {
         self.volume()?;
         self.close_volume()?;
-        Ok(self.finished)
+        let digests = self.files.finish().map(|(digests, _)| digests).unwrap_or_default();
+        Ok((self.finished, digests))
     }
+}
+
+/// Bytes of file content read at a time by export: few system calls, and
+/// a few such chunks in flight between the writer and the two hashers.
+const DATA_CHUNK: usize = 1024 * 1024;
+
+/// Reads until `buffer` is full or the reader ends; returns the bytes read.
+fn read_full(reader: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// About how many bytes of volumes `entries` (path, and size for a file)
@@ -468,6 +667,10 @@ pub struct TarIndex {
     /// several drives).
     volumes: Vec<(Utf8PathBuf, Arc<File>)>,
     files: HashMap<RelPath, Vec<Segment>>,
+    /// Per volume: every header is byte for byte the one export writes for
+    /// its entry (T1 to T5), so the only bytes the signer's volume digest
+    /// covers beyond them are file contents, padding and the end marker.
+    canonical: Vec<bool>,
 }
 
 impl TarIndex {
@@ -565,6 +768,9 @@ struct TarEntry {
     size: u64,
     /// Offset of the entry's first header block.
     at: u64,
+    /// Every header byte of the entry (a PAX header and its records
+    /// included), to compare with the canonical ones (T1 to T5).
+    raw: Vec<u8>,
 }
 
 /// Reads headers of one volume file with positioned reads.
@@ -603,17 +809,20 @@ impl HeaderWalker<'_> {
         }
         let header = self.check_header(at, &block)?;
         let (typeflag, size) = header;
+        let mut raw = block.to_vec();
         let mut pax_path = None;
         let (typeflag, size, block) = if typeflag == b'x' {
             if size > MAX_PAX_BYTES {
                 return Err(self.refuse(at, format!("a PAX header of {size} bytes (at most {MAX_PAX_BYTES})")));
             }
-            let mut records = vec![0u8; size as usize];
+            let mut records = vec![0u8; padded(size) as usize];
             if self.position + padded(size) > self.length {
                 return Err(self.refuse(at, "the volume ends in the middle of a PAX header (truncated?)"));
             }
             self.file.read_exact_at(&mut records, self.position).ctx("read", self.path)?;
             self.position += padded(size);
+            raw.extend_from_slice(&records);
+            records.truncate(size as usize);
             pax_path = Some(parse_pax(&records).map_err(|problem| {
                 // Name the entry the PAX header belongs to, as its ustar header does.
                 let mut next = [0u8; BLOCK as usize];
@@ -629,6 +838,7 @@ impl HeaderWalker<'_> {
             if typeflag == b'x' {
                 return Err(self.refuse(next_at, "two PAX headers in a row"));
             }
+            raw.extend_from_slice(&block);
             (typeflag, size, block)
         } else {
             (typeflag, size, block)
@@ -657,7 +867,7 @@ impl HeaderWalker<'_> {
                 self.refuse(at, format!("entry `{}`: the volume ends inside its data (truncated?)", escape(&name)))
             );
         }
-        Ok(Some(TarEntry { name, kind, size, at }))
+        Ok(Some(TarEntry { name, kind, size, at, raw }))
     }
 
     /// Checks checksum and magic; returns the type flag and the size field.
@@ -762,6 +972,9 @@ pub fn index_in(dirs: &[Dir], manifest: &Manifest) -> Result<TarIndex> {
     let mut expected = Expected::new(&manifest.entries);
     let mut files: HashMap<RelPath, Vec<Segment>> = HashMap::new();
     let mut paths = Vec::with_capacity(volumes.len());
+    let mut canonical = Vec::with_capacity(volumes.len());
+    // The mtime export gives every header (T4).
+    let mtime = u64::try_from(manifest.created.as_second()).unwrap_or(0);
     for (i, volume) in volumes.iter().enumerate() {
         let number = i + 1;
         let name = volume_name(number);
@@ -798,9 +1011,13 @@ pub fn index_in(dirs: &[Dir], manifest: &Manifest) -> Result<TarIndex> {
             });
         }
         let mut walker = HeaderWalker { file: &file, path: &path, position: 0, length };
+        let mut all_canonical = true;
         while let Some(entry) = walker.next()? {
             let data_offset = walker.position;
-            let file_path = expected.accept(&entry).map_err(|problem| walker.refuse(entry.at, problem))?;
+            let (file_path, executable) =
+                expected.accept(&entry).map_err(|problem| walker.refuse(entry.at, problem))?;
+            all_canonical =
+                all_canonical && entry.raw == headers(&entry.name, entry.kind, entry.size, mtime, executable);
             if let Some(file_path) = file_path {
                 files.entry(file_path.clone()).or_default().push(Segment {
                     volume: number,
@@ -814,12 +1031,13 @@ pub fn index_in(dirs: &[Dir], manifest: &Manifest) -> Result<TarIndex> {
             return Err(walker.refuse(walker.position, "bytes after the end-of-archive marker"));
         }
         paths.push((path, Arc::new(file)));
+        canonical.push(all_canonical);
     }
     if let Some(missing) = expected.missing() {
         let media = dirs.first().map(|d| d.path().to_owned()).unwrap_or_default();
         return Err(Error::Damaged { media, problems: vec![missing] });
     }
-    Ok(TarIndex { volumes: paths, files })
+    Ok(TarIndex { volumes: paths, files, canonical })
 }
 
 /// The allow-list as a cursor over the manifest: what must come next.
@@ -835,8 +1053,9 @@ impl<'a> Expected<'a> {
         Expected { entries, next: 0, split: None }
     }
 
-    /// Checks one entry; returns the manifest file it holds bytes of.
-    fn accept(&mut self, entry: &TarEntry) -> std::result::Result<Option<&'a RelPath>, String> {
+    /// Checks one entry; returns the manifest file it holds bytes of (if
+    /// any) and whether that file is executable.
+    fn accept(&mut self, entry: &TarEntry) -> std::result::Result<(Option<&'a RelPath>, bool), String> {
         let name = escape(&entry.name);
         let Some(listed) = self.entries.get(self.next) else {
             return Err(format!("entry `{name}` comes after the last entry the signed manifest lists"));
@@ -845,7 +1064,7 @@ impl<'a> Expected<'a> {
         match (&listed.kind, entry.kind) {
             (EntryKind::Dir, Kind::Dir) if entry.name.strip_suffix('/') == Some(path) => {
                 self.next += 1;
-                Ok(None)
+                Ok((None, false))
             }
             (EntryKind::File(file), Kind::File) => {
                 let (part, seen) = self.split.unwrap_or((1, 0));
@@ -857,7 +1076,7 @@ impl<'a> Expected<'a> {
                         ));
                     }
                     self.next += 1;
-                    return Ok(Some(&listed.path));
+                    return Ok((Some(&listed.path), file.executable));
                 }
                 let part_name = format!("{path}{PART_INFIX}{part:04}");
                 if entry.name != part_name {
@@ -876,7 +1095,7 @@ impl<'a> Expected<'a> {
                 } else {
                     self.split = Some((part + 1, total));
                 }
-                Ok(Some(&listed.path))
+                Ok((Some(&listed.path), file.executable))
             }
             _ => Err(self.unexpected(&name)),
         }
@@ -900,35 +1119,31 @@ impl<'a> Expected<'a> {
     }
 }
 
-/// Reads every volume from start to end, checking each volume's size and
-/// digest and each file's digest, in one pass per volume: what `verify`
-/// and read-back do. Problems are listed, not stopped at.
+/// Checks every byte of every volume: what `verify` and read-back do.
+/// Problems are listed, not stopped at. Where every header is the
+/// canonical one (R3a), each file's content is hashed once, on every core,
+/// and the padding checked; otherwise each volume is read whole and
+/// compared with its signed digest (R3), on one core per volume.
 pub fn check_all(
     index: &TarIndex,
     manifest: &Manifest,
     from_device: bool,
-    progress: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<String>> {
-    let mut problems = Vec::new();
-    let mut damaged = Vec::new();
-    for (i, volume) in manifest.layout.volumes().iter().enumerate() {
-        let path = index.volume_path(i + 1);
-        let Some(mut reader) = index.read_volume(i + 1) else { continue };
-        if from_device {
-            crate::fsutil::drop_cache(reader.file);
-        }
-        let seen = copy_hashing(&mut reader, None, volume.size, progress).ctx("read", &path)?;
-        if seen.size != volume.size || seen.digest != volume.digest {
-            damaged.push(i + 1);
-            problems.push(format!(
-                "damaged: volume {} (sha256 is {}, the signed manifest says {})",
-                volume_name(i + 1),
-                seen.digest.short(),
-                volume.digest.short()
-            ));
+    if from_device {
+        for (_, file) in &index.volumes {
+            crate::fsutil::drop_cache(file);
         }
     }
-    if problems.is_empty() {
+    if index.canonical.iter().all(|&canonical| canonical) {
+        let (mut problems, suspects) = check_contents(index, manifest, progress)?;
+        // Name the volumes the damage lies in, as R3 does.
+        problems.extend(check_volumes(index, manifest, &suspects, &|_| {})?.1);
+        return Ok(problems);
+    }
+    let every: Vec<usize> = (1..=manifest.layout.volumes().len()).collect();
+    let (damaged, mut problems) = check_volumes(index, manifest, &every, progress)?;
+    if damaged.is_empty() {
         return Ok(problems);
     }
     // Some volume differs from what was signed: name the files it damaged,
@@ -946,4 +1161,129 @@ pub fn check_all(
         }
     }
     Ok(problems)
+}
+
+/// R3 for the volumes `numbers` (from 1): each read whole and compared with
+/// its signed size and digest. Returns the ones that differ and a problem
+/// line for each.
+fn check_volumes(
+    index: &TarIndex,
+    manifest: &Manifest,
+    numbers: &[usize],
+    progress: &dyn Fn(u64),
+) -> Result<(Vec<usize>, Vec<String>)> {
+    let mut damaged = Vec::new();
+    let mut problems = Vec::new();
+    for &number in numbers {
+        let Some(volume) = manifest.layout.volumes().get(number.wrapping_sub(1)) else { continue };
+        let path = index.volume_path(number);
+        let Some(mut reader) = index.read_volume(number) else { continue };
+        let seen = copy_hashing(&mut reader, None, volume.size, progress).ctx("read", &path)?;
+        if seen.size != volume.size || seen.digest != volume.digest {
+            damaged.push(number);
+            problems.push(format!(
+                "damaged: volume {} (sha256 is {}, the signed manifest says {})",
+                volume_name(number),
+                seen.digest.short(),
+                volume.digest.short()
+            ));
+        }
+    }
+    Ok((damaged, problems))
+}
+
+/// What checking one file's stretches of the volumes found.
+enum Finding {
+    /// The file (or its padding) differs from what was signed: the
+    /// problem line and the volumes holding the file's bytes.
+    Damaged(String, Vec<usize>),
+    /// A volume could not be read.
+    Failed(Error),
+}
+
+/// R3a: every file's content hashed from the index (files in volume order,
+/// spread over the cores) and every padding byte checked to be zero. With
+/// canonical headers (checked by [`index_in`]) and the end marker checked
+/// by the walk, that covers every byte of every volume once.
+/// Returns the problems and the volumes holding bytes of a damaged file.
+fn check_contents(
+    index: &TarIndex,
+    manifest: &Manifest,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Vec<String>, Vec<usize>)> {
+    let mut files: Vec<(&RelPath, &crate::manifest::FileEntry)> = manifest.files().collect();
+    files.sort_by_key(|(path, _)| crate::payload::FileSource::read_position(index, path));
+    let findings = crate::parallel::for_each(&files, false, |(path, expected)| -> std::result::Result<(), Finding> {
+        let segments = index.segments(path).unwrap_or(&[]);
+        let (seen, bad_padding) = hash_padded(index, segments, progress)?;
+        let volumes = || segments.iter().map(|s| volume_name(s.volume)).collect::<Vec<_>>().join(", ");
+        if let Some(problem) = crate::payload::mismatch(&seen, expected) {
+            let line = format!("damaged: {path} in volume {} ({problem})", volumes());
+            return Err(Finding::Damaged(line, segments.iter().map(|s| s.volume).collect()));
+        }
+        match bad_padding {
+            Some((volume, at)) => Err(Finding::Damaged(
+                format!(
+                    "damaged: volume {} (a non-zero byte at byte {at}, in the padding after {path})",
+                    volume_name(volume)
+                ),
+                Vec::new(),
+            )),
+            None => Ok(()),
+        }
+    });
+    let mut problems = Vec::new();
+    let mut suspects = Vec::new();
+    for finding in findings {
+        match finding {
+            Finding::Damaged(problem, volumes) => {
+                problems.push(problem);
+                suspects.extend(volumes);
+            }
+            Finding::Failed(error) => return Err(error),
+        }
+    }
+    suspects.sort_unstable();
+    suspects.dedup();
+    Ok((problems, suspects))
+}
+
+/// Hashes the content of `segments` and reads the zero padding after each;
+/// returns what was hashed and the first non-zero padding byte (volume,
+/// offset), if any.
+fn hash_padded(
+    index: &TarIndex,
+    segments: &[Segment],
+    progress: &(dyn Fn(u64) + Sync),
+) -> std::result::Result<(Hashed, Option<(usize, u64)>), Finding> {
+    crate::digest::with_buffer(|buffer| {
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut bad_padding = None;
+        for segment in segments {
+            let Some((path, file)) = index.volumes.get(segment.volume.wrapping_sub(1)) else { continue };
+            let data_end = segment.offset + segment.length;
+            let end = segment.offset + padded(segment.length);
+            let mut position = segment.offset;
+            while position < end {
+                let wanted = buffer.len().min(usize::try_from(end - position).unwrap_or(usize::MAX));
+                let read = match file.read_at(&mut buffer[..wanted], position) {
+                    // Shorter than its headers say: the size check reports it.
+                    Ok(0) => break,
+                    Ok(read) => read,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Finding::Failed(Error::io("read", path.clone(), e))),
+                };
+                let content = usize::try_from(data_end.saturating_sub(position)).unwrap_or(usize::MAX).min(read);
+                hasher.update(&buffer[..content]);
+                if let Some(nonzero) = buffer[content..read].iter().position(|&b| b != 0) {
+                    bad_padding.get_or_insert((segment.volume, position + (content + nonzero) as u64));
+                }
+                size += content as u64;
+                position += read as u64;
+                progress(content as u64);
+            }
+        }
+        Ok((Hashed { size, digest: Digest(hasher.finalize().into()) }, bad_padding))
+    })
 }

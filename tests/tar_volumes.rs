@@ -872,3 +872,46 @@ fn smallest_volume_size_is_accepted_and_one_byte_less_is_not() {
     assert!(result.stderr.starts_with("error: ") && result.stderr.contains("--volume-size"), "{}", result.stderr);
     assert!(!refused.join("ferry").exists(), "a refused export left folders on the media");
 }
+
+// ---------------------------------------------------------------------------
+// verify's one-pass check of canonical volumes (tar-volumes-v1 §5 R3a)
+// ---------------------------------------------------------------------------
+
+/// Snapshot 2 in one volume, its bytes, and the offset of the content of
+/// `bases/new.dat` in it.
+fn one_volume_fixture() -> (Fixture, Utf8PathBuf, Vec<u8>, usize) {
+    let f = Fixture::new(&[], |_| {});
+    let volume = f.snapshot.join("volumes/0001.tar");
+    let bytes = std::fs::read(&volume).unwrap();
+    let content = b"a file new in snapshot 2\n";
+    let at = bytes.windows(content.len()).position(|w| w == content).expect("the content is in the volume");
+    assert_eq!(at % BLOCK, 0, "content starts on a block");
+    f.verify().ok();
+    (f, volume, bytes, at)
+}
+
+#[test]
+fn non_zero_padding_is_refused_by_verify() {
+    let (f, volume, mut bytes, at) = one_volume_fixture();
+    // The content is 25 bytes: the rest of its block is padding.
+    bytes[at + 100] = b'!';
+    std::fs::write(&volume, &bytes).unwrap();
+    let verify = f.verify().expect_code(3);
+    assert_error_names(&verify, "verify", &["volume 0001.tar", "padding after bases/new.dat"]);
+}
+
+#[test]
+fn header_changed_with_its_checksum_kept_is_refused_by_verify() {
+    let (f, volume, mut bytes, at) = one_volume_fixture();
+    // Two octal digits of the mtime moved by one each way: the header
+    // checksum (a byte sum) still matches, so only the bytes can tell.
+    let mtime = at - BLOCK + 136;
+    let digits = &mut bytes[mtime..mtime + 11];
+    let up = digits.iter().rposition(|&d| d < b'7').unwrap();
+    let down = digits.iter().enumerate().rposition(|(i, &d)| i != up && d > b'0').unwrap();
+    digits[up] += 1;
+    digits[down] -= 1;
+    std::fs::write(&volume, &bytes).unwrap();
+    let verify = f.verify().expect_code(3);
+    assert_error_names(&verify, "verify", &["volume 0001.tar", "sha256"]);
+}

@@ -848,34 +848,45 @@ fn write_volumes(
     progress.phase("exporting", entries.iter().filter_map(|e| e.file.map(|f| f.size)).sum());
     progress.files(entries.iter().filter(|e| e.file.is_some()).count());
     let mut writer = VolumeWriter::in_dirs(destinations, volume_size, mtime)?;
-    let mut hashed = Vec::with_capacity(entries.len());
     for entry in entries {
-        let kind = match entry.file {
-            None => {
-                writer.add_dir(&entry.path)?;
-                EntryKind::Dir
-            }
+        match entry.file {
+            None => writer.add_dir(&entry.path)?,
             Some(scanned) => {
                 let from = entry.path.under(source.dir.path());
                 let (mut reader, before) = source.open_file(entry)?;
-                let seen =
-                    writer.add_file(&entry.path, scanned.size, scanned.executable, &mut reader, &from, &|n| {
-                        progress.advance(n)
-                    })?;
+                writer.add_file(&entry.path, scanned.size, scanned.executable, &mut reader, &from, &|n| {
+                    progress.advance(n)
+                })?;
                 source.check_file(entry, &reader, &before)?;
                 progress.file_done();
-                EntryKind::File(FileEntry {
-                    size: seen.size,
-                    digest: seen.digest,
-                    executable: scanned.executable,
-                    index: scanned.index,
-                })
             }
+        }
+    }
+    crate::delta::medium::add_patches(&mut writer, patches)?;
+    // The writer hashed each file while writing it (exactly the scanned
+    // size, or the export failed), in the order they were added.
+    let (volumes, digests) = writer.finish_hashed()?;
+    let mut digests = digests.into_iter();
+    let mut hashed = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let kind = match entry.file {
+            None => EntryKind::Dir,
+            Some(scanned) => EntryKind::File(FileEntry {
+                size: scanned.size,
+                digest: digests.next().ok_or_else(|| Error::io("hash", entry.path.as_str(), lost_digest()))?,
+                executable: scanned.executable,
+                index: scanned.index,
+            }),
         };
         hashed.push(Entry { path: entry.path.clone(), kind });
     }
-    crate::delta::medium::add_patches(&mut writer, patches)?;
-    Ok((writer.finish()?, hashed))
+    Ok((volumes, hashed))
+}
+
+/// A file's digest missing from the writer's: only if its hashing thread
+/// died, which must fail the export rather than sign a wrong digest.
+fn lost_digest() -> std::io::Error {
+    std::io::Error::other("the hashing thread stopped early")
 }
 
 fn next_sequence(media: &Utf8Path, repository: &str, created: Timestamp) -> u64 {
