@@ -6,10 +6,12 @@
 # ledger and a receipt, changes PERCENT % of the files in place
 # (bench/gen.py edit), then measures on the same data:
 #   * full export and delta export (--since RECEIPT): bytes on the medium, time;
-#   * full import into an empty folder and delta import over day 0: time;
+#   * full import into an empty folder and delta import over day 0: time,
+#     and CPU time (user + system, from /usr/bin/time: steadier than the
+#     wall clock on a loaded machine);
 #   * rsync -a --no-whole-file --only-write-batch: batch file bytes;
 #   * xdelta3 -e -s OLD NEW for every changed file, added files whole: bytes.
-# Needs rsync and xdelta3 (apt install rsync xdelta3). Writes $BENCH_DIR
+# Needs rsync, xdelta3 and GNU time (apt install rsync xdelta3 time). Writes $BENCH_DIR
 # (default /tmp/ferry-delta-bench) and removes it at the end.
 set -euo pipefail
 FERRY=$(realpath "$1"); FILES=${2:-10000}; MB=${3:-316}; PERCENT=${4:-2}
@@ -18,6 +20,7 @@ W=${BENCH_DIR:-/tmp/ferry-delta-bench}
 for tool in rsync xdelta3; do
     command -v $tool >/dev/null || { echo "bench/delta.sh needs $tool: apt install $tool" >&2; exit 1; }
 done
+[ -x /usr/bin/time ] || { echo "bench/delta.sh needs GNU time: apt install time" >&2; exit 1; }
 rm -rf "$W"; mkdir -p "$W"; trap 'rm -rf "$W"' EXIT
 export FERRY_NOT_A_DRIVE=1 FERRY_LEDGER="$W/ledger"
 "$FERRY" keygen "$W/k" --no-passphrase -q
@@ -25,17 +28,19 @@ python3 "$HERE/gen.py" gen "$W/src" "$FILES" "$MB" 1 >/dev/null
 cp -a "$W/src" "$W/day0"
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+# cpu FILE: user + system seconds that /usr/bin/time -f '%U %S' wrote.
+cpu() { python3 -c "u, s = open('$1').read().split()[-2:]; print(f'{float(u) + float(s):.2f}')"; }
 size() { du -sb "$1" | cut -f1; }
 t0=$(now); "$FERRY" export "$W/src" "$W/full" --key "$W/k.key" --repository bench -q --no-read-back; t1=$(now)
 full_export=$(secs $t0 $t1); full_bytes=$(size "$W/full")
-t0=$(now); "$FERRY" import "$W/full" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
-full_import=$(secs $t0 $t1)
+t0=$(now); /usr/bin/time -f '%U %S' -o "$W/cpu.full" "$FERRY" import "$W/full" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
+full_import=$(secs $t0 $t1); full_cpu=$(cpu "$W/cpu.full")
 "$FERRY" receipt "$W/site" "$W/receipt" -q
 python3 "$HERE/gen.py" edit "$W/src" "$PERCENT" 2 >/dev/null
 t0=$(now); "$FERRY" export "$W/src" "$W/delta" --key "$W/k.key" --repository bench -q --no-read-back --since "$W/receipt"; t1=$(now)
 delta_export=$(secs $t0 $t1); delta_bytes=$(size "$W/delta")
-t0=$(now); "$FERRY" import "$W/delta" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
-delta_import=$(secs $t0 $t1)
+t0=$(now); /usr/bin/time -f '%U %S' -o "$W/cpu.delta" "$FERRY" import "$W/delta" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
+delta_import=$(secs $t0 $t1); delta_cpu=$(cpu "$W/cpu.delta")
 diff -r -x .ferry "$W/src" "$W/site" >/dev/null && same=yes || same=NO
 t0=$(now); rsync -a --no-whole-file --delete --only-write-batch="$W/rsync.batch" "$W/src/" "$W/day0/"; t1=$(now)
 rsync_time=$(secs $t0 $t1); rsync_bytes=$(size "$W/rsync.batch")
@@ -64,5 +69,7 @@ repository: $FILES files, $MB MB; change: bench/gen.py edit $PERCENT % ($changed
 | rsync --only-write-batch | $rsync_bytes | $(pct $rsync_bytes $full_bytes) | $rsync_time |
 | xdelta3 per changed file + added whole | $xd_bytes | $(pct $xd_bytes $full_bytes) | $xd_time |
 | full import (empty folder) | | | $full_import |
-| delta import (over day 0) | | | $delta_import |
+| delta import (over day 0) | | $(pct $delta_import $full_import) of full import | $delta_import |
+| full import, CPU seconds (user + system) | | | $full_cpu |
+| delta import, CPU seconds (user + system) | | $(pct $delta_cpu $full_cpu) of full import | $delta_cpu |
 TABLE
