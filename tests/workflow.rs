@@ -266,6 +266,36 @@ fn promote_to_folders_and_vsftpd() {
     }
 }
 
+/// verdict-v1 §5 R2: an FTP test target is read back through the server,
+/// every byte checked against the signed manifest, then published; a file
+/// changed there after staging is refused and no target changes.
+#[test]
+fn promote_from_an_ftp_test_target() {
+    let site = site();
+    let endpoint = Kind::InProcess.endpoint("staged").unwrap();
+    let (prod, before) = production(&site, "prod");
+    let trust = ["--trust", site.public.as_str()];
+    let stage = ["import", site.usb2.as_str(), endpoint.url.as_str(), "--stage", "--verify-cmd", "true"];
+    endpoint.run(&[&stage[..], &trust[..]].concat()).ok();
+    let promote = ["promote", endpoint.url.as_str(), prod.as_str(), "--json"];
+    // A file changed at the test target after the pass: refused, nothing written.
+    let file = endpoint.dir.join("bases/av-1.dat");
+    let original = std::fs::read(&file).unwrap();
+    std::fs::write(&file, b"changed after staging\n").unwrap();
+    let refused = endpoint.run(&[&promote[..], &trust[..]].concat()).expect_code(3);
+    assert!(refused.stderr.contains("bases/av-1.dat") && refused.stderr.contains("changed since it was staged"));
+    assert_tree_unchanged(&before, &tree_state(&prod), "production after promoting a changed snapshot");
+    std::fs::write(&file, original).unwrap();
+    let promoted = endpoint.run(&[&promote[..], &trust[..]].concat()).ok();
+    let report: serde_json::Value = serde_json::from_str(&promoted.stdout).unwrap();
+    assert_eq!(report["targets"][0]["status"], "updated", "{report}");
+    assert_eq!(report["snapshot"]["dir"], endpoint.url.as_str(), "{report}");
+    assert_eq!(content_tree(&prod), content_tree(&endpoint.dir));
+    let status: serde_json::Value =
+        serde_json::from_str(&endpoint.run(&["status", endpoint.url.as_str(), "--json"]).ok().stdout).unwrap();
+    assert_eq!(status["promoted"][0]["target"], prod.as_str(), "{status}");
+}
+
 #[test]
 fn verify_options_need_stage() {
     let site = site();

@@ -11,6 +11,7 @@ pub mod command;
 pub mod inventory;
 pub mod keep;
 pub mod record;
+pub mod staged;
 
 use crate::backend::Backend;
 use crate::digest::Digest;
