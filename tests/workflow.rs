@@ -180,10 +180,11 @@ fn a_pass_counts_only_for_the_snapshot_it_was_reached_for() {
     // Another snapshot imported into the test target without staging it.
     run(&["import", site.usb2.as_str(), site.test.as_str(), "--trust", site.public.as_str(), "-q"]).ok();
     assert_eq!(site.status_json()["verdict_current"], false);
-    // A whole-tree switch starts the state folder afresh (no verdict at
-    // all); an ordered one keeps the old verdict, which names the old snapshot.
+    // Both switches keep the old verdict, which names the old snapshot (verdict-v1 §6 L2).
+    assert_eq!(site.status_json()["verdict"]["sequence"], 1);
     let refused = site.promote(&[prod.as_str()], &[]).expect_code(3);
     assert!(refused.stderr.contains("no passing verdict for the snapshot it serves"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("sequence 2) is installed there now"), "{}", refused.stderr);
     assert_tree_unchanged(&before, &tree_state(&prod), "production after promoting an unverified snapshot");
     // With the ordered switch the old verdict stays, and names the old snapshot.
     let ordered = Site { test: site.scratch.path("test-ordered"), ..site };
@@ -264,6 +265,70 @@ fn promote_to_folders_and_vsftpd() {
     if let Some(endpoint) = Kind::Vsftpd.endpoint("promote") {
         promote_to_folders_and_ftp(&endpoint);
     }
+}
+
+/// verdict-v1 §5 R2: an FTP test target is read back through the server,
+/// every byte checked against the signed manifest, then published; a file
+/// changed there after staging is refused and no target changes.
+#[test]
+fn promote_from_an_ftp_test_target() {
+    let site = site();
+    let endpoint = Kind::InProcess.endpoint("staged").unwrap();
+    let (prod, before) = production(&site, "prod");
+    let trust = ["--trust", site.public.as_str()];
+    let stage = ["import", site.usb2.as_str(), endpoint.url.as_str(), "--stage", "--verify-cmd", "true"];
+    endpoint.run(&[&stage[..], &trust[..]].concat()).ok();
+    let promote = ["promote", endpoint.url.as_str(), prod.as_str(), "--json"];
+    // A file changed at the test target after the pass: refused, nothing written.
+    let file = endpoint.dir.join("bases/av-1.dat");
+    let original = std::fs::read(&file).unwrap();
+    std::fs::write(&file, b"changed after staging\n").unwrap();
+    let refused = endpoint.run(&[&promote[..], &trust[..]].concat()).expect_code(3);
+    assert!(refused.stderr.contains("bases/av-1.dat") && refused.stderr.contains("changed since it was staged"));
+    assert_tree_unchanged(&before, &tree_state(&prod), "production after promoting a changed snapshot");
+    std::fs::write(&file, original).unwrap();
+    let promoted = endpoint.run(&[&promote[..], &trust[..]].concat()).ok();
+    let report: serde_json::Value = serde_json::from_str(&promoted.stdout).unwrap();
+    assert_eq!(report["targets"][0]["status"], "updated", "{report}");
+    assert_eq!(report["snapshot"]["dir"], endpoint.url.as_str(), "{report}");
+    assert_eq!(content_tree(&prod), content_tree(&endpoint.dir));
+    let status: serde_json::Value =
+        serde_json::from_str(&endpoint.run(&["status", endpoint.url.as_str(), "--json"]).ok().stdout).unwrap();
+    assert_eq!(status["promoted"][0]["target"], prod.as_str(), "{status}");
+}
+
+/// verdict-v1 §6 L1: the record of promotions survives a whole-tree switch
+/// to another snapshot and a rollback; a verdict never carries over.
+#[test]
+fn promotions_survive_whole_tree_switches_and_rollbacks() {
+    let site = site();
+    let (prod, _) = production(&site, "prod");
+    let branch = site.scratch.path("branch");
+    site.stage(&site.usb1, Some("true"), &[]).ok();
+    site.promote(&[branch.as_str()], &[]).ok();
+    let promoted = |site: &Site| -> Vec<(String, String)> {
+        let status = site.status_json();
+        let list = status["promoted"].as_array().unwrap().clone();
+        list.iter()
+            .map(|p| (p["snapshot"].as_str().unwrap()[..12].to_owned(), p["target"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let first = promoted(&site);
+    assert_eq!(first.len(), 1);
+    // Sequence 2 staged (whole-tree switch), verified and promoted.
+    let staged = site.stage(&site.usb2, Some("true"), &["--switch", "tree", "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_str(&staged.stdout).unwrap();
+    assert_eq!(report["import"]["switch"], "tree", "{report}");
+    site.promote(&[prod.as_str()], &[]).ok();
+    let both = promoted(&site);
+    assert_eq!((both.len(), &both[0]), (2, &first[0]), "{both:?}");
+    assert_ne!(both[0].0, both[1].0, "two snapshots were promoted");
+    // A rollback to sequence 1 keeps the record; the pass for 2 does not count for 1.
+    run(&["rollback", site.test.as_str(), "-q"]).ok();
+    assert_eq!(promoted(&site), both);
+    let status = site.status_json();
+    assert_eq!((status["verdict"]["sequence"].as_u64(), status["verdict_current"].as_bool()), (Some(2), Some(false)));
+    site.promote(&[prod.as_str()], &[]).expect_code(3);
 }
 
 #[test]

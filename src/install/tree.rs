@@ -53,6 +53,7 @@ pub fn install(backend: &dyn Backend, trees: &dyn TreeExchange, job: &TreeInstal
     trees.write_state(Slot::Next, MANIFEST_FILE, job.snapshot.manifest_bytes())?;
     trees.write_state(Slot::Next, SIGNATURE_FILE, job.snapshot.signature_bytes())?;
     history::carry_legacy(backend, &|name, bytes| trees.write_state(Slot::Next, name, bytes))?;
+    crate::workflow::carry(backend, &|name, bytes| trees.write_state(Slot::Next, name, bytes))?;
     trees.write_state(Slot::Next, AUDIT_FILE, &history::extended(backend, job.records)?)?;
     trees.write_state(Slot::Next, STATE_FILE, &job.state.encode())?;
     job.progress.phase("flushing", 0);
@@ -140,6 +141,7 @@ pub fn rollback(
 ) -> Result<()> {
     trees.write_state(Slot::Previous, ROLLBACK_INTENT, b"")?;
     history::carry_legacy(backend, &|name, bytes| trees.write_state(Slot::Previous, name, bytes))?;
+    crate::workflow::carry(backend, &|name, bytes| trees.write_state(Slot::Previous, name, bytes))?;
     trees.write_state(Slot::Previous, AUDIT_FILE, &history::extended(backend, records)?)?;
     trees.write_state(Slot::Previous, STATE_FILE, &state.encode())?;
     let _returning_tree_lock = trees.lock(Slot::Previous)?;

@@ -49,7 +49,15 @@ pub fn promote(
             test.location()
         )));
     }
-    let (source, snapshot) = publish::open_source(test_dir, None, trust)?;
+    // A folder test target is read in place; any other (FTP) through a
+    // checked copy (formats/verdict-v1.md §5 R2).
+    let copy;
+    let (source, snapshot) = if crate::media::SnapshotDir::is_installed_source(test_dir) {
+        publish::open_source(test_dir, None, trust)?
+    } else {
+        copy = workflow::staged::copy(test, trust, progress)?;
+        (copy.dir.clone(), copy.snapshot.clone())
+    };
     if snapshot.id().to_hex() != verdict.snapshot {
         return Err(refused(format!(
             "the verdict is {}, but snapshot {} (sequence {}) is installed there now",
@@ -59,7 +67,8 @@ pub fn promote(
         )));
     }
     // publish re-checks every byte at the test target before any target is touched.
-    let report = publish::publish(&source, &snapshot, targets, options, progress)?;
+    let mut report = publish::publish(&source, &snapshot, targets, options, progress)?;
+    report.snapshot.dir = test_dir.to_owned();
     let now = crate::clock::format(options.now);
     let promotions: Vec<Promotion> = report
         .targets

@@ -11,6 +11,7 @@ pub mod command;
 pub mod inventory;
 pub mod keep;
 pub mod record;
+pub mod staged;
 
 use crate::backend::Backend;
 use crate::digest::Digest;
@@ -247,6 +248,19 @@ pub fn read_promotions(target: &dyn Backend) -> Result<Vec<Promotion>> {
             })
         })
         .collect())
+}
+
+/// Copies the gate's state files (`verdict`, `verify-output`,
+/// `promotions`) from the live state folder with `write`, into the state
+/// folder of a tree a whole-tree switch or a rollback switches in, so that
+/// they outlive the switch as they do an ordered one (§6).
+pub fn carry(backend: &dyn Backend, write: &dyn Fn(&str, &[u8]) -> Result<()>) -> Result<()> {
+    for name in [VERDICT_FILE, OUTPUT_FILE, PROMOTIONS_FILE] {
+        if let Some(bytes) = backend.read_state(name)? {
+            write(name, &bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// `text` with line breaks and other control characters as spaces (§2 V3).

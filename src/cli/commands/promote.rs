@@ -26,7 +26,8 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct PromoteArgs {
-    /// The test update source the snapshot was staged and verified in (a folder).
+    /// The test update source the snapshot was staged and verified in: a
+    /// folder, or an ftp:// / ftps:// URL (read back and checked byte for byte).
     pub test_target: Utf8PathBuf,
     /// Production update sources and distribution points: folders or ftp:// / ftps:// URLs.
     #[arg(required = true)]
