@@ -797,10 +797,12 @@ impl Source {
         Ok(Source { dir: Dir::root(path)?, stamp })
     }
 
-    /// Opens a scanned file, refusing it if it is no longer what the scan saw.
-    fn open_file(&self, entry: &SourceEntry) -> Result<(File, Stamp)> {
+    /// Opens a scanned file through `folder`, already open, with `relative`
+    /// the file's path below it; refuses it if it is no longer what the
+    /// scan saw.
+    fn open_file_in(&self, folder: &Dir, relative: &Utf8Path, entry: &SourceEntry) -> Result<(File, Stamp)> {
         let path = entry.path.under(self.dir.path());
-        let file = self.dir.open_file(entry.path.as_path())?;
+        let file = folder.open_file(relative)?;
         let now = Stamp::of(&file.metadata().ctx("inspect", &path)?);
         match entry.stamp.difference(&now) {
             Some(problem) => Err(Error::SourceChanged { path, problem }),
@@ -848,12 +850,22 @@ fn write_volumes(
     progress.phase("exporting", entries.iter().filter_map(|e| e.file.map(|f| f.size)).sum());
     progress.files(entries.iter().filter(|e| e.file.is_some()).count());
     let mut writer = VolumeWriter::in_dirs(destinations, volume_size, mtime)?;
+    // The source folder of the last file, open: files come in manifest
+    // order, so most follow one of the same folder.
+    let mut folder: Option<(Utf8PathBuf, Dir)> = None;
     for entry in entries {
         match entry.file {
             None => writer.add_dir(&entry.path)?,
             Some(scanned) => {
                 let from = entry.path.under(source.dir.path());
-                let (mut reader, before) = source.open_file(entry)?;
+                let relative = entry.path.as_path();
+                let parent = relative.parent().unwrap_or(Utf8Path::new(""));
+                if folder.as_ref().is_none_or(|(open, _)| open != parent) {
+                    folder = Some((parent.to_owned(), source.dir.open(parent)?));
+                }
+                let in_folder = folder.as_ref().map(|(_, dir)| dir).unwrap_or(&source.dir);
+                let name = Utf8Path::new(relative.file_name().unwrap_or_default());
+                let (mut reader, before) = source.open_file_in(in_folder, name, entry)?;
                 writer.add_file(&entry.path, scanned.size, scanned.executable, &mut reader, &from, &|n| {
                     progress.advance(n)
                 })?;
@@ -907,19 +919,28 @@ fn copy_payload(
     progress: &dyn Progress,
 ) -> Result<Vec<Entry>> {
     let mut jobs: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].file.is_some()).collect();
-    jobs.sort_by_key(|&i| std::cmp::Reverse(entries[i].file.map_or(0, |f| f.size)));
+    // Large files first, for balance; the small ones after them in
+    // manifest order, so that files of one folder follow each other and
+    // share its open handles.
+    let size_of = |i: usize| entries[i].file.map_or(0, |f| f.size);
+    jobs.sort_by_key(|&i| {
+        if size_of(i) >= LARGE_FILE { (std::cmp::Reverse(size_of(i)), 0) } else { (std::cmp::Reverse(0), i) }
+    });
     progress.phase("exporting", jobs.iter().map(|&i| entries[i].file.map_or(0, |f| f.size)).sum());
     progress.files(jobs.len());
     let results: Mutex<Vec<Option<FileEntry>>> = Mutex::new(vec![None; entries.len()]);
+    let open_folders = FolderCache::default();
     let errors = parallel::for_each(&jobs, true, |&i| -> Result<()> {
         let entry = &entries[i];
         let Some(scanned) = entry.file else { return Ok(()) };
         let from = entry.path.under(source.dir.path());
         let to = entry.path.under(payload.path());
-        let (mut reader, before) = source.open_file(entry)?;
         let relative = entry.path.as_path();
-        let folder = payload.open(relative.parent().unwrap_or(Utf8Path::new("")))?;
-        let writer = folder.create_file(relative.file_name().unwrap_or_default())?;
+        let name = relative.file_name().unwrap_or_default();
+        let folders = open_folders.take(source, payload, relative.parent().unwrap_or(Utf8Path::new("")))?;
+        let (mut reader, before) = source.open_file_in(&folders.from, Utf8Path::new(name), entry)?;
+        let writer = folders.to.create_file(name)?;
+        open_folders.keep(folders);
         let mut writer = BufWriter::with_capacity(256 * 1024, writer);
         // Whatever the file holds when read is what gets recorded: the
         // digest and the copy come from the same bytes.
@@ -951,6 +972,48 @@ fn copy_payload(
         .zip(results)
         .map(|(entry, file)| Entry { path: entry.path.clone(), kind: file.map_or(EntryKind::Dir, EntryKind::File) })
         .collect())
+}
+
+/// Files of at least this size are copied first, largest first, so that
+/// the workers finish together.
+const LARGE_FILE: u64 = 1024 * 1024;
+
+/// A folder of the source and the same folder of the media, both open
+/// (without following links).
+struct OpenFolders {
+    relative: Utf8PathBuf,
+    from: Dir,
+    to: Dir,
+}
+
+/// Folders opened for recent files, kept for the next files of the same
+/// folder: opening both sides component by component for every file cost
+/// about a dozen system calls per file.
+#[derive(Default)]
+struct FolderCache(Mutex<Vec<OpenFolders>>);
+
+impl FolderCache {
+    /// Folders kept: a few per worker.
+    const KEEP: usize = 8;
+
+    /// The folder `relative` of both sides, from the cache or opened now.
+    fn take(&self, source: &Source, payload: &Dir, relative: &Utf8Path) -> Result<OpenFolders> {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = kept.iter().position(|open| open.relative == relative) {
+            return Ok(kept.swap_remove(at));
+        }
+        drop(kept);
+        Ok(OpenFolders { relative: relative.to_owned(), from: source.dir.open(relative)?, to: payload.open(relative)? })
+    }
+
+    /// Keeps `folders` for the next file, dropping the oldest kept.
+    fn keep(&self, folders: OpenFolders) {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= Self::KEEP {
+            kept.remove(0);
+        }
+        kept.push(folders);
+    }
 }
 
 /// What `export --dry-run` found: the export as it would run, checked as
