@@ -651,9 +651,11 @@ fn write_snapshot(
         dir.write_atomic(media::MANIFEST_FILE, &manifest_bytes)?;
         crate::crash::point("export-manifest-written");
         let here = |volume: usize| placement.get(volume).is_none_or(|drive| *drive == part);
-        dir.write_atomic(media::CHECKSUMS_FILE, &media::checksums(&carried, &manifest_bytes, &here))?;
+        dir.write_atomic_with(media::CHECKSUMS_FILE, &mut |out| {
+            media::write_checksums(out, &carried, &manifest_bytes, &here)
+        })?;
         if !carried.layout.volumes().is_empty() {
-            dir.write_atomic(media::CONTENT_CHECKSUMS_FILE, &media::content_checksums(&carried))?;
+            dir.write_atomic_with(media::CONTENT_CHECKSUMS_FILE, &mut |out| media::content_checksums(out, &carried))?;
         }
         if parts > 1 {
             let volumes: Vec<usize> = (0..placement.len()).filter(|v| here(*v)).map(|v| v + 1).collect();
