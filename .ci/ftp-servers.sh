@@ -22,6 +22,8 @@ VSFTPD=$CACHE/vsftpd/usr/sbin/vsftpd
 FTP_USER=${FERRY_FTP_USER:-ferrytest}
 PAM_SERVICE=ferry-vsftpd-$FTP_USER
 BLOCK=200
+# vsftpd binds a new passive port for every transfer; see free_block.
+VS_BLOCK=2000
 
 log() { echo "ftp-servers: $*" >&2; }
 
@@ -43,19 +45,23 @@ free_port() {
     done
 }
 
-# A free block of 200 passive ports: prints LOW (LOW..LOW+199 are unused).
-# vsftpd answers "500 OOPS: vsf_sysutil_bind" when a small range runs out
-# (ports linger in TIME_WAIT while tests run in parallel).
+# A free block of SIZE passive ports: prints LOW (LOW..LOW+SIZE-1 are unused).
+# vsftpd answered "500 OOPS: vsf_sysutil_bind" after a few thousand data
+# connections (issue 14): its 200 ports lay inside the kernel's ephemeral
+# range (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 on Debian),
+# where the client's own data connections took them. The blocks are now
+# picked below that range, and vsftpd, which binds a fresh port for every
+# transfer, gets a wide one.
 free_block() {
-    local low=$1 high=$2 base p ok tries=0
+    local low=$1 high=$2 size=$3 base p ok tries=0
     while :; do
-        base=$((low + (RANDOM % ((high - low) / BLOCK)) * BLOCK))
+        base=$((low + (RANDOM % ((high - low) / size)) * size))
         ok=1
-        for ((p = base; p < base + BLOCK; p++)); do
+        for ((p = base; p < base + size; p++)); do
             if [[ $PICKED == *" $p "* ]] || port_in_use "$p"; then ok=0; break; fi
         done
         if [[ $ok == 1 ]]; then
-            for ((p = base; p < base + BLOCK; p++)); do PICKED+="$p "; done
+            for ((p = base; p < base + size; p++)); do PICKED+="$p "; done
             echo "$base"
             return
         fi
@@ -168,7 +174,7 @@ chroot_local_user=NO
 pasv_enable=YES
 pasv_address=127.0.0.1
 pasv_min_port=$passive
-pasv_max_port=$((passive + BLOCK - 1))
+pasv_max_port=$((passive + VS_BLOCK - 1))
 port_enable=YES
 connect_from_port_20=NO
 pam_service_name=$PAM_SERVICE
@@ -206,8 +212,8 @@ start() {
     local pure_port vs_port pure_passive vs_passive
     pure_port=$(free_port 21000 29000)
     vs_port=$(free_port 21000 29000)
-    pure_passive=$(free_block 41000 49000)
-    vs_passive=$(free_block 41000 49000)
+    pure_passive=$(free_block 10000 20000 "$BLOCK")
+    vs_passive=$(free_block 10000 20000 "$VS_BLOCK")
     start_pure_ftpd "$pure_port" "$pure_passive"
     start_vsftpd "$vs_port" "$vs_passive"
     local home=$STATE/home

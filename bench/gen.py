@@ -12,6 +12,16 @@
                                       inside, records appended to XML files,
                                       a few KiB of one large module changed
                                       (what binary patches are made for)
+    gen.py many   DIR FILES FOLDERS SEED
+                                      the scale layout of issue 14: FILES
+                                      small files (256 B - 2 KiB) spread
+                                      evenly over FOLDERS folders, two
+                                      levels deep (bNNN/fNNNNN/NNNNNNN.dat)
+    gen.py huge   DIR GIB SEED        one file of GIB GiB (may be fractional,
+                                      e.g. 4.5 for a file over 4 GiB), sparse:
+                                      1 MiB of random bytes at every GiB and
+                                      at the end, holes in between (plus a
+                                      VERSION file)
 
 The same arguments always produce the same bytes (random.Random(SEED)).
 Shape of a generated repository (about FILES files, about MB megabytes):
@@ -109,6 +119,36 @@ def gen(root, files, mb, seed):
     write(os.path.join(root, "VERSION"), b"bench repository seed %d\n" % seed)
 
 
+def many(root, files, folders, seed):
+    """The million-file layout: `files` small files in `folders` folders
+    (100 folders per parent), cheap to write so a million take minutes."""
+    rng = random.Random(seed)
+    per = -(-files // folders)
+    n = 0
+    for d in range(folders):
+        path = os.path.join(root, "b%03d" % (d // 100), "f%05d" % d)
+        os.makedirs(path, exist_ok=True)
+        for _ in range(min(per, files - n)):
+            with open(os.path.join(path, "%07d.dat" % n), "wb") as f:
+                f.write(rng.randbytes(rng.randint(256, 2 * KB)))
+            n += 1
+    write(os.path.join(root, "VERSION"), b"bench many seed %d\n" % seed)
+
+
+def huge(root, gib, seed):
+    """One sparse file of `gib` GiB: random MiB at each GiB and at the end."""
+    rng = random.Random(seed)
+    size = int(gib * 1024 * MB)
+    path = os.path.join(root, "images", "disk.img")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for at in list(range(0, size - MB, 1024 * MB)) + [size - MB]:
+            f.seek(at)
+            f.write(rng.randbytes(MB))
+    write(os.path.join(root, "VERSION"), b"bench huge seed %d\n" % seed)
+
+
 def all_files(root):
     out = []
     for d, dirs, fs in os.walk(root):
@@ -175,6 +215,10 @@ def mutate(root, percent, seed, in_place=False):
 def main():
     if len(sys.argv) == 6 and sys.argv[1] == "gen":
         gen(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) == 6 and sys.argv[1] == "many":
+        many(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "huge":
+        huge(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
     elif len(sys.argv) == 5 and sys.argv[1] == "mutate":
         mutate(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
     elif len(sys.argv) == 5 and sys.argv[1] == "edit":

@@ -148,7 +148,9 @@ impl Dir {
         if size > cap {
             return Err(Error::format(&path, format!("larger than the {cap}-byte limit")));
         }
-        let mut bytes = Vec::new();
+        // Sized to the file: a manifest of a million files is ~100 MB, and
+        // reading it into a growing vector would hold up to twice that.
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         file.take(cap.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::io("read", &path, e))?;
         if bytes.len() as u64 > cap {
             return Err(Error::format(&path, format!("larger than the {cap}-byte limit")));
@@ -170,11 +172,23 @@ impl Dir {
     /// first, never written through), fsync, rename, fsync the folder. A
     /// link at `name` is replaced, never followed.
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_atomic_with(name, &mut |out| out.write_all(bytes))
+    }
+
+    /// As [`Dir::write_atomic`], with the content written by `write` through
+    /// a buffer: a file listing a million paths is never held whole in memory.
+    pub fn write_atomic_with(
+        &self,
+        name: &str,
+        write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
         let temporary = format!(".{}{TEMPORARY_SUFFIX}", single(name)?);
         self.remove_file(&temporary)?;
-        let mut file = self.create_file(&temporary)?;
+        let file = self.create_file(&temporary)?;
         let temporary_path = self.path.join(&temporary);
-        file.write_all(bytes).map_err(|e| Error::io("write", &temporary_path, e))?;
+        let mut buffered = std::io::BufWriter::with_capacity(256 * 1024, file);
+        write(&mut buffered).map_err(|e| Error::io("write", &temporary_path, e))?;
+        let file = buffered.into_inner().map_err(|e| Error::io("write", &temporary_path, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io("flush", &temporary_path, e))?;
         drop(file);
         rustix::fs::renameat(&self.fd, temporary.as_str(), &self.fd, name)

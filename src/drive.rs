@@ -10,6 +10,7 @@
 
 use crate::error::{Error, Result};
 use camino::{Utf8Path, Utf8PathBuf};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
@@ -231,7 +232,7 @@ pub fn check_limits(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) 
 }
 
 /// Everything [`check_fit`] checks but free space, one line per problem.
-fn limit_problems(media: &Utf8Path, fs: DriveFs, entries: &BTreeMap<String, Entry>) -> Vec<String> {
+fn limit_problems(media: &Utf8Path, fs: DriveFs, entries: &Planned<'_>) -> Vec<String> {
     let (existing, media_abs) = resolve(media);
     let mount_table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mount = mount_for(&mount_table, &existing);
@@ -261,7 +262,7 @@ fn limit_problems(media: &Utf8Path, fs: DriveFs, entries: &BTreeMap<String, Entr
 
     if fs.case_insensitive() {
         let mut collided = BTreeSet::new();
-        for (a, b) in case_collisions(entries.keys().map(String::as_str)) {
+        for (a, b) in case_collisions(entries.keys().map(|k| k.as_ref())) {
             problems.push(format!(
                 "`{a}` and `{b}` differ only in case; {fs} keeps one name, so one would overwrite the other"
             ));
@@ -271,7 +272,7 @@ fn limit_problems(media: &Utf8Path, fs: DriveFs, entries: &BTreeMap<String, Entr
     }
 
     let drive_root = mount.map_or(media_abs.clone(), |mount| mount.point);
-    problems.extend(path_length_problems(&media_abs, &drive_root, entries.keys().map(String::as_str), fs));
+    problems.extend(path_length_problems(&media_abs, &drive_root, entries.keys().map(|k| k.as_ref()), fs));
     problems
 }
 
@@ -284,13 +285,24 @@ struct Entry {
 
 /// Every planned path plus the folders implied above it, in sorted order
 /// (a folder before what it holds).
-fn entries_of(writes: &[PlannedWrite<'_>]) -> BTreeMap<String, Entry> {
+fn entries_of<'a>(writes: &[PlannedWrite<'a>]) -> Planned<'a> {
     let mut entries = BTreeMap::new();
     for write in writes {
-        let path = write.path.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/");
-        let mut parent = path.as_str();
-        while let Some((above, _)) = parent.rsplit_once('/') {
-            entries.entry(above.to_owned()).or_insert(Entry { size: 0, is_dir: true });
+        // Paths are borrowed, not copied, unless they need tidying: a tree
+        // of a million files is planned here (issue 14).
+        let tidy = write.path.split('/').all(|c| !c.is_empty() && c != ".");
+        let path: Cow<'a, str> = match tidy {
+            true => Cow::Borrowed(write.path),
+            false => {
+                Cow::Owned(write.path.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/"))
+            }
+        };
+        let mut parent = path.clone();
+        while let Some(above) = parent_of(&parent) {
+            if entries.contains_key(above.as_ref()) {
+                break;
+            }
+            entries.insert(above.clone(), Entry { size: 0, is_dir: true });
             parent = above;
         }
         if !path.is_empty() {
@@ -298,6 +310,17 @@ fn entries_of(writes: &[PlannedWrite<'_>]) -> BTreeMap<String, Entry> {
         }
     }
     entries
+}
+
+/// Every planned entry by path: borrowed from the plan where it can be.
+type Planned<'a> = BTreeMap<Cow<'a, str>, Entry>;
+
+/// The folder holding `path`, borrowed when `path` is.
+fn parent_of<'a>(path: &Cow<'a, str>) -> Option<Cow<'a, str>> {
+    match path {
+        Cow::Borrowed(text) => text.rsplit_once('/').map(|(above, _)| Cow::Borrowed(above)),
+        Cow::Owned(text) => text.rsplit_once('/').map(|(above, _)| Cow::Owned(above.to_owned())),
+    }
 }
 
 /// What is wrong with one path component on `fs`, one message each.
@@ -359,7 +382,7 @@ fn case_collisions<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<(String, Str
 /// their contents would be reported twice.
 fn collisions_on_drive(
     media: &Utf8Path,
-    entries: &BTreeMap<String, Entry>,
+    entries: &Planned<'_>,
     collided: &BTreeSet<String>,
     fs: DriveFs,
 ) -> Vec<String> {
@@ -479,7 +502,7 @@ fn free_space(existing: &Utf8Path, fs: DriveFs) -> Result<Option<Space>> {
 /// clusters, every folder the clusters its FAT-style 32-byte entries fill
 /// (one per 13 UTF-16 units of a long name, plus one). An allowance, not an
 /// exact figure: other filesystems keep folders differently.
-fn space_needed(entries: &BTreeMap<String, Entry>, cluster: u64) -> u64 {
+fn space_needed(entries: &Planned<'_>, cluster: u64) -> u64 {
     let round_up = |bytes: u64| bytes.div_ceil(cluster).saturating_mul(cluster);
     let mut folder_bytes: BTreeMap<&str, u64> = BTreeMap::new();
     let mut total = 0u64;
@@ -561,7 +584,7 @@ mod tests {
     #[test]
     fn implied_folders_are_planned_too() {
         let entries = entries_of(&[write("a/b/c.txt", 5), write("./d//e", 1)]);
-        let paths: Vec<_> = entries.keys().map(String::as_str).collect();
+        let paths: Vec<_> = entries.keys().map(|k| k.as_ref()).collect();
         assert_eq!(paths, ["a", "a/b", "a/b/c.txt", "d", "d/e"]);
         assert!(entries["a/b"].is_dir && !entries["a/b/c.txt"].is_dir);
     }
@@ -625,7 +648,7 @@ mod tests {
         let problems = path_length_problems(
             Utf8Path::new("/media/usb/x"),
             Utf8Path::new("/media/usb"),
-            planned.keys().map(String::as_str),
+            planned.keys().map(|k| k.as_ref()),
             DriveFs::Fat32,
         );
         assert_eq!(problems.len(), 1, "{problems:?}");

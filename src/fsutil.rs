@@ -84,10 +84,12 @@ pub(crate) fn read_capped(path: &Utf8Path, cap: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).ctx("open", path)?;
     // Refuse an oversized regular file before reading a byte of it; the
     // capped read below still guards files whose size lies (pipes, /proc).
-    if file.metadata().ctx("inspect", path)?.len() > cap {
+    let size = file.metadata().ctx("inspect", path)?.len();
+    if size > cap {
         return Err(crate::Error::format(path, format!("larger than the {cap}-byte limit")));
     }
-    let mut bytes = Vec::new();
+    // Sized to the file: no doubling for a manifest of a million files.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(cap.saturating_add(1)).read_to_end(&mut bytes).ctx("read", path)?;
     if bytes.len() as u64 > cap {
         return Err(crate::Error::format(path, format!("larger than the {cap}-byte limit")));

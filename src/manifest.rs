@@ -69,6 +69,18 @@ pub struct FileEntry {
     pub index: bool,
 }
 
+impl FileEntry {
+    /// The flags field of its manifest line: `-`, `x`, `i` or `xi`.
+    pub fn flags(&self) -> &'static str {
+        match (self.executable, self.index) {
+            (false, false) => "-",
+            (true, false) => "x",
+            (false, true) => "i",
+            (true, true) => "xi",
+        }
+    }
+}
+
 /// What an entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
@@ -156,41 +168,47 @@ impl Manifest {
     /// Entries must already be sorted and valid (as [`crate::scan`] produces them).
     /// A tree is written as v1, so that readers of v1 still take it.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = String::with_capacity(128 + self.entries.len() * 100);
+        use std::fmt::Write as _;
+        // Sized exactly: at a million files the text is ~100 MB, and growing
+        // it by doubling would hold twice that (issue 14).
+        let mut out = String::with_capacity(256 + self.layout.volumes().len() * 94 + self.entries_text_len());
         out.push_str(if self.layout == Layout::Tree { MAGIC } else { MAGIC_V2 });
         out.push('\n');
-        out.push_str(&format!("repository: {}\n", self.repository));
-        out.push_str(&format!("sequence: {}\n", self.sequence));
-        out.push_str(&format!("created: {}\n", clock::format(self.created)));
-        out.push_str(&format!("expires: {}\n", self.expires.map_or("never".to_owned(), clock::format)));
-        out.push_str(&format!("layout: {}\n", self.layout.name()));
-        out.push_str("base: none\n");
+        let expires = self.expires.map_or("never".to_owned(), clock::format);
+        // Writing into a String cannot fail.
+        let _ = write!(out, "repository: {}\nsequence: {}\n", self.repository, self.sequence);
+        let _ = write!(out, "created: {}\nexpires: {expires}\n", clock::format(self.created));
+        let _ = write!(out, "layout: {}\nbase: none\n", self.layout.name());
         if let Layout::Tar(volumes) = &self.layout {
-            out.push_str(&format!("volumes: {}\n", volumes.len()));
+            let _ = writeln!(out, "volumes: {}", volumes.len());
         }
-        out.push_str(&format!("entries: {}\n", self.entries.len()));
+        let _ = writeln!(out, "entries: {}", self.entries.len());
         for volume in self.layout.volumes() {
-            out.push_str(&format!("volume {} {}\n", volume.size, volume.digest));
+            let _ = writeln!(out, "volume {} {}", volume.size, volume.digest);
         }
         for entry in &self.entries {
             match &entry.kind {
-                EntryKind::Dir => out.push_str(&format!("dir {}\n", entry.path)),
+                EntryKind::Dir => {
+                    let _ = writeln!(out, "dir {}", entry.path);
+                }
                 EntryKind::File(file) => {
-                    let mut flags = String::new();
-                    if file.executable {
-                        flags.push('x');
-                    }
-                    if file.index {
-                        flags.push('i');
-                    }
-                    if flags.is_empty() {
-                        flags.push('-');
-                    }
-                    out.push_str(&format!("file {} {} {} {}\n", file.size, file.digest, flags, entry.path));
+                    let _ = writeln!(out, "file {} {} {} {}", file.size, file.digest, file.flags(), entry.path);
                 }
             }
         }
         out.into_bytes()
+    }
+
+    /// The length of the entry lines [`Manifest::encode`] writes.
+    fn entries_text_len(&self) -> usize {
+        let line = |entry: &Entry| match &entry.kind {
+            EntryKind::Dir => "dir \n".len() + entry.path.as_str().len(),
+            EntryKind::File(file) => {
+                let digits = file.size.checked_ilog10().map_or(1, |log| log as usize + 1);
+                "file   \n".len() + digits + 64 + file.flags().len() + 1 + entry.path.as_str().len()
+            }
+        };
+        self.entries.iter().map(line).sum()
     }
 
     /// Decodes and checks manifest bytes read from `origin` (named in errors).
@@ -334,8 +352,9 @@ fn decode_entries<'a>(
     // The count is untrusted only until the signature check, which has
     // passed by now; still, never reserve more than the bytes could hold.
     let mut entries: Vec<Entry> = Vec::with_capacity((count as usize).min(manifest_bytes / 6));
+    // Folders only: a million files would cost tens of megabytes in a set
+    // (issue 14), and a parent that is a file is found in `entries` instead.
     let mut directories: HashSet<&str> = HashSet::new();
-    let mut files: HashSet<&str> = HashSet::new();
     let mut total_bytes = 0u64;
     for (n, line) in lines {
         if entries.len() as u64 == count {
@@ -358,19 +377,22 @@ fn decode_entries<'a>(
         }
         if let Some(parent) = entry.path.parent() {
             let parent = parent.as_str();
-            if files.contains(parent) {
-                return Err(fail(n, format!("`{}` is inside `{parent}`, which is a file", entry.path)));
-            }
             if !directories.contains(parent) {
-                return Err(fail(n, format!("`{}`: its folder `{parent}` is not listed before it", entry.path)));
+                // Entries are sorted, so a listed parent is found by bisection.
+                let listed = entries.binary_search_by(|e| e.path.as_str().as_bytes().cmp(parent.as_bytes())).is_ok();
+                return Err(fail(
+                    n,
+                    match listed {
+                        true => format!("`{}` is inside `{parent}`, which is a file", entry.path),
+                        false => format!("`{}`: its folder `{parent}` is not listed before it", entry.path),
+                    },
+                ));
             }
         }
-        // Borrow the path text from `body` so the sets cost no allocation.
-        let path_text = &line[line.len() - entry.path.as_str().len()..];
-        match entry.kind {
-            EntryKind::Dir => directories.insert(path_text),
-            EntryKind::File(_) => files.insert(path_text),
-        };
+        if matches!(entry.kind, EntryKind::Dir) {
+            // Borrow the path text from `body` so the set costs no allocation.
+            directories.insert(&line[line.len() - entry.path.as_str().len()..]);
+        }
         entries.push(entry);
     }
     if entries.len() as u64 != count {

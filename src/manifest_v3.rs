@@ -431,9 +431,11 @@ fn parse_policy_line(line: &str, at: u64, section: &mut PolicySection) -> Result
 /// What the policy section says against the entries (PS3): a held path is
 /// an entry only when it is kept from the bases (a `b` file) and not declined.
 fn check_policy(policy: &PolicySection, manifest: &Manifest, delta: Option<&Delta>) -> Result<(), String> {
-    let listed: std::collections::BTreeSet<&str> = manifest.entries.iter().map(|e| e.path.as_str()).collect();
+    // Entries are sorted by path bytes: bisect rather than copy a million paths into a set.
+    let listed =
+        |path: &str| manifest.entries.binary_search_by(|e| e.path.as_str().as_bytes().cmp(path.as_bytes())).is_ok();
     let kept = |path: &str| delta.is_some_and(|d| d.carry_of(path) == Carry::Base);
-    let listed_held = policy.held.iter().filter(|h| listed.contains(h.path.as_str()));
+    let listed_held = policy.held.iter().filter(|h| listed(h.path.as_str()));
     match listed_held.into_iter().find(|h| h.reason == HoldReason::Declined || !kept(h.path.as_str())) {
         Some(held) => Err(format!("`{}` is both held and an entry that is not kept from the base (PS3)", held.path)),
         None => Ok(()),

@@ -449,22 +449,34 @@ impl FileSource for TreeFiles {
 /// On a drive holding part of a spanned snapshot, only the volumes for
 /// which `here` (volume index from 0) is true are listed.
 pub fn checksums(manifest: &crate::manifest::Manifest, manifest_bytes: &[u8], here: &dyn Fn(usize) -> bool) -> Vec<u8> {
-    let mut out = String::new();
+    let mut out = Vec::new();
+    // Writing into a vector cannot fail.
+    let _ = write_checksums(&mut out, manifest, manifest_bytes, here);
+    out
+}
+
+/// Writes [`checksums`] to `out` line by line (a tree of a million files
+/// lists a million lines: ~100 MB never held in memory).
+pub fn write_checksums(
+    out: &mut dyn std::io::Write,
+    manifest: &crate::manifest::Manifest,
+    manifest_bytes: &[u8],
+    here: &dyn Fn(usize) -> bool,
+) -> std::io::Result<()> {
     match manifest.layout.volumes() {
         [] => {
             for (path, file) in manifest.files() {
-                out.push_str(&format!("{}  {PAYLOAD_DIR}/{path}\n", file.digest));
+                writeln!(out, "{}  {PAYLOAD_DIR}/{path}", file.digest)?;
             }
         }
         volumes => {
             for (i, volume) in volumes.iter().enumerate().filter(|(i, _)| here(*i)) {
                 let name = crate::volume::volume_name(i + 1);
-                out.push_str(&format!("{}  {}/{name}\n", volume.digest, crate::volume::VOLUMES_DIR));
+                writeln!(out, "{}  {}/{name}", volume.digest, crate::volume::VOLUMES_DIR)?;
             }
         }
     }
-    out.push_str(&format!("{}  {MANIFEST_FILE}\n", crate::digest::Digest::of(manifest_bytes)));
-    out.into_bytes()
+    writeln!(out, "{}  {MANIFEST_FILE}", crate::digest::Digest::of(manifest_bytes))
 }
 
 /// The `part` file of drive `part` of `parts`, holding `volumes` (from 1):
@@ -484,15 +496,14 @@ pub fn part_of(drive: &Utf8Path, snapshot_folder: &Utf8Path) -> Option<(usize, u
     Some((part.parse().ok()?, of.parse().ok()?))
 }
 
-/// `contents.SHA256SUMS` of a tar snapshot: one line per repository file,
+/// Writes `contents.SHA256SUMS` of a tar snapshot to `out`: one line per repository file,
 /// relative to the folder the volumes were extracted into (split files
 /// joined first; `docs/guide/audit.md`).
-pub fn content_checksums(manifest: &crate::manifest::Manifest) -> Vec<u8> {
-    let mut out = String::new();
+pub fn content_checksums(out: &mut dyn std::io::Write, manifest: &crate::manifest::Manifest) -> std::io::Result<()> {
     for (path, file) in manifest.files() {
-        out.push_str(&format!("{}  {path}\n", file.digest));
+        writeln!(out, "{}  {path}", file.digest)?;
     }
-    out.into_bytes()
+    Ok(())
 }
 
 /// Finds the snapshot folders on several drives, as [`locate`] does on

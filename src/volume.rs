@@ -22,7 +22,6 @@ use crate::manifest::{Entry, EntryKind, Manifest, Volume};
 use crate::rel_path::{RelPath, escape};
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest as _, Sha256};
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -666,11 +665,98 @@ pub struct TarIndex {
     /// Path and open file of each volume, volume 1 first (they may lie on
     /// several drives).
     volumes: Vec<(Utf8PathBuf, Arc<File>)>,
-    files: HashMap<RelPath, Vec<Segment>>,
+    files: FileSegments,
     /// Per volume: every header is byte for byte the one export writes for
     /// its entry (T1 to T5), so the only bytes the signer's volume digest
     /// covers beyond them are file contents, padding and the end marker.
     canonical: Vec<bool>,
+}
+
+/// Each manifest file's segments, compact because a snapshot may hold a
+/// million files (issue 14): the paths in one arena, in manifest order
+/// (sorted by bytes, so a lookup is a binary search), and every segment in
+/// one list. About 60 bytes per file where a map of paths to lists took 120.
+#[derive(Debug, Clone)]
+struct FileSegments {
+    /// Every path, one after another.
+    arena: String,
+    /// Where file `i`'s path ends in `arena` (it starts where `i - 1`'s ends).
+    path_ends: Vec<u32>,
+    /// Index in `segments` of file `i`'s first segment; its last is the one
+    /// before file `i + 1`'s first.
+    first_segment: Vec<u32>,
+    segments: Vec<Segment>,
+}
+
+impl FileSegments {
+    /// Room for the files of `manifest`, each in one segment, so the lists
+    /// never grow by doubling.
+    fn for_manifest(manifest: &Manifest) -> Self {
+        let (count, path_bytes) =
+            manifest.files().fold((0, 0), |(count, bytes), (path, _)| (count + 1, bytes + path.as_str().len()));
+        FileSegments {
+            arena: String::with_capacity(path_bytes),
+            path_ends: Vec::with_capacity(count),
+            first_segment: Vec::with_capacity(count),
+            segments: Vec::with_capacity(count),
+        }
+    }
+
+    /// Adds a segment of `path`, which is the last file added or sorts after
+    /// it (the volumes hold the files in manifest order).
+    fn push(&mut self, path: &RelPath, segment: Segment) -> std::result::Result<(), String> {
+        let count = self.path_ends.len();
+        let last = count.checked_sub(1).map(|i| self.path(i));
+        if last != Some(path.as_str()) {
+            if last.is_some_and(|last| last.as_bytes() >= path.as_str().as_bytes()) {
+                return Err(format!("`{path}` comes after a file that sorts after it"));
+            }
+            self.arena.push_str(path.as_str());
+            let end = u32::try_from(self.arena.len()).map_err(|_| "more than 4 GiB of paths".to_owned())?;
+            let first = u32::try_from(self.segments.len()).map_err(|_| "more than 2^32 segments".to_owned())?;
+            self.path_ends.push(end);
+            self.first_segment.push(first);
+        }
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// The path of file `i`.
+    fn path(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.path_ends[i - 1] as usize };
+        &self.arena[start..self.path_ends[i] as usize]
+    }
+
+    /// The segments of `path`, if the index holds it.
+    fn get(&self, path: &RelPath) -> Option<&[Segment]> {
+        let count = self.path_ends.len();
+        let i = binary_search(count, |i| self.path(i).as_bytes().cmp(path.as_str().as_bytes()))?;
+        let end = self.first_segment.get(i + 1).map_or(self.segments.len(), |next| *next as usize);
+        Some(&self.segments[self.first_segment[i] as usize..end])
+    }
+
+    /// Frees the room the lists grew into.
+    fn shrink(&mut self) {
+        self.arena.shrink_to_fit();
+        self.path_ends.shrink_to_fit();
+        self.first_segment.shrink_to_fit();
+        self.segments.shrink_to_fit();
+    }
+}
+
+/// The `i` in `0..count` for which `compare(i)` is `Equal`, in a list sorted
+/// by `compare`.
+fn binary_search(count: usize, compare: impl Fn(usize) -> std::cmp::Ordering) -> Option<usize> {
+    let (mut low, mut high) = (0, count);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        match compare(middle) {
+            std::cmp::Ordering::Less => low = middle + 1,
+            std::cmp::Ordering::Greater => high = middle,
+            std::cmp::Ordering::Equal => return Some(middle),
+        }
+    }
+    None
 }
 
 impl TarIndex {
@@ -687,7 +773,7 @@ impl TarIndex {
 
     /// Where the file's bytes are; `None` if the manifest lists no such file.
     pub fn segments(&self, path: &RelPath) -> Option<&[Segment]> {
-        self.files.get(path).map(Vec::as_slice)
+        self.files.get(path)
     }
 
     /// A reader over the file's bytes, across volumes, in order.
@@ -970,7 +1056,7 @@ pub fn index(dirs: &[Utf8PathBuf], manifest: &Manifest) -> Result<TarIndex> {
 pub fn index_in(dirs: &[Dir], manifest: &Manifest) -> Result<TarIndex> {
     let volumes = manifest.layout.volumes();
     let mut expected = Expected::new(&manifest.entries);
-    let mut files: HashMap<RelPath, Vec<Segment>> = HashMap::new();
+    let mut files = FileSegments::for_manifest(manifest);
     let mut paths = Vec::with_capacity(volumes.len());
     let mut canonical = Vec::with_capacity(volumes.len());
     // The mtime export gives every header (T4).
@@ -1019,11 +1105,8 @@ pub fn index_in(dirs: &[Dir], manifest: &Manifest) -> Result<TarIndex> {
             all_canonical =
                 all_canonical && entry.raw == headers(&entry.name, entry.kind, entry.size, mtime, executable);
             if let Some(file_path) = file_path {
-                files.entry(file_path.clone()).or_default().push(Segment {
-                    volume: number,
-                    offset: data_offset,
-                    length: entry.size,
-                });
+                let segment = Segment { volume: number, offset: data_offset, length: entry.size };
+                files.push(file_path, segment).map_err(|problem| walker.refuse(entry.at, &problem))?;
             }
             walker.position += padded(entry.size);
         }
@@ -1037,6 +1120,7 @@ pub fn index_in(dirs: &[Dir], manifest: &Manifest) -> Result<TarIndex> {
         let media = dirs.first().map(|d| d.path().to_owned()).unwrap_or_default();
         return Err(Error::Damaged { media, problems: vec![missing] });
     }
+    files.shrink();
     Ok(TarIndex { volumes: paths, files, canonical })
 }
 

@@ -250,6 +250,8 @@ pub fn export_selected(
     let (mut carried_bytes, mut kept): (Option<u64>, Option<Kept>);
     let (manifest, manifest_bytes, snapshot) = loop {
         progress.notice(&format!("scanning {}", options.source));
+        // Walking and sorting a million files takes a while: a spinner (issue 14).
+        progress.phase("scanning the source", 0);
         let source = Source::open(&options.source)?;
         let entries;
         (kept, entries) = scan_selected(options, selection, &keep_from, (&mut policy_report, &mut section))?;
@@ -261,6 +263,7 @@ pub fn export_selected(
         // Folders this export creates, removed again if it fails.
         let new_folders = prepare_folders(&folders, progress)?;
         let folder_on_drive = format!("{MEDIA_ROOT}/{repository}/{sequence}");
+        progress.phase("checking the drives", 0);
         let budgets = check_drives(options, &drives, &folder_on_drive, carried_entries)?;
         // A failed export removes what it wrote: half a snapshot helps nobody,
         // and without a signature it could never be imported anyway.
@@ -329,6 +332,9 @@ fn record_in_ledger(
     (manifest, manifest_bytes): (&Manifest, &[u8]),
     progress: &dyn Progress,
 ) -> Result<()> {
+    // At a million files this copies a million files: a phase of its own
+    // on the progress line, not the tail of "flushing" (issue 14).
+    progress.phase("keeping file contents in the ledger", 0);
     // Signing is deterministic: these are the bytes of manifest.sig.
     ledger.record(manifest.sequence, manifest.created, manifest_bytes, &key.sign_manifest(manifest_bytes))?;
     // The export is complete on the media: contents that could not be
@@ -651,9 +657,11 @@ fn write_snapshot(
         dir.write_atomic(media::MANIFEST_FILE, &manifest_bytes)?;
         crate::crash::point("export-manifest-written");
         let here = |volume: usize| placement.get(volume).is_none_or(|drive| *drive == part);
-        dir.write_atomic(media::CHECKSUMS_FILE, &media::checksums(&carried, &manifest_bytes, &here))?;
+        dir.write_atomic_with(media::CHECKSUMS_FILE, &mut |out| {
+            media::write_checksums(out, &carried, &manifest_bytes, &here)
+        })?;
         if !carried.layout.volumes().is_empty() {
-            dir.write_atomic(media::CONTENT_CHECKSUMS_FILE, &media::content_checksums(&carried))?;
+            dir.write_atomic_with(media::CONTENT_CHECKSUMS_FILE, &mut |out| media::content_checksums(out, &carried))?;
         }
         if parts > 1 {
             let volumes: Vec<usize> = (0..placement.len()).filter(|v| here(*v)).map(|v| v + 1).collect();
