@@ -702,13 +702,13 @@ impl FileSegments {
         }
     }
 
-    /// Adds a segment of `path`, which is the last file added or sorts after
-    /// it (the volumes hold the files in manifest order).
+    /// Adds a segment of `path`, which is the last file added or comes after
+    /// it in [`volume_order`].
     fn push(&mut self, path: &RelPath, segment: Segment) -> std::result::Result<(), String> {
         let count = self.path_ends.len();
         let last = count.checked_sub(1).map(|i| self.path(i));
         if last != Some(path.as_str()) {
-            if last.is_some_and(|last| last.as_bytes() >= path.as_str().as_bytes()) {
+            if last.is_some_and(|last| volume_order(last) >= volume_order(path.as_str())) {
                 return Err(format!("`{path}` comes after a file that sorts after it"));
             }
             self.arena.push_str(path.as_str());
@@ -730,7 +730,7 @@ impl FileSegments {
     /// The segments of `path`, if the index holds it.
     fn get(&self, path: &RelPath) -> Option<&[Segment]> {
         let count = self.path_ends.len();
-        let i = binary_search(count, |i| self.path(i).as_bytes().cmp(path.as_str().as_bytes()))?;
+        let i = binary_search(count, |i| volume_order(self.path(i)).cmp(&volume_order(path.as_str())))?;
         let end = self.first_segment.get(i + 1).map_or(self.segments.len(), |next| *next as usize);
         Some(&self.segments[self.first_segment[i] as usize..end])
     }
@@ -742,6 +742,14 @@ impl FileSegments {
         self.first_segment.shrink_to_fit();
         self.segments.shrink_to_fit();
     }
+}
+
+/// The order of files in the volumes: manifest order (path bytes), then
+/// the patch files a delta's medium adds under the reserved root `.ferry`
+/// after every file (formats/delta-v1.md §5 DM2; no manifest path starts
+/// with `.ferry/`, manifest-v1.md §5 P9).
+fn volume_order(path: &str) -> (bool, &[u8]) {
+    (path.starts_with(".ferry/"), path.as_bytes())
 }
 
 /// The `i` in `0..count` for which `compare(i)` is `Equal`, in a list sorted
