@@ -326,3 +326,26 @@ fn held_updates_stay_installed_until_they_ship() {
     import(&usb4, &scratch.path("new-site"));
     assert!(!scratch.path("new-site/misc").exists());
 }
+
+/// policy-v1 §6 PS6: one snapshot cannot keep a held file at two sites
+/// holding different versions of it; the export is refused, nothing written.
+#[test]
+fn sites_holding_different_versions_of_a_held_file_are_refused() {
+    let scratch = Scratch::new();
+    let (key, _) = key_pair(&scratch);
+    let source = scratch.path("source");
+    repository(&source);
+    let ledger = scratch.path("ledger");
+    let first = export_with(&source, &scratch.path("usb1"), &key, "av", 1, &["--ledger", ledger.as_str()]);
+    write(&source.join("misc/readme.txt"), b"readme 2\n");
+    let second = export_with(&source, &scratch.path("usb2"), &key, "av", 2, &["--ledger", ledger.as_str()]);
+    let held = policy(&scratch, "held.toml", "");
+    let usb3 = scratch.path("usb3");
+    let (a, b) = (first.join("manifest"), second.join("manifest"));
+    let args = ["export", source.as_str(), usb3.as_str(), "--key", key.as_str(), "--ledger", ledger.as_str()];
+    let options = ["--repository", "av", "--policy", held.as_str(), "--since", a.as_str(), "--since", b.as_str()];
+    let refused = run(&[&args[..], &options[..]].concat()).expect_code(2);
+    assert!(refused.stderr.contains("`misc/readme.txt` is held or not covered"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("hint: export for each site separately"), "{}", refused.stderr);
+    assert!(!usb3.join("ferry/av").exists() || std::fs::read_dir(usb3.join("ferry/av")).unwrap().next().is_none());
+}
