@@ -34,10 +34,14 @@ pub struct SourceEntry {
 /// modification time; a rename over it changes the inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
-    size: u64,
-    modified: (i64, i64),
-    changed: (i64, i64),
-    identity: (u64, u64),
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time: seconds and nanoseconds since 1970.
+    pub modified: (i64, i64),
+    /// Status-change time: seconds and nanoseconds since 1970.
+    pub changed: (i64, i64),
+    /// Device and inode number.
+    pub identity: (u64, u64),
 }
 
 impl Stamp {

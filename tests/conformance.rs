@@ -150,6 +150,7 @@ fn export_snapshot(
         ledger: None,
         since: Vec::new(),
         site_keys: None,
+        rehash: false,
     };
     export(&options, key, &Silent).unwrap_or_else(|e| panic!("export {repository} {sequence}: {e}"));
     let dir = SnapshotDir::on_media(&media, repository, sequence);

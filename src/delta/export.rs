@@ -10,15 +10,17 @@ use crate::delta::plan::{self, CarryPlan};
 use crate::delta::receipt::{RECEIPT_MAGIC, Receipt};
 use crate::digest::{Digest, copy_hashing};
 use crate::error::{Error, IoContext, Result};
-use crate::ledger::RepositoryLedger;
+use crate::ledger::{ExportLock, RepositoryLedger, StatCache};
 use crate::manifest::{Entry, EntryKind, FileEntry, Manifest, RepositoryId};
 use crate::manifest_v3::{Carry, Delta, MAX_BASES, SnapshotManifest};
 use crate::rel_path::RelPath;
-use crate::scan::SourceEntry;
+use crate::report::Progress;
+use crate::scan::{SourceEntry, Stamp};
 use crate::signing::{TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// The bases `since` names ([`resolve_ids`]), each read from the ledger
 /// and verified with `trust`.
@@ -113,6 +115,10 @@ fn known(id: Digest, value: &str, ledger: &RepositoryLedger) -> Result<Digest> {
     Ok(id)
 }
 
+/// Why a file read for the medium or for a patch is refused when its bytes
+/// are not those the delta was planned with.
+const CHANGED_SINCE_PLANNED: &str = "its content differs from the SHA-256 the delta was planned with (changed since, or a change the ledger's stat cache could not see)";
+
 /// What a delta carries, decided from the source's contents before
 /// anything is written.
 #[derive(Debug)]
@@ -121,17 +127,20 @@ pub struct DeltaPlan {
     /// Every file of the source as hashed for the plan.
     files: HashMap<RelPath, FileEntry>,
     carry: CarryPlan,
+    /// Files whose SHA-256 came from the stat cache, not read.
+    cached: usize,
 }
 
 impl DeltaPlan {
-    /// Hashes every file of `entries` below `source`, then plans the carry
-    /// from `bases` (delta-v1.md §3), taking old versions from the ledger's
-    /// kept contents (ledger-v1.md §7).
+    /// Hashes every file of `entries` below `source` that `cache` does not
+    /// know unchanged (ledger-v1.md §8), then plans the carry from `bases`
+    /// (delta-v1.md §3), taking old versions from the ledger's kept
+    /// contents (ledger-v1.md §7).
     pub fn new(
         source: &Utf8Path,
         entries: &[SourceEntry],
         bases: &[VerifiedSnapshot],
-        ledger: &RepositoryLedger,
+        (ledger, cache): (&RepositoryLedger, &StatCache),
         sequence: u64,
     ) -> Result<DeltaPlan> {
         if let Some(newer) = bases.iter().find(|b| b.manifest().sequence >= sequence) {
@@ -140,7 +149,7 @@ impl DeltaPlan {
                 newer.manifest().sequence
             )));
         }
-        let files = hash_all(source, entries)?;
+        let (files, cached) = hash_all(source, entries, cache)?;
         let first = bases[0].manifest();
         let new = Manifest {
             repository: first.repository.clone(),
@@ -159,9 +168,23 @@ impl DeltaPlan {
         let base_manifests: Vec<&Manifest> = bases.iter().map(|b| b.manifest()).collect();
         let carry = plan::plan_carry(&new, &base_manifests, &mut |digest| ledger.object(digest), &mut |path| {
             let from = path.under(source);
-            std::fs::read(&from).ctx("read", &from)
+            let bytes = std::fs::read(&from).ctx("read", &from)?;
+            // A patch must turn the old version into the planned bytes,
+            // whether the plan read them or took them from the stat cache.
+            match files.get(path) {
+                Some(planned) if (bytes.len() as u64, Digest::of(&bytes)) == (planned.size, planned.digest) => {
+                    Ok(bytes)
+                }
+                _ => Err(Error::SourceChanged { path: from, problem: CHANGED_SINCE_PLANNED.into() }),
+            }
         })?;
-        Ok(DeltaPlan { bases: bases.iter().map(|b| b.id()).collect(), files, carry })
+        Ok(DeltaPlan { bases: bases.iter().map(|b| b.id()).collect(), files, carry, cached })
+    }
+
+    /// How many files the plan took from the stat cache without reading
+    /// them (ledger-v1.md §8).
+    pub fn cached_files(&self) -> usize {
+        self.cached
     }
 
     /// The entries the medium carries whole: every folder and the files
@@ -205,7 +228,7 @@ impl DeltaPlan {
             {
                 return Err(Error::SourceChanged {
                     path: entry.path.under(source),
-                    problem: "its content changed between planning the delta and writing it".into(),
+                    problem: CHANGED_SINCE_PLANNED.into(),
                 });
             }
             entries.push(Entry { path: entry.path.clone(), kind: EntryKind::File(planned.clone()) });
@@ -231,15 +254,74 @@ pub fn complete(
     }
 }
 
-/// Size and SHA-256 of every file, read in parallel.
-fn hash_all(source: &Utf8Path, entries: &[SourceEntry]) -> Result<HashMap<RelPath, FileEntry>> {
-    let files: Vec<&SourceEntry> = entries.iter().filter(|e| e.file.is_some()).collect();
-    let hashed = Mutex::new(HashMap::with_capacity(files.len()));
-    let errors = crate::parallel::for_each(&files, true, |entry| -> Result<()> {
+/// The ledger's stat cache when `use_cache` (ledger-v1.md §8); a damaged
+/// one is reported and not used at all (S5), and the export rewrites it.
+pub fn stat_cache(ledger: &RepositoryLedger, use_cache: bool, progress: &dyn Progress) -> StatCache {
+    if !use_cache {
+        return StatCache::default();
+    }
+    ledger.stat_cache().unwrap_or_else(|problem| {
+        progress.attention(&format!("warning: ignoring the ledger's stat cache, every file is read: {problem}"));
+        StatCache::default()
+    })
+}
+
+/// Replaces the ledger's stat cache with the files of the export just
+/// recorded, with the stat data of the scan (`entries`) that started at
+/// `scanned_at` (ledger-v1.md §8 S3, S4). The export is complete by now:
+/// a failure only warns.
+pub fn record_stat_cache(
+    ledger: &ExportLock,
+    manifest: &Manifest,
+    (entries, scanned_at): (Vec<SourceEntry>, SystemTime),
+    progress: &dyn Progress,
+) {
+    let stamps: HashMap<&RelPath, Stamp> = entries.iter().map(|e| (&e.path, e.stamp)).collect();
+    let files = manifest.files().filter_map(|(path, file)| Some((path, *stamps.get(path)?, file.digest)));
+    if let Err(error) = ledger.write_stat_cache(&StatCache::of(files, scanned_at)) {
+        progress.notice(&format!("warning: the ledger's stat cache was not written: {error}"));
+    }
+}
+
+/// Size and SHA-256 of every file: from `cache` when its stat data match
+/// the scan's (ledger-v1.md §8 S2), else read in parallel, checking with
+/// `fstat` before and after that the bytes read are the scan's file (so a
+/// digest recorded in the next cache belongs to its stat data). Returns
+/// the files and how many came from the cache.
+fn hash_all(
+    source: &Utf8Path,
+    entries: &[SourceEntry],
+    cache: &StatCache,
+) -> Result<(HashMap<RelPath, FileEntry>, usize)> {
+    let mut hashed = HashMap::with_capacity(entries.len());
+    let mut to_read: Vec<&SourceEntry> = Vec::new();
+    for entry in entries {
+        let Some(scanned) = entry.file else { continue };
+        match cache.lookup(&entry.path, &entry.stamp) {
+            Some(digest) => {
+                let file =
+                    FileEntry { size: scanned.size, digest, executable: scanned.executable, index: scanned.index };
+                hashed.insert(entry.path.clone(), file);
+            }
+            None => to_read.push(entry),
+        }
+    }
+    let cached = hashed.len();
+    let hashed = Mutex::new(hashed);
+    let errors = crate::parallel::for_each(&to_read, true, |entry| -> Result<()> {
         let Some(scanned) = entry.file else { return Ok(()) };
         let from: Utf8PathBuf = entry.path.under(source);
         let mut reader = std::fs::File::open(&from).ctx("open", &from)?;
+        let unchanged = |reader: &std::fs::File| -> Result<()> {
+            let now = Stamp::of(&reader.metadata().ctx("inspect", &from)?);
+            match entry.stamp.difference(&now) {
+                Some(problem) => Err(Error::SourceChanged { path: from.clone(), problem }),
+                None => Ok(()),
+            }
+        };
+        unchanged(&reader)?;
         let seen = copy_hashing(&mut reader, None, u64::MAX - 1, &|_| {}).ctx("read", &from)?;
+        unchanged(&reader)?;
         let file =
             FileEntry { size: seen.size, digest: seen.digest, executable: scanned.executable, index: scanned.index };
         hashed.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.path.clone(), file);
@@ -248,5 +330,5 @@ fn hash_all(source: &Utf8Path, entries: &[SourceEntry]) -> Result<HashMap<RelPat
     if let Some(error) = errors.into_iter().next() {
         return Err(error);
     }
-    Ok(hashed.into_inner().unwrap_or_else(|p| p.into_inner()))
+    Ok((hashed.into_inner().unwrap_or_else(|p| p.into_inner()), cached))
 }

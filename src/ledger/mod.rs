@@ -8,6 +8,7 @@
 //! any earlier export by its snapshot id (§6).
 
 pub mod index;
+pub mod stat_cache;
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -17,6 +18,7 @@ use crate::signing::{TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
 pub use index::Record;
 use jiff::Timestamp;
+pub use stat_cache::StatCache;
 use std::fs::{File, OpenOptions};
 
 /// Name of a repository's lock file (§2).
@@ -162,6 +164,17 @@ impl RepositoryLedger {
         Ok((Digest::of(&bytes) == *digest).then_some(bytes))
     }
 
+    /// The stat cache (§8): empty when there is none; `Err` with the
+    /// reason when it is damaged, and then it must not be used at all (S5).
+    pub fn stat_cache(&self) -> std::result::Result<StatCache, String> {
+        let path = self.dir.join(stat_cache::STAT_CACHE_FILE);
+        match fsutil::read_optional(&path, stat_cache::MAX_STAT_CACHE_BYTES) {
+            Ok(None) => Ok(StatCache::default()),
+            Ok(Some(bytes)) => StatCache::decode(&bytes, &path, &self.repository).map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
     fn write_index(&self) -> Result<()> {
         fsutil::write_atomic(&self.dir.join(INDEX_FILE), &index::encode(&self.repository, &self.records))
     }
@@ -201,6 +214,12 @@ impl ExportLock {
         }
         self.ledger.write_index()?;
         Ok(snapshot)
+    }
+
+    /// Replaces the stat cache with `cache` (§8 S4), atomically.
+    pub fn write_stat_cache(&self, cache: &StatCache) -> Result<()> {
+        let path = self.ledger.dir.join(stat_cache::STAT_CACHE_FILE);
+        fsutil::write_atomic(&path, &cache.encode(&self.ledger.repository))
     }
 
     /// Keeps the content of every file of `manifest` of at most the patch

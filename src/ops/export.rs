@@ -79,6 +79,9 @@ pub struct ExportOptions {
     pub since: Vec<String>,
     /// Keys of the isolated sites, to check signed receipts given to `since`.
     pub site_keys: Option<crate::signing::TrustStore>,
+    /// `--rehash`: read and hash every source file, ignoring the ledger's
+    /// stat cache (formats/ledger-v1.md §8 S5).
+    pub rehash: bool,
 }
 
 /// Checks what can be checked before a key is unlocked or a byte written:
@@ -168,6 +171,9 @@ pub struct ExportReport {
     /// Held and uncovered files kept at the version of the bases (`b`
     /// entries, formats/policy-v1.md §6 PS6); 0 without a base.
     pub kept_files: usize,
+    /// Files whose SHA-256 a delta took from the ledger's stat cache
+    /// without reading them (formats/ledger-v1.md §8); 0 for a full export.
+    pub from_stat_cache: usize,
 }
 
 /// Runs an export of the whole source.
@@ -248,14 +254,24 @@ pub fn export_selected(
     let mut reread = false;
     let (mut policy_report, mut section) = (None, None);
     let (mut carried_bytes, mut kept): (Option<u64>, Option<Kept>);
-    let (manifest, manifest_bytes, snapshot) = loop {
+    let mut from_stat_cache;
+    let ((manifest, manifest_bytes, snapshot), scanned) = loop {
         progress.notice(&format!("scanning {}", options.source));
         // Walking and sorting a million files takes a while: a spinner (issue 14).
         progress.phase("scanning the source", 0);
+        let scanned_at = std::time::SystemTime::now();
         let source = Source::open(&options.source)?;
         let entries;
         (kept, entries) = scan_selected(options, selection, &keep_from, (&mut policy_report, &mut section))?;
-        let plan = plan_delta(options, ledger.as_ref(), &bases, &entries, sequence, progress)?;
+        // A second attempt reads every file: the cache may be what was wrong.
+        let plan = match plan_delta(options, ledger.as_ref(), &bases, &entries, (sequence, !reread), progress) {
+            Ok(plan) => plan,
+            Err(error) => {
+                retry_or_fail(error, (&[], &[]), &mut reread, &drives, options, progress)?;
+                continue;
+            }
+        };
+        from_stat_cache = plan.as_ref().map_or(0, DeltaPlan::cached_files);
         let carried = plan.as_ref().map(|plan| plan.carried(&entries));
         let carried_entries = carried.as_deref().unwrap_or(&entries);
         let patches = plan.as_ref().map(DeltaPlan::patch_files).unwrap_or_default();
@@ -285,7 +301,7 @@ pub fn export_selected(
             },
         );
         match written {
-            Ok(written) => break written,
+            Ok(written) => break (written, (entries, scanned_at)),
             Err(error) => retry_or_fail(error, (&folders, &new_folders), &mut reread, &drives, options, progress)?,
         }
     };
@@ -294,6 +310,7 @@ pub fn export_selected(
     }
     if let Some(ledger) = &mut ledger {
         record_in_ledger(ledger, options, key, (&manifest, &manifest_bytes), progress)?;
+        crate::delta::export::record_stat_cache(ledger, &manifest, scanned, progress);
     }
     let pruned = match options.prune {
         Some(keep) => prune_drives(&drives, &snapshot, repository.as_str(), keep, progress)?,
@@ -321,6 +338,7 @@ pub fn export_selected(
         bases: if kept.is_some() { &keep_from } else { &bases }.iter().map(|base| base.id().to_hex()).collect(),
         carried_bytes: carried_bytes.unwrap_or_else(|| manifest.payload_bytes() - kept.as_ref().map_or(0, Kept::bytes)),
         kept_files: kept.as_ref().map_or(0, Kept::files),
+        from_stat_cache,
     })
 }
 
@@ -441,12 +459,13 @@ fn plan_delta(
     ledger: Option<&crate::ledger::ExportLock>,
     bases: &[crate::signing::VerifiedSnapshot],
     entries: &[SourceEntry],
-    sequence: u64,
+    (sequence, use_cache): (u64, bool),
     progress: &dyn Progress,
 ) -> Result<Option<DeltaPlan>> {
     let Some(ledger) = ledger.filter(|_| !bases.is_empty()) else { return Ok(None) };
     progress.notice(&format!("planning a delta from {}", crate::report::counted(bases.len(), "base", "bases")));
-    DeltaPlan::new(&options.source, entries, bases, ledger.ledger(), sequence).map(Some)
+    let cache = crate::delta::export::stat_cache(ledger.ledger(), use_cache && !options.rehash, progress);
+    DeltaPlan::new(&options.source, entries, bases, (ledger.ledger(), &cache), sequence).map(Some)
 }
 
 /// The snapshots `--since` names, found in the ledger before anything is

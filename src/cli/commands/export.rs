@@ -132,6 +132,12 @@ pub struct ExportArgs {
     /// export (or the snapshot --since names).
     #[arg(long, conflicts_with = "since")]
     pub standalone: bool,
+    /// With --since: read and hash every source file, ignoring the stat
+    /// cache of the ledger that spares re-reading files whose size, times
+    /// and inode did not change (for sources on filesystems without
+    /// trustworthy change times).
+    #[arg(long, requires = "since")]
+    pub rehash: bool,
 }
 
 /// `--layout`.
@@ -236,6 +242,7 @@ fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {
         } else {
             Some(ferry::signing::TrustStore::load(&args.site_trust)?)
         },
+        rehash: args.rehash,
     })
 }
 
@@ -327,8 +334,12 @@ fn delta_text(report: &export::ExportReport) -> String {
     if report.bases.is_empty() {
         return String::new();
     }
+    let cached = match report.from_stat_cache {
+        0 => String::new(),
+        n => format!("; {} unchanged by their stat data, not read", ferry::report::counted(n, "file", "files")),
+    };
     format!(
-        "\n  delta{}: {} on the medium for {} of files",
+        "\n  delta{}: {} on the medium for {} of files{cached}",
         super::list::delta_note(&report.bases).trim_end_matches(')').replacen(" (delta", "", 1),
         ferry::report::human_bytes(report.carried_bytes),
         ferry::report::human_bytes(report.bytes)
