@@ -19,6 +19,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::HashSet;
 use std::io::Read;
 
+pub mod manifest_file;
+pub use manifest_file::MANIFEST_ZST_FILE;
+
 /// File name of the manifest in a snapshot folder.
 pub const MANIFEST_FILE: &str = "manifest";
 /// File name of the signature file in a snapshot folder.
@@ -132,9 +135,13 @@ impl SnapshotDir {
     fn metadata_dir(&self) -> Utf8PathBuf {
         if self.installed { self.root.join(crate::backend::STATE_DIR) } else { self.root.clone() }
     }
-    /// `manifest`.
+    /// `manifest`, or `manifest.zst` when that is what a snapshot folder
+    /// holds (formats/manifest-v3.md §7).
     pub fn manifest_path(&self) -> Utf8PathBuf {
-        self.metadata_dir().join(MANIFEST_FILE)
+        match self.installed {
+            true => self.metadata_dir().join(MANIFEST_FILE),
+            false => manifest_file::path_below(&self.drive, &self.root),
+        }
     }
     /// `manifest.sig`.
     pub fn signature_path(&self) -> Utf8PathBuf {
@@ -151,18 +158,27 @@ impl SnapshotDir {
 
     /// Reads the manifest and signature and verifies them against `trust`.
     pub fn open(&self, trust: &TrustStore) -> Result<VerifiedSnapshot> {
-        let manifest_path = self.manifest_path();
         let signature_path = self.signature_path();
-        let manifest = beneath::read_capped(&self.drive, &manifest_path, MAX_MANIFEST_BYTES)?;
+        let manifest = self.read_manifest()?;
         let signature = beneath::read_capped(&self.drive, &signature_path, MAX_SIGNATURE_BYTES)?;
         match (manifest, signature) {
-            (Some(manifest), Some(signature)) => {
+            (Some((manifest_path, manifest)), Some(signature)) => {
                 signing::verify(manifest, &manifest_path, signature, &signature_path, trust)
             }
             // The signature is written last: without it the export did not finish.
             (_, None) => Err(Error::MissingSignature(self.root.clone())),
             (None, Some(_)) => Err(Error::MissingManifest(self.root.clone())),
         }
+    }
+
+    /// The manifest's file and its uncompressed bytes, unverified; `None`
+    /// without a manifest file (formats/manifest-v3.md §7 MZ3).
+    pub fn read_manifest(&self) -> Result<Option<(Utf8PathBuf, Vec<u8>)>> {
+        if self.installed {
+            let path = self.manifest_path();
+            return Ok(beneath::read_capped(&self.drive, &path, MAX_MANIFEST_BYTES)?.map(|bytes| (path, bytes)));
+        }
+        manifest_file::read_below(&self.drive, &self.root)
     }
 
     /// `volumes/`, where a `layout: tar` snapshot keeps its tar volumes.
@@ -443,24 +459,29 @@ impl FileSource for TreeFiles {
 
 /// The `SHA256SUMS` of a snapshot folder: one `DIGEST  PATH` line per file
 /// ferry wrote into it before the signature (payload files or volumes, then
-/// the manifest), so an auditor can check a drive with coreutils alone.
+/// the manifest file as stored: `manifest` or `manifest.zst`), so an auditor can check a drive with coreutils alone.
 /// Paths never need `sha256sum`'s escaping: the manifest forbids `\` and
 /// control characters.
 /// On a drive holding part of a spanned snapshot, only the volumes for
 /// which `here` (volume index from 0) is true are listed.
-pub fn checksums(manifest: &crate::manifest::Manifest, manifest_bytes: &[u8], here: &dyn Fn(usize) -> bool) -> Vec<u8> {
+pub fn checksums(
+    manifest: &crate::manifest::Manifest,
+    stored_manifest: (&str, &[u8]),
+    here: &dyn Fn(usize) -> bool,
+) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a vector cannot fail.
-    let _ = write_checksums(&mut out, manifest, manifest_bytes, here);
+    let _ = write_checksums(&mut out, manifest, stored_manifest, here);
     out
 }
 
 /// Writes [`checksums`] to `out` line by line (a tree of a million files
 /// lists a million lines: ~100 MB never held in memory).
+/// `(manifest_name, stored)`: the manifest file as stored on the medium.
 pub fn write_checksums(
     out: &mut dyn std::io::Write,
     manifest: &crate::manifest::Manifest,
-    manifest_bytes: &[u8],
+    (manifest_name, stored): (&str, &[u8]),
     here: &dyn Fn(usize) -> bool,
 ) -> std::io::Result<()> {
     match manifest.layout.volumes() {
@@ -476,7 +497,7 @@ pub fn write_checksums(
             }
         }
     }
-    writeln!(out, "{}  {MANIFEST_FILE}", crate::digest::Digest::of(manifest_bytes))
+    writeln!(out, "{}  {manifest_name}", crate::digest::Digest::of(stored))
 }
 
 /// The `part` file of drive `part` of `parts`, holding `volumes` (from 1):
@@ -517,10 +538,7 @@ pub fn locate_all(drives: &[Utf8PathBuf]) -> Result<Vec<SnapshotDir>> {
             // Hashing the bytes names the snapshot without parsing anything
             // unverified; the signature is checked when the snapshot is opened.
             let id = match dir.is_complete() {
-                true => beneath::read_capped(drive, &dir.manifest_path(), MAX_MANIFEST_BYTES)
-                    .ok()
-                    .flatten()
-                    .map(|bytes| crate::digest::Digest::of(&bytes)),
+                true => dir.read_manifest().ok().flatten().map(|(_, bytes)| crate::digest::Digest::of(&bytes)),
                 false => None,
             };
             match found.iter_mut().find(|(seen, _)| id.is_some() && *seen == id) {
@@ -555,7 +573,8 @@ pub fn locate(media: &Utf8Path) -> Result<Vec<SnapshotDir>> {
         Err(other) => return Err(other),
     };
     let direct = SnapshotDir::found(media, media.to_owned());
-    if drive.kind(Utf8Path::new(MANIFEST_FILE))?.is_some() || drive.kind(Utf8Path::new(SIGNATURE_FILE))?.is_some() {
+    let has = |name: &str| drive.kind(Utf8Path::new(name)).map(|kind| kind.is_some());
+    if has(MANIFEST_FILE)? || has(MANIFEST_ZST_FILE)? || has(SIGNATURE_FILE)? {
         return Ok(vec![direct]);
     }
     let mut found = Vec::new();
@@ -629,8 +648,7 @@ pub fn ownership(repository_dir: &beneath::Dir, repository: &str, name: &str, ki
     }
     let has = |wanted: &str| entries.iter().any(|(name, kind)| name == wanted && *kind == Kind::File);
     let signed = entries.iter().any(|(name, _)| name == SIGNATURE_FILE);
-    if has(MANIFEST_FILE) {
-        let head = read_head(&folder, MANIFEST_FILE, 4096)?;
+    if let Some(head) = manifest_file::head(&folder, 4096)? {
         let text = String::from_utf8_lossy(&head);
         let mut lines = text.lines();
         let magic = lines.next().is_some_and(crate::manifest_v3::is_magic);

@@ -202,3 +202,92 @@ fn diff_of_a_two_percent_change_carries_a_small_fraction() {
     assert!(text.stdout.contains("1 added, 1 removed, 3 changed, 96 unchanged"), "{}", text.stdout);
     assert!(text.stdout.contains("+ bases/new.dat (- -> 20000)"), "{}", text.stdout);
 }
+
+/// A site at the first export of [`exported_with_ledger`], and a tar delta
+/// (one file changed) on its own drive: (site, target, delta drive, delta
+/// snapshot folder, its snapshot id).
+fn a_delta_for_a_site() -> (Site, Utf8PathBuf, Utf8PathBuf, Utf8PathBuf, String) {
+    let site = exported_with_ledger();
+    let target = site.scratch.path("target");
+    run(&["import", site.drive.as_str(), target.as_str(), "--trust", site.public.as_str(), "-q"]).ok();
+    let receipt = site.scratch.path("receipt");
+    run(&["receipt", target.as_str(), receipt.as_str(), "-q"]).ok();
+    write(&site.source.join("bases/av-1.dat"), b"antivirus database one, day two\n");
+    let drive = site.scratch.path("delta");
+    let (source, key) = (site.source.as_str(), site.key.as_str());
+    let args = ["export", source, drive.as_str(), "--key", key, "--repository", "av", "--since", receipt.as_str()];
+    let report = json(&ferry_with_ledger(&site, &[&args[..], &["--json"]].concat()).ok());
+    let folder = Utf8PathBuf::from(report["dir"].as_str().unwrap());
+    let id = report["snapshot_id"].as_str().unwrap().to_owned();
+    (site, target, drive, folder, id)
+}
+
+/// formats/manifest-v3.md §7: a delta's manifest is on the drive as
+/// `manifest.zst`, listed in `SHA256SUMS`; verify, list, import and
+/// `--since` read it; what is signed and installed is the uncompressed
+/// manifest.
+#[test]
+fn a_delta_manifest_is_stored_compressed_and_read_everywhere() {
+    let (site, target, drive, folder, id) = a_delta_for_a_site();
+    assert!(folder.join("manifest.zst").is_file() && !folder.join("manifest").exists());
+    assert!(site.drive.join("ferry/av").read_dir().unwrap().all(|d| d.unwrap().path().join("manifest").is_file()));
+    let sums = std::fs::read_to_string(folder.join("SHA256SUMS")).unwrap();
+    assert!(sums.ends_with("  manifest.zst\n"), "{sums}");
+    let mut checked = std::process::Command::new("sha256sum");
+    checked.args(["-c", "--quiet", "SHA256SUMS"]).current_dir(&folder);
+    assert!(checked.status().expect("sha256sum (coreutils) is needed").success());
+    let trust = ["--trust", site.public.as_str()];
+    run(&[&["verify", drive.as_str()], &trust[..]].concat()).ok();
+    let listed = run(&[&["list", drive.as_str()], &trust[..]].concat()).ok();
+    assert!(listed.stdout.contains("delta"), "{}", listed.stdout);
+    run(&[&["import", drive.as_str(), target.as_str(), "-q"], &trust[..]].concat()).ok();
+    assert_eq!(tree_state(&site.source), served_tree(&target));
+    let installed = std::fs::read(target.join(".ferry/manifest")).unwrap();
+    assert!(installed.starts_with(b"ferry manifest v3\n"));
+    assert_eq!(ferry::digest::Digest::of(&installed).to_hex(), id, "the snapshot id is of the uncompressed bytes");
+    // The compressed file names its snapshot for --since as well.
+    let since = folder.join("manifest.zst");
+    let third = site.scratch.path("third");
+    let args = ["export", site.source.as_str(), third.as_str(), "--key", site.key.as_str()];
+    ferry_with_ledger(&site, &[&args[..], &["--repository", "av", "--since", since.as_str(), "-q"]].concat()).ok();
+}
+
+/// formats/manifest-v3.md §7 MZ3, MZ4: a `manifest.zst` that is truncated,
+/// has bytes after its frame, declares 300 MiB (a decompression bomb), or
+/// sits beside a `manifest`, is refused by verify and import (exit 3),
+/// naming the file, and the target is left as it was.
+#[test]
+fn a_damaged_or_oversized_compressed_manifest_is_refused_and_nothing_is_written() {
+    let (site, target, drive, folder, _) = a_delta_for_a_site();
+    let path = folder.join("manifest.zst");
+    let good = std::fs::read(&path).unwrap();
+    // A frame header declaring 300 MiB (single segment, 8-byte size), then
+    // one empty raw block marked last.
+    let mut bomb = vec![0x28, 0xB5, 0x2F, 0xFD, 0xE0];
+    bomb.extend_from_slice(&(300u64 << 20).to_le_bytes());
+    bomb.extend_from_slice(&[0x01, 0x00, 0x00]);
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("truncated", good[..good.len() - 3].to_vec(), "not a valid zstd frame"),
+        ("trailing bytes", [&good[..], b"junk"].concat(), "4 bytes after the frame"),
+        ("bomb", bomb, "decompresses to more than the 268435456-byte limit"),
+        ("both files", good.clone(), "holds both `manifest` and `manifest.zst`"),
+    ];
+    let trust = ["--trust", site.public.as_str()];
+    for (case, bytes, expected) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        if case == "both files" {
+            std::fs::write(folder.join("manifest"), b"ferry manifest v3\n").unwrap();
+        }
+        let verified = run(&[&["verify", drive.as_str()], &trust[..]].concat()).expect_code(3);
+        let all = format!("{}{}", verified.stdout, verified.stderr);
+        assert!(all.contains(expected) && all.contains("manifest.zst"), "{case}: {expected:?} not in {all}");
+        let before = tree_state_but_journal(&target);
+        let imported = run(&[&["import", drive.as_str(), target.as_str()], &trust[..]].concat()).expect_code(3);
+        assert!(imported.stderr.contains(expected), "{case}: {expected:?} not in {}", imported.stderr);
+        assert_tree_unchanged(&before, &tree_state_but_journal(&target), case);
+        let _ = std::fs::remove_file(folder.join("manifest"));
+    }
+    std::fs::write(&path, &good).unwrap();
+    run(&[&["import", drive.as_str(), target.as_str(), "-q"], &trust[..]].concat()).ok();
+    assert_eq!(tree_state(&site.source), served_tree(&target));
+}

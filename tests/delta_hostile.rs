@@ -52,12 +52,16 @@ fn setup() -> Case {
 }
 
 impl Case {
+    /// A delta's manifest is stored compressed (formats/manifest-v3.md §7).
     fn manifest(&self) -> String {
-        std::fs::read_to_string(self.delta.join("manifest")).unwrap()
+        let path = self.delta.join("manifest.zst");
+        let bytes = ferry::media::manifest_file::decompress(&std::fs::read(&path).unwrap(), &path).unwrap();
+        String::from_utf8(bytes).unwrap()
     }
 
     fn sign(&self, text: &str) {
-        std::fs::write(self.delta.join("manifest"), text).unwrap();
+        let (name, stored) = ferry::media::manifest_file::stored(text.as_bytes(), true).unwrap();
+        std::fs::write(self.delta.join(name), stored).unwrap();
         std::fs::write(self.delta.join("manifest.sig"), self.key.sign_manifest(text.as_bytes())).unwrap();
     }
 

@@ -245,7 +245,10 @@ fn a_delta_exported_with_a_policy_records_both_sections() {
     let options =
         ["--layout", "tree", "--ledger", ledger.as_str(), "--since", since.as_str(), "--policy", accepted.as_str()];
     let snapshot = export_with(&source, &usb2, &key, "av", 2, &options);
-    let manifest = std::fs::read_to_string(snapshot.join("manifest")).unwrap();
+    // A delta's manifest is stored compressed (formats/manifest-v3.md §7).
+    let stored = snapshot.join("manifest.zst");
+    let manifest = ferry::media::manifest_file::decompress(&std::fs::read(&stored).unwrap(), &stored).unwrap();
+    let manifest = String::from_utf8(manifest).unwrap();
     assert!(!manifest.contains("\nbase: none\n") && manifest.contains("\npolicy: 3\n"), "{manifest}");
     assert!(manifest.contains(" ba bases/av-1.dat\n") && manifest.contains("\nheld declined toolbar/toolbar.bin\n"));
     // misc (undefined, held) is kept from the base the receipt names.

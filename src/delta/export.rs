@@ -70,7 +70,11 @@ fn resolve_one(
 ) -> Result<Digest> {
     let path = Utf8Path::new(value);
     if path.is_file() {
-        let head = crate::fsutil::read_capped(path, crate::manifest::MAX_MANIFEST_BYTES)?;
+        let mut head = crate::fsutil::read_capped(path, crate::manifest::MAX_MANIFEST_BYTES)?;
+        // A `manifest.zst` from a drive (formats/manifest-v3.md §7).
+        if head.starts_with(&ZSTD_MAGIC) {
+            head = crate::media::manifest_file::decompress(&head, path)?;
+        }
         let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
         if first == RECEIPT_MAGIC.as_bytes() {
             let receipt = Receipt::read(path, site_keys)?.receipt;
@@ -82,7 +86,7 @@ fn resolve_one(
         }
         return Err(Error::format(
             path,
-            "neither a receipt (`ferry receipt v1`) nor a manifest (`ferry manifest v1` to `v3`)",
+            "neither a receipt (`ferry receipt v1`) nor a manifest (`ferry manifest v1` to `v3`, or a `manifest.zst`)",
         ));
     }
     if let Some(id) = Digest::from_hex(value) {
@@ -114,6 +118,9 @@ fn known(id: Digest, value: &str, ledger: &RepositoryLedger) -> Result<Digest> {
     }
     Ok(id)
 }
+
+/// The first bytes of every zstd frame (RFC 8878 §3.1.1).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// Why a file read for the medium or for a patch is refused when its bytes
 /// are not those the delta was planned with.

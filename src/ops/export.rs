@@ -672,12 +672,14 @@ fn write_snapshot(
     let manifest_bytes = manifest.encode();
     // A delta's checksum files list what its medium carries (delta-v1.md DM3).
     let carried = crate::delta::medium::view(&manifest);
+    // A delta's manifest is stored compressed (formats/manifest-v3.md §7).
+    let (manifest_name, stored) = media::manifest_file::stored(&manifest_bytes, manifest.delta.is_some())?;
     for (part, dir) in dirs[..parts].iter().enumerate() {
-        dir.write_atomic(media::MANIFEST_FILE, &manifest_bytes)?;
+        dir.write_atomic(manifest_name, &stored)?;
         crate::crash::point("export-manifest-written");
         let here = |volume: usize| placement.get(volume).is_none_or(|drive| *drive == part);
         dir.write_atomic_with(media::CHECKSUMS_FILE, &mut |out| {
-            media::write_checksums(out, &carried, &manifest_bytes, &here)
+            media::write_checksums(out, &carried, (manifest_name, &stored), &here)
         })?;
         if !carried.layout.volumes().is_empty() {
             dir.write_atomic_with(media::CONTENT_CHECKSUMS_FILE, &mut |out| media::content_checksums(out, &carried))?;

@@ -7,7 +7,6 @@
 
 use crate::beneath::Dir;
 use crate::error::{Error, Result};
-use crate::manifest::MAX_MANIFEST_BYTES;
 use crate::manifest_v3::SnapshotManifest;
 use crate::media::{self, SnapshotDir};
 use crate::signing::{MAX_SIGNATURE_BYTES, SecretKey, SignatureFile, Signed};
@@ -77,9 +76,8 @@ pub fn sign(drives: &[Utf8PathBuf], key: &SecretKey) -> Result<SignReport> {
 
 /// Reads and checks every drive's copy of one snapshot's signature file.
 fn plan(dir: &SnapshotDir, key: &SecretKey) -> Result<(SignedSnapshot, Vec<Planned>)> {
-    let manifest_path = dir.manifest_path();
     let folders = dir.open_dirs()?;
-    let Some(manifest) = folders[0].read_capped(Utf8Path::new(media::MANIFEST_FILE), MAX_MANIFEST_BYTES)? else {
+    let Some((manifest_path, manifest)) = media::manifest_file::read(&folders[0])? else {
         return Err(Error::MissingManifest(dir.root().to_owned()));
     };
     let line = key.signature_line(&manifest);
@@ -112,10 +110,10 @@ fn plan(dir: &SnapshotDir, key: &SecretKey) -> Result<(SignedSnapshot, Vec<Plann
 /// The new content of the signature file in the snapshot folder `root`.
 fn plan_file(folder: Dir, manifest: &[u8], key: &SecretKey, line: &crate::signing::SignatureLine) -> Result<Planned> {
     let root = folder.path().to_owned();
-    let manifest_path = root.join(media::MANIFEST_FILE);
     let path = root.join(media::SIGNATURE_FILE);
-    let on_drive = folder.read_capped(Utf8Path::new(media::MANIFEST_FILE), MAX_MANIFEST_BYTES)?;
-    if on_drive.as_deref() != Some(manifest) {
+    let on_drive = media::manifest_file::read(&folder)?;
+    let manifest_path = on_drive.as_ref().map_or_else(|| root.join(media::MANIFEST_FILE), |(path, _)| path.clone());
+    if on_drive.as_ref().map(|(_, bytes)| bytes.as_slice()) != Some(manifest) {
         return Err(Error::format(&manifest_path, "differs from the manifest on the snapshot's first drive"));
     }
     let Some(bytes) = folder.read_capped(Utf8Path::new(media::SIGNATURE_FILE), MAX_SIGNATURE_BYTES)? else {
