@@ -12,7 +12,8 @@
 #   * rsync -a --no-whole-file --only-write-batch: batch file bytes;
 #   * xdelta3 -e -s OLD NEW for every changed file, added files whole: bytes.
 # Needs rsync, xdelta3 and GNU time (apt install rsync xdelta3 time). Writes $BENCH_DIR
-# (default /tmp/ferry-delta-bench) and removes it at the end.
+# (default /tmp/ferry-delta-bench) and removes it at the end (unless
+# BENCH_KEEP=1). Also prints what the delta medium's bytes are.
 set -euo pipefail
 FERRY=$(realpath "$1"); FILES=${2:-10000}; MB=${3:-316}; PERCENT=${4:-2}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +22,8 @@ for tool in rsync xdelta3; do
     command -v $tool >/dev/null || { echo "bench/delta.sh needs $tool: apt install $tool" >&2; exit 1; }
 done
 [ -x /usr/bin/time ] || { echo "bench/delta.sh needs GNU time: apt install time" >&2; exit 1; }
-rm -rf "$W"; mkdir -p "$W"; trap 'rm -rf "$W"' EXIT
+rm -rf "$W"; mkdir -p "$W"
+[ -n "${BENCH_KEEP:-}" ] || trap 'rm -rf "$W"' EXIT   # BENCH_KEEP=1 leaves $W to look at
 export FERRY_NOT_A_DRIVE=1 FERRY_LEDGER="$W/ledger"
 "$FERRY" keygen "$W/k" --no-passphrase -q
 python3 "$HERE/gen.py" gen "$W/src" "$FILES" "$MB" 1 >/dev/null
@@ -59,6 +61,32 @@ done < <(find "$W/src" -type f -print0)
 t1=$(now); xd_time=$(secs $t0 $t1)
 whole_bytes=$("$FERRY" diff "$W/day0" "$W/src" --json --no-patches | python3 -c 'import json,sys; print(json.load(sys.stdin)["delta_bytes_whole"])')
 pct() { python3 -c "print(f'{100 * $1 / $2:.2f} %')"; }
+# What the delta medium's bytes are: the manifest file, the tar volumes
+# split into headers, file contents, padding and end blocks, and the rest.
+breakdown=$(python3 - "$W/delta" <<'PY'
+import os, sys, tarfile
+root = sys.argv[1]
+parts = {"manifest": 0, "headers": 0, "contents": 0, "padding": 0, "end blocks": 0, "other files": 0}
+for folder, _, names in os.walk(root):
+    for name in names:
+        path = os.path.join(folder, name); size = os.path.getsize(path)
+        if name in ("manifest", "manifest.zst"):
+            parts["manifest"] += size
+        elif name.endswith(".tar"):
+            with tarfile.open(path) as tar:
+                members = tar.getmembers()
+            used = 0
+            for m in members:
+                parts["headers"] += m.offset_data - m.offset
+                parts["contents"] += m.size
+                parts["padding"] += -m.size % 512
+                used = m.offset_data + m.size + (-m.size % 512)
+            parts["end blocks"] += size - used
+        else:
+            parts["other files"] += size
+print(", ".join(f"{k} {v}" for k, v in parts.items()))
+PY
+)
 cat <<TABLE
 repository: $FILES files, $MB MB; change: bench/gen.py edit $PERCENT % ($changed changed, $added added); result equal to source: $same
 | what | bytes | of full | seconds |
@@ -72,4 +100,6 @@ repository: $FILES files, $MB MB; change: bench/gen.py edit $PERCENT % ($changed
 | delta import (over day 0) | | $(pct $delta_import $full_import) of full import | $delta_import |
 | full import, CPU seconds (user + system) | | | $full_cpu |
 | delta import, CPU seconds (user + system) | | $(pct $delta_cpu $full_cpu) of full import | $delta_cpu |
+
+delta medium bytes: $breakdown
 TABLE

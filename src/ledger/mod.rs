@@ -225,12 +225,21 @@ impl ExportLock {
     /// Keeps the content of every file of `manifest` of at most the patch
     /// limit that the ledger does not have yet, read again from `source`
     /// and kept only if it still has the manifest's digest (§7 O1).
-    /// Returns how many files were kept.
-    pub fn keep_contents(&self, source: &Utf8Path, manifest: &Manifest) -> Result<usize> {
+    /// Contents in `kept_before` (a delta's bases, whose exports kept them)
+    /// are not looked for (O1a). Returns how many files were kept.
+    pub fn keep_contents(
+        &self,
+        source: &Utf8Path,
+        manifest: &Manifest,
+        kept_before: &std::collections::HashSet<Digest>,
+    ) -> Result<usize> {
         let mut kept = 0;
         for (path, file) in manifest.files() {
+            if file.size > crate::delta::patch::MAX_PATCH_INPUT || kept_before.contains(&file.digest) {
+                continue;
+            }
             let object = object_path(&self.ledger.dir, &file.digest);
-            if file.size > crate::delta::patch::MAX_PATCH_INPUT || object.exists() {
+            if object.exists() {
                 continue;
             }
             let folder = object.parent().unwrap_or(&self.ledger.dir);

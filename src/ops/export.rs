@@ -309,7 +309,7 @@ pub fn export_selected(
         read_back(&snapshot, &folders, key, progress)?;
     }
     if let Some(ledger) = &mut ledger {
-        record_in_ledger(ledger, options, key, (&manifest, &manifest_bytes), progress)?;
+        record_in_ledger(ledger, options, key, (&manifest, &manifest_bytes), &bases, progress)?;
         crate::delta::export::record_stat_cache(ledger, &manifest, scanned, progress);
     }
     let pruned = match options.prune {
@@ -348,6 +348,7 @@ fn record_in_ledger(
     options: &ExportOptions,
     key: &SecretKey,
     (manifest, manifest_bytes): (&Manifest, &[u8]),
+    bases: &[crate::signing::VerifiedSnapshot],
     progress: &dyn Progress,
 ) -> Result<()> {
     // At a million files this copies a million files: a phase of its own
@@ -357,7 +358,8 @@ fn record_in_ledger(
     ledger.record(manifest.sequence, manifest.created, manifest_bytes, &key.sign_manifest(manifest_bytes))?;
     // The export is complete on the media: contents that could not be
     // kept only mean whole files instead of patches later (ledger-v1 §7 O2).
-    if let Err(error) = ledger.keep_contents(&options.source, manifest) {
+    let kept_before = bases.iter().flat_map(|base| base.manifest().files().map(|(_, file)| file.digest)).collect();
+    if let Err(error) = ledger.keep_contents(&options.source, manifest, &kept_before) {
         progress.notice(&format!("warning: file contents not kept in the ledger: {error}"));
     }
     Ok(())
