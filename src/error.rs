@@ -150,7 +150,7 @@ pub enum Error {
     /// A delta snapshot offered to a target that holds none of its bases
     /// (formats/delta-v1.md DI2), or whose files changed since (DI3).
     #[error(
-        "refusing delta `{manifest}`: it applies to {needs}, but the target holds {holds}\nhint: carry a full export, or a delta --since this site's receipt (ferry receipt TARGET OUT)"
+        "refusing delta `{manifest}`: it applies to {needs}, but the target holds {holds}\nhint: carry a full export (with --standalone if it was made with --policy, --only or --inventory), or a delta --since this site's receipt (ferry receipt TARGET OUT)"
     )]
     WrongBase {
         /// The manifest offered.
