@@ -18,7 +18,7 @@ use crate::fsutil;
 use crate::rel_path::RelPath;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::fs::{File, Permissions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::OnceLock;
 
@@ -418,13 +418,12 @@ impl Backend for DirBackend {
         crate::digest::copy_hashing(&mut file, None, limit, &|_| {}).map(Some).ctx("read", &path.under(&self.root))
     }
 
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
-        let full = path.under(&self.root);
-        let Some(file) = self.open_installed(path)? else { return Ok(None) };
-        // The caller hashes what it gets (delta import): not hashed twice.
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>> {
+        let Some(mut file) = self.open_installed(path)? else { return Ok(None) };
         let mut bytes = Vec::new();
-        file.take(limit.saturating_add(1)).read_to_end(&mut bytes).ctx("read", &full)?;
-        Ok(Some(bytes))
+        let hashed = crate::digest::copy_hashing(&mut file, Some(&mut bytes), limit, &|_| {})
+            .ctx("read", &path.under(&self.root))?;
+        Ok(Some((hashed, bytes)))
     }
 
     fn make_dir(&self, path: &RelPath) -> Result<()> {

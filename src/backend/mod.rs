@@ -114,10 +114,12 @@ pub trait Backend: Sync {
     /// Reads a tree file and hashes it (at most `limit + 1` bytes); `None`
     /// if it is absent. Used by `verify` of an installed source.
     fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>>;
-    /// Reads a tree file whole (at most `limit + 1` bytes); `None` if it is
-    /// absent. Used by delta import to read a base file
-    /// (formats/delta-v1.md DI4); what it returns is checked by the caller.
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>>;
+    /// Reads a tree file whole (at most `limit + 1` bytes), hashing it on
+    /// the way; `None` if it is absent. Used by delta import to read a base
+    /// file (formats/delta-v1.md DI4) and by promote to read a staged one;
+    /// the caller checks the size and digest against its manifest, so no
+    /// byte is hashed twice.
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>>;
     /// Creates a folder in the tree if missing.
     fn make_dir(&self, path: &RelPath) -> Result<()>;
     /// Keeps the tree file `path` as state file `kept` (hard link where

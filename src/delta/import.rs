@@ -177,7 +177,7 @@ fn rebuild(
     };
     let old_digest = old.map(|old| old.digest).ok_or_else(drifted)?;
     let limit = patch::MAX_PATCH_INPUT.max(file.size);
-    let old = target.read_file(path, limit)?.filter(|old| Digest::of(old) == old_digest).ok_or_else(drifted)?;
+    let (_, old) = target.read_file(path, limit)?.filter(|(read, _)| read.digest == old_digest).ok_or_else(drifted)?;
     if delta.carry_of(path.as_str()) == Carry::Base {
         // Only its mode changes: the installed bytes are the signed ones.
         return Ok(old);

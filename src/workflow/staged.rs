@@ -10,7 +10,6 @@
 //! before any target is touched.
 
 use crate::backend::Backend;
-use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::install::state::{MANIFEST_FILE, SIGNATURE_FILE};
 use crate::manifest::EntryKind;
@@ -62,15 +61,15 @@ pub fn copy(test: &dyn Backend, trust: &TrustStore, progress: &dyn Progress) -> 
             continue;
         };
         let shown = Utf8PathBuf::from(format!("{}/{}", test.location().trim_end_matches('/'), entry.path));
-        let bytes = test
+        let (read, bytes) = test
             .read_file(&entry.path, file.size)?
             .ok_or_else(|| Error::Mismatch { path: shown.clone(), problem: "missing since it was staged".into() })?;
-        if bytes.len() as u64 != file.size || Digest::of(&bytes) != file.digest {
+        if read.size != file.size || read.digest != file.digest {
             return Err(Error::Mismatch {
                 path: shown,
                 problem: format!(
                     "changed since it was staged: {} bytes with another SHA-256 than the signed manifest's ({} bytes, {})",
-                    bytes.len(),
+                    read.size,
                     file.size,
                     file.digest.short()
                 ),

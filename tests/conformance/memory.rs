@@ -265,9 +265,11 @@ impl Backend for MemoryBackend {
         hashed.map(Some).map_err(|e| Error::io("read", path.as_str(), e))
     }
 
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(ferry::digest::Hashed, Vec<u8>)>> {
         let Some(bytes) = self.store().live.file(path) else { return Ok(None) };
-        Ok(Some(bytes.iter().copied().take(usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1)).collect()))
+        let mut read = Vec::new();
+        let hashed = copy_hashing(&mut bytes.as_slice(), Some(&mut read), limit, &|_| {});
+        hashed.map(|hashed| Some((hashed, read))).map_err(|e| Error::io("read", path.as_str(), e))
     }
 
     fn make_dir(&self, path: &RelPath) -> Result<()> {

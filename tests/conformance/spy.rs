@@ -107,7 +107,7 @@ impl Backend for Spy<'_> {
     fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<Hashed>> {
         self.inner.hash_file(path, limit)
     }
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(ferry::digest::Hashed, Vec<u8>)>> {
         self.inner.read_file(path, limit)
     }
     fn make_dir(&self, path: &RelPath) -> Result<()> {

@@ -786,8 +786,8 @@ impl Backend for FtpBackend {
         Ok(self.fetch(&self.tree_path(path), limit, false)?.map(|(hashed, _)| hashed))
     }
 
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<Vec<u8>>> {
-        self.download(&self.tree_path(path), limit)
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>> {
+        self.fetch(&self.tree_path(path), limit, true)
     }
 
     fn make_dir(&self, path: &RelPath) -> Result<()> {
