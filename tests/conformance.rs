@@ -693,6 +693,30 @@ fn ftp_real(var: &str, tls: bool, tls12_only: bool) -> Option<Subject> {
     ftp(&url, options, Box::new(()))
 }
 
+/// Every installed file reads back through `copy_file` into a file of
+/// this host, and through `read_file` into memory, with its signed size
+/// and SHA-256; an absent file reads as `None`, writing nothing.
+fn files_copy_back_as_signed(s: Subject) {
+    let f = Fixture::new();
+    s.install(&f.v1);
+    let folder = tempfile::tempdir().unwrap();
+    for entry in &f.v1.verified.manifest().entries {
+        let Some(file) = entry.file() else { continue };
+        let copy_path = folder.path().join("copy");
+        let mut copy = std::fs::File::create(&copy_path).unwrap();
+        let hashed = s.backend().copy_file(&entry.path, file.size, &mut copy).unwrap();
+        let hashed = hashed.unwrap_or_else(|| panic!("{} is installed but copy_file says absent", entry.path));
+        assert_eq!((hashed.size, hashed.digest), (file.size, file.digest), "copy_file of {}", entry.path);
+        let copied = std::fs::read(&copy_path).unwrap();
+        assert_eq!(ferry::digest::Digest::of(&copied), file.digest, "bytes copy_file wrote for {}", entry.path);
+        let (read, bytes) = s.backend().read_file(&entry.path, file.size).unwrap().unwrap();
+        assert_eq!((read.digest, bytes), (file.digest, copied), "read_file of {}", entry.path);
+    }
+    let mut nothing = Vec::new();
+    assert!(s.backend().copy_file(&path("not/installed"), READ_LIMIT, &mut nothing).unwrap().is_none());
+    assert!(nothing.is_empty(), "copy_file of an absent file wrote {} bytes", nothing.len());
+}
+
 /// Every case, run against one subject: `mod SUBJECT { #[test] fn CASE }`.
 macro_rules! cases {
     ($subject:expr) => {
@@ -711,6 +735,7 @@ macro_rules! cases {
             refused_snapshots_leave_the_target_unchanged,
             foreign_files_are_replaced_only_when_adopted,
             damaged_files_are_reported_and_repaired,
+            files_copy_back_as_signed,
         );
     };
     ($subject:expr; $($case:ident),* $(,)?) => {

@@ -11,7 +11,7 @@
 //! storage primitives ([`TreeExchange`]); what goes into each tree is
 //! decided by [`crate::install::tree`]. See `formats/target-state-v1.md`.
 
-use super::{Backend, BackendLock, Capabilities, STATE_DIR, Slot, StagedFile, TreeExchange};
+use super::{Backend, BackendLock, Capabilities, Download, STATE_DIR, Slot, StagedFile, TreeExchange};
 use crate::beneath::{Dir, Kind};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -413,17 +413,9 @@ impl Backend for DirBackend {
         Ok(sizes)
     }
 
-    fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>> {
+    fn copy_file(&self, path: &RelPath, limit: u64, to: &mut dyn Download) -> Result<Option<crate::digest::Hashed>> {
         let Some(mut file) = self.open_installed(path)? else { return Ok(None) };
-        crate::digest::copy_hashing(&mut file, None, limit, &|_| {}).map(Some).ctx("read", &path.under(&self.root))
-    }
-
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>> {
-        let Some(mut file) = self.open_installed(path)? else { return Ok(None) };
-        let mut bytes = Vec::new();
-        let hashed = crate::digest::copy_hashing(&mut file, Some(&mut bytes), limit, &|_| {})
-            .ctx("read", &path.under(&self.root))?;
-        Ok(Some((hashed, bytes)))
+        crate::digest::copy_hashing(&mut file, Some(to), limit, &|_| {}).map(Some).ctx("read", &path.under(&self.root))
     }
 
     fn make_dir(&self, path: &RelPath) -> Result<()> {

@@ -43,6 +43,34 @@ pub struct Capabilities {
     pub keeps_by_moving: bool,
 }
 
+/// Where [`Backend::copy_file`] writes: somewhere that can start again
+/// from empty, because a download cut by the network is retried whole.
+pub trait Download: Write {
+    /// Forgets everything written so far.
+    fn restart(&mut self) -> std::io::Result<()>;
+}
+
+impl Download for Vec<u8> {
+    fn restart(&mut self) -> std::io::Result<()> {
+        self.clear();
+        Ok(())
+    }
+}
+
+impl Download for std::io::Sink {
+    fn restart(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Download for std::fs::File {
+    fn restart(&mut self) -> std::io::Result<()> {
+        use std::io::Seek;
+        self.set_len(0)?;
+        self.rewind()
+    }
+}
+
 /// A file being written into the state folder's staging area, or into a
 /// tree being built beside the live one.
 pub trait StagedFile: Write + Send {
@@ -111,15 +139,22 @@ pub trait Backend: Sync {
     fn file_sizes(&self, paths: &[&RelPath]) -> Result<Vec<Option<u64>>> {
         paths.iter().map(|path| self.file_size(path)).collect()
     }
-    /// Reads a tree file and hashes it (at most `limit + 1` bytes); `None`
-    /// if it is absent. Used by `verify` of an installed source.
-    fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>>;
-    /// Reads a tree file whole (at most `limit + 1` bytes), hashing it on
-    /// the way; `None` if it is absent. Used by delta import to read a base
-    /// file (formats/delta-v1.md DI4) and by promote to read a staged one;
-    /// the caller checks the size and digest against its manifest, so no
-    /// byte is hashed twice.
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>>;
+    /// Reads tree file `path` into `to`, hashing it on the way (at most
+    /// `limit + 1` bytes, so an over-long file shows without reading it
+    /// all); `None` if it is absent. The caller checks the size and digest
+    /// against its manifest, so no byte is hashed twice.
+    fn copy_file(&self, path: &RelPath, limit: u64, to: &mut dyn Download) -> Result<Option<crate::digest::Hashed>>;
+    /// [`Backend::copy_file`] into nowhere. Used by `verify` of an installed
+    /// source.
+    fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>> {
+        self.copy_file(path, limit, &mut std::io::sink())
+    }
+    /// [`Backend::copy_file`] into memory. Used by delta import to read a
+    /// base file (formats/delta-v1.md DI4), whose size the caller bounds.
+    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>> {
+        let mut bytes = Vec::new();
+        Ok(self.copy_file(path, limit, &mut bytes)?.map(|hashed| (hashed, bytes)))
+    }
     /// Creates a folder in the tree if missing.
     fn make_dir(&self, path: &RelPath) -> Result<()>;
     /// Keeps the tree file `path` as state file `kept` (hard link where

@@ -2,9 +2,10 @@
 //! (an FTP test update source), for `ferry promote` (formats/verdict-v1.md
 //! §5 R2): its signed manifest and signature are read from the target's
 //! state folder and verified with the trusted keys, then every file is
-//! read through the back end ([`Backend::read_file`]), checked against its
-//! signed size and SHA-256, and written into a temporary folder of the
-//! promoting host laid out as an installed update source. Promote then
+//! streamed through the back end ([`Backend::copy_file`]) into a temporary
+//! folder of the promoting host laid out as an installed update source,
+//! and checked against its signed size and SHA-256 (a file is never held
+//! in memory whole). Promote then
 //! publishes from that folder exactly as from a folder test target. A file
 //! changed at the test target after staging is refused here, naming it,
 //! before any target is touched.
@@ -61,8 +62,9 @@ pub fn copy(test: &dyn Backend, trust: &TrustStore, progress: &dyn Progress) -> 
             continue;
         };
         let shown = Utf8PathBuf::from(format!("{}/{}", test.location().trim_end_matches('/'), entry.path));
-        let (read, bytes) = test
-            .read_file(&entry.path, file.size)?
+        let mut copy = std::fs::File::create(&to).ctx("create", &to)?;
+        let read = test
+            .copy_file(&entry.path, file.size, &mut copy)?
             .ok_or_else(|| Error::Mismatch { path: shown.clone(), problem: "missing since it was staged".into() })?;
         if read.size != file.size || read.digest != file.digest {
             return Err(Error::Mismatch {
@@ -75,10 +77,9 @@ pub fn copy(test: &dyn Backend, trust: &TrustStore, progress: &dyn Progress) -> 
                 ),
             });
         }
-        std::fs::write(&to, &bytes).ctx("write", &to)?;
         if file.executable {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).ctx("set the mode of", &to)?;
+            copy.set_permissions(std::fs::Permissions::from_mode(0o755)).ctx("set the mode of", &to)?;
         }
         progress.advance(file.size);
     }

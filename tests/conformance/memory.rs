@@ -15,7 +15,7 @@
 //! empty, so an install plan that gets the order wrong fails here too.
 //! File modes are not kept: nothing in [`Backend`] reads them back.
 
-use ferry::backend::{Backend, BackendLock, Capabilities, Slot, StagedFile, TreeExchange};
+use ferry::backend::{Backend, BackendLock, Capabilities, Download, Slot, StagedFile, TreeExchange};
 use ferry::digest::{Hashed, copy_hashing};
 use ferry::error::{Error, Result};
 use ferry::rel_path::RelPath;
@@ -259,17 +259,10 @@ impl Backend for MemoryBackend {
         Ok(self.store().live.file(path).map(|bytes| bytes.len() as u64))
     }
 
-    fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<Hashed>> {
+    fn copy_file(&self, path: &RelPath, limit: u64, to: &mut dyn Download) -> Result<Option<Hashed>> {
         let Some(bytes) = self.store().live.file(path) else { return Ok(None) };
-        let hashed = copy_hashing(&mut bytes.as_slice(), None, limit, &|_| {});
+        let hashed = copy_hashing(&mut bytes.as_slice(), Some(to), limit, &|_| {});
         hashed.map(Some).map_err(|e| Error::io("read", path.as_str(), e))
-    }
-
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(ferry::digest::Hashed, Vec<u8>)>> {
-        let Some(bytes) = self.store().live.file(path) else { return Ok(None) };
-        let mut read = Vec::new();
-        let hashed = copy_hashing(&mut bytes.as_slice(), Some(&mut read), limit, &|_| {});
-        hashed.map(|hashed| Some((hashed, read))).map_err(|e| Error::io("read", path.as_str(), e))
     }
 
     fn make_dir(&self, path: &RelPath) -> Result<()> {

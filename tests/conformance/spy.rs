@@ -3,7 +3,7 @@
 //! checks the order of an install (the state marker last) and interrupts
 //! a switch at a chosen step on every back end alike.
 
-use ferry::backend::{Backend, BackendLock, Capabilities, Slot, StagedFile, TreeExchange};
+use ferry::backend::{Backend, BackendLock, Capabilities, Download, Slot, StagedFile, TreeExchange};
 use ferry::digest::Hashed;
 use ferry::error::{Error, Result};
 use ferry::rel_path::RelPath;
@@ -104,11 +104,8 @@ impl Backend for Spy<'_> {
     fn file_size(&self, path: &RelPath) -> Result<Option<u64>> {
         self.inner.file_size(path)
     }
-    fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<Hashed>> {
-        self.inner.hash_file(path, limit)
-    }
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(ferry::digest::Hashed, Vec<u8>)>> {
-        self.inner.read_file(path, limit)
+    fn copy_file(&self, path: &RelPath, limit: u64, to: &mut dyn Download) -> Result<Option<Hashed>> {
+        self.inner.copy_file(path, limit, to)
     }
     fn make_dir(&self, path: &RelPath) -> Result<()> {
         self.record(format!("make_dir {path}"))?;

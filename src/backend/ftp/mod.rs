@@ -20,7 +20,7 @@
 mod tls;
 
 use super::location::{FtpUrl, Tls};
-use super::{Backend, BackendLock, Capabilities, StagedFile};
+use super::{Backend, BackendLock, Capabilities, Download, StagedFile};
 use crate::error::{Error, Result};
 use crate::rel_path::RelPath;
 use camino::Utf8PathBuf;
@@ -265,30 +265,29 @@ pub struct FtpBackend {
 }
 
 impl FtpBackend {
-    /// Downloads `path` (at most `limit + 1` bytes), hashing it, and
-    /// keeping its bytes when `keep`; `None` if it is absent.
-    fn fetch(&self, path: &str, limit: u64, keep: bool) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>> {
+    /// Downloads `path` into `to` (at most `limit + 1` bytes), hashing it;
+    /// `None` if it is absent.
+    fn fetch(&self, path: &str, limit: u64, to: &mut dyn Download) -> Result<Option<crate::digest::Hashed>> {
         self.run("download", path, |c| {
             let mut stream = match c.retr_as_stream(path) {
                 Ok(stream) => stream,
                 Err(error) if is_missing(&error) => return Ok(None),
                 Err(error) => return Err(error),
             };
-            // A retried download starts again from an empty buffer.
-            let mut bytes = Vec::new();
-            let sink: Option<&mut dyn std::io::Write> = if keep { Some(&mut bytes) } else { None };
-            let hashed =
-                crate::digest::copy_hashing(&mut stream, sink, limit, &|_| {}).map_err(FtpError::ConnectionError)?;
+            // A retried download starts again from empty.
+            to.restart().map_err(FtpError::ConnectionError)?;
+            let hashed = crate::digest::copy_hashing(&mut stream, Some(&mut *to), limit, &|_| {})
+                .map_err(FtpError::ConnectionError)?;
             match stream.finish() {
                 // Some servers (libunftp) say 150 first and 550 only after.
                 Err(error) if is_missing(&error) && hashed.size == 0 => Ok(None),
                 Err(error) => Err(error),
-                Ok(()) if hashed.size > limit => Ok(Some((hashed, bytes))),
+                Ok(()) if hashed.size > limit => Ok(Some(hashed)),
                 Ok(()) => {
                     // A cut data connection can look like a clean end, and a
                     // 226 proves nothing: the length must match SIZE.
                     check_length(c, path, hashed.size)?;
-                    Ok(Some((hashed, bytes)))
+                    Ok(Some(hashed))
                 }
             }
         })
@@ -533,7 +532,8 @@ impl FtpBackend {
     }
 
     fn download(&self, path: &str, cap: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.fetch(path, cap, true)?.map(|(_, bytes)| bytes))
+        let mut bytes = Vec::new();
+        Ok(self.fetch(path, cap, &mut bytes)?.map(|_| bytes))
     }
 }
 
@@ -782,12 +782,8 @@ impl Backend for FtpBackend {
         self.size_of(&self.tree_path(path))
     }
 
-    fn hash_file(&self, path: &RelPath, limit: u64) -> Result<Option<crate::digest::Hashed>> {
-        Ok(self.fetch(&self.tree_path(path), limit, false)?.map(|(hashed, _)| hashed))
-    }
-
-    fn read_file(&self, path: &RelPath, limit: u64) -> Result<Option<(crate::digest::Hashed, Vec<u8>)>> {
-        self.fetch(&self.tree_path(path), limit, true)
+    fn copy_file(&self, path: &RelPath, limit: u64, to: &mut dyn Download) -> Result<Option<crate::digest::Hashed>> {
+        self.fetch(&self.tree_path(path), limit, to)
     }
 
     fn make_dir(&self, path: &RelPath) -> Result<()> {
