@@ -7,70 +7,33 @@ mod support;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
+use support::exporter::Exporter;
 use support::*;
 
-/// Keys, a ledger and a source that evolves day by day.
-struct World {
-    scratch: Scratch,
-    key: Utf8PathBuf,
-    public: Utf8PathBuf,
-    ledger: Utf8PathBuf,
-    source: Utf8PathBuf,
+/// The repository of an [`Exporter`], evolving day by day from [`day_zero`].
+struct World(Exporter);
+
+impl std::ops::Deref for World {
+    type Target = Exporter;
+    fn deref(&self) -> &Exporter {
+        &self.0
+    }
 }
 
 impl World {
     fn new() -> World {
-        let scratch = Scratch::new();
-        keygen(&scratch.path("k"));
-        let world = World {
-            key: scratch.path("k.key"),
-            public: scratch.path("k.pub"),
-            ledger: scratch.path("ledger"),
-            source: scratch.path("source"),
-            scratch,
-        };
-        day_zero(&world.source);
-        world
+        let repository = Exporter::new();
+        day_zero(&repository.source);
+        World(repository)
     }
 
     /// Exports the source for `day` to a fresh drive, as a delta from
     /// `since` (receipts or ids) when given; returns the drive and the JSON report.
-    fn export(&self, day: u32, since: &[&Utf8Path], layout: &str) -> (Utf8PathBuf, serde_json::Value) {
+    fn export_day(&self, day: u32, since: &[&Utf8Path], layout: &str) -> (Utf8PathBuf, serde_json::Value) {
         let drive = self.scratch.path(&format!("drive-{day}-{}", since.len()));
-        let sequence = (100 + day).to_string();
-        let mut args = vec![
-            "export",
-            self.source.as_str(),
-            drive.as_str(),
-            "--key",
-            self.key.as_str(),
-            "--repository",
-            "av",
-            "--sequence",
-            &sequence,
-            "--expires",
-            "never",
-            "--layout",
-            layout,
-            "--ledger",
-            self.ledger.as_str(),
-            "--json",
-        ];
-        for receipt in since {
-            args.extend(["--since", receipt.as_str()]);
-        }
-        let report = run(&args).ok();
+        let extra = ["--expires", "never", "--layout", layout, "--json"];
+        let report = self.export(&drive, 100 + u64::from(day), since, &extra).ok();
         (drive, serde_json::from_str(&report.stdout).unwrap())
-    }
-
-    fn import(&self, drive: &Utf8Path, target: &Utf8Path) -> Run {
-        run(&["import", drive.as_str(), target.as_str(), "--trust", self.public.as_str()])
-    }
-
-    fn receipt(&self, target: &Utf8Path, name: &str) -> Utf8PathBuf {
-        let out = self.scratch.path(name);
-        run(&["receipt", target.as_str(), out.as_str()]).ok();
-        out
     }
 
     fn assert_serves_source(&self, target: &Utf8Path, what: &str) {
@@ -126,25 +89,25 @@ fn evolve(source: &Utf8Path, day: u32) {
 #[test]
 fn ten_days_of_deltas_keep_every_site_equal_to_the_source() {
     let world = World::new();
-    let (drive, full) = world.export(0, &[], "tar");
+    let (drive, full) = world.export_day(0, &[], "tar");
     let site = |name: &str| world.scratch.path(name);
     for name in ["daily", "day0", "day2", "day5", "day8"] {
-        world.import(&drive, &site(name)).ok();
+        world.import(&drive, &site(name), &[]).ok();
     }
     let full_bytes = full["bytes"].as_u64().unwrap();
     for day in 1..=10u32 {
         evolve(&world.source, day);
         let receipt = world.receipt(&site("daily"), &format!("receipt-{day}"));
         let layout = if day % 2 == 0 { "tree" } else { "tar" };
-        let (drive, report) = world.export(day, &[&receipt], layout);
+        let (drive, report) = world.export_day(day, &[&receipt], layout);
         assert_eq!(report["bases"].as_array().unwrap().len(), 1, "{report}");
         let carried = report["carried_bytes"].as_u64().unwrap();
         assert!(carried * 20 < full_bytes, "day {day}: {carried} bytes carried of {full_bytes}");
-        world.import(&drive, &site("daily")).ok();
+        world.import(&drive, &site("daily"), &[]).ok();
         world.assert_serves_source(&site("daily"), &format!("day {day}"));
         for (name, until) in [("day2", 2), ("day5", 5), ("day8", 8)] {
             if day <= until {
-                world.import(&drive, &site(name)).ok();
+                world.import(&drive, &site(name), &[]).ok();
             }
         }
         run(&["verify", drive.as_str(), "--trust", world.public.as_str()]).ok();
@@ -153,13 +116,13 @@ fn ten_days_of_deltas_keep_every_site_equal_to_the_source() {
     let receipts: Vec<Utf8PathBuf> =
         ["day2", "day5", "day8"].iter().map(|name| world.receipt(&site(name), &format!("r-{name}"))).collect();
     let refs: Vec<&Utf8Path> = receipts.iter().map(Utf8PathBuf::as_path).collect();
-    let (shared, report) = world.export(11, &refs, "tar");
+    let (shared, report) = world.export_day(11, &refs, "tar");
     assert_eq!(report["bases"].as_array().unwrap().len(), 3);
     let listed = run(&["list", shared.as_str(), "--trust", world.public.as_str()]).ok();
     assert!(listed.stdout.contains("delta from snapshot"), "{}", listed.stdout);
     // The site at day 0 holds none of its bases: refused, nothing changed.
     let before = tree_state_but_journal(&site("day0"));
-    let refused = world.import(&shared, &site("day0")).expect_code(3);
+    let refused = world.import(&shared, &site("day0"), &[]).expect_code(3);
     assert!(
         refused.stderr.contains("it applies to snapshot") && refused.stderr.contains("hint:"),
         "{}",
@@ -167,17 +130,17 @@ fn ten_days_of_deltas_keep_every_site_equal_to_the_source() {
     );
     assert_tree_unchanged(&before, &tree_state_but_journal(&site("day0")), "a delta for other bases");
     for name in ["day2", "day5", "day8"] {
-        world.import(&shared, &site(name)).ok();
+        world.import(&shared, &site(name), &[]).ok();
         world.assert_serves_source(&site(name), name);
     }
     // Day 0 straight to day 10: one delta, no chain.
     let receipt = world.receipt(&site("day0"), "r-day0");
-    let (straight, _) = world.export(12, &[&receipt], "tree");
-    world.import(&straight, &site("day0")).ok();
+    let (straight, _) = world.export_day(12, &[&receipt], "tree");
+    world.import(&straight, &site("day0"), &[]).ok();
     world.assert_serves_source(&site("day0"), "day 0 to day 10");
     // An empty target: refused before anything is created.
     let empty = site("empty");
-    let refused = world.import(&straight, &empty).expect_code(3);
+    let refused = world.import(&straight, &empty, &[]).expect_code(3);
     assert!(refused.stderr.contains("no snapshot installed by ferry"), "{}", refused.stderr);
     assert!(!empty.exists());
 }
@@ -187,18 +150,18 @@ fn ten_days_of_deltas_keep_every_site_equal_to_the_source() {
 #[test]
 fn a_delta_onto_a_file_changed_by_hand_is_refused() {
     let world = World::new();
-    let (drive, _) = world.export(0, &[], "tree");
+    let (drive, _) = world.export_day(0, &[], "tree");
     let target = world.scratch.path("site");
-    world.import(&drive, &target).ok();
+    world.import(&drive, &target, &[]).ok();
     let receipt = world.receipt(&target, "r0");
     evolve(&world.source, 1);
-    let (delta, _) = world.export(1, &[&receipt], "tree");
+    let (delta, _) = world.export_day(1, &[&receipt], "tree");
     let changed = target.join("engine/module.bin");
     let mut bytes = std::fs::read(&changed).unwrap();
     bytes[10] ^= 1;
     write(&changed, &bytes);
     let before = tree_state_but_journal(&target);
-    let refused = world.import(&delta, &target).expect_code(3);
+    let refused = world.import(&delta, &target, &[]).expect_code(3);
     assert!(refused.stderr.contains("engine/module.bin"), "{}", refused.stderr);
     assert_tree_unchanged(&before, &tree_state_but_journal(&target), "a drifted target");
 }
@@ -206,7 +169,7 @@ fn a_delta_onto_a_file_changed_by_hand_is_refused() {
 #[test]
 fn unknown_since_is_refused_before_anything_is_written() {
     let world = World::new();
-    world.export(0, &[], "tar");
+    world.export_day(0, &[], "tar");
     let drive = world.scratch.path("drive-x");
     let index = world.ledger.join("av/index");
     let before = std::fs::read(&index).unwrap();
@@ -235,9 +198,9 @@ fn unknown_since_is_refused_before_anything_is_written() {
 #[test]
 fn a_delta_spans_drives() {
     let world = World::new();
-    let (drive, _) = world.export(0, &[], "tar");
+    let (drive, _) = world.export_day(0, &[], "tar");
     let target = world.scratch.path("site");
-    world.import(&drive, &target).ok();
+    world.import(&drive, &target, &[]).ok();
     let receipt = world.receipt(&target, "r0");
     for i in 0..8u64 {
         write(&world.source.join(format!("added/{i}.bin")), &pseudo_random_bytes(500 + i, 300_000));

@@ -11,38 +11,30 @@ mod support;
 
 use ftp_support::{Endpoint, InProcess, PASSWORD, ServerConfig, content_tree};
 use std::os::unix::process::ExitStatusExt;
+use support::exporter::Exporter;
 use support::*;
 
 #[test]
 fn a_delta_onto_an_ftp_target_reads_its_bases_from_the_server() {
     let server = InProcess::start(ServerConfig::default());
     let endpoint = Endpoint::for_server(&server, "delta-site");
-    let scratch = Scratch::new();
-    let (key, public) = key_pair(&scratch);
-    let (ledger, source) = (scratch.path("ledger"), scratch.path("source"));
+    let repository = Exporter::new();
+    let (scratch, source, public) = (&repository.scratch, &repository.source, &repository.public);
     let mut module = pseudo_random_bytes(3, 2 << 20);
     write(&source.join("engine/module.bin"), &module);
     write(&source.join("index.xml"), b"<day 0/>");
-    let export = |drive: &str, sequence: &str, since: &[&str]| {
-        let drive = scratch.path(drive);
-        let mut args = vec!["export", source.as_str(), drive.as_str(), "--key", key.as_str(), "--repository", "av"];
-        args.extend(["--sequence", sequence, "--ledger", ledger.as_str(), "-q"]);
-        args.extend(since);
-        run(&args).ok();
-        drive
-    };
-    let full = export("d0", "1", &[]);
+    let full = repository.export_to("d0", 1, &[]);
     endpoint.run(&["import", full.as_str(), &endpoint.url, "--trust", public.as_str(), "-q"]).ok();
     let receipt = scratch.path("receipt");
     endpoint.run(&["receipt", &endpoint.url, receipt.as_str(), "-q"]).ok();
     module[1_000_000..1_004_000].copy_from_slice(&pseudo_random_bytes(4, 4000));
     write(&source.join("engine/module.bin"), &module);
     write(&source.join("index.xml"), b"<day 1/>");
-    let delta = export("d1", "2", &["--since", receipt.as_str()]);
+    let delta = repository.export_to("d1", 2, &[&receipt]);
     let carried: u64 = walkdir::WalkDir::new(&delta).into_iter().map(|e| e.unwrap().metadata().unwrap().len()).sum();
     assert!(carried < 200_000, "the delta medium holds {carried} bytes");
     endpoint.run(&["import", delta.as_str(), &endpoint.url, "--trust", public.as_str(), "-q"]).ok();
-    assert_eq!(content_tree(&endpoint.dir), content_tree(&source));
+    assert_eq!(content_tree(&endpoint.dir), content_tree(source));
 
     let (empty_url, empty_dir) = endpoint.sibling("empty-site");
     let refused = endpoint.run(&["import", delta.as_str(), &empty_url, "--trust", public.as_str()]).expect_code(3);
@@ -54,9 +46,8 @@ fn a_delta_onto_an_ftp_target_reads_its_bases_from_the_server() {
 fn a_delta_import_killed_at_each_crash_point_serves_old_or_new_and_finishes() {
     let server = InProcess::start(ServerConfig::default());
     let endpoint = Endpoint::for_server(&server, "delta-crash");
-    let scratch = Scratch::new();
-    let (key, public) = key_pair(&scratch);
-    let (ledger, source) = (scratch.path("ledger"), scratch.path("source"));
+    let repository = Exporter::new();
+    let (scratch, source, public) = (&repository.scratch, &repository.source, &repository.public);
     let version = |day: u64| {
         for i in 0..8u64 {
             let mut bytes = pseudo_random_bytes(i, 50_000);
@@ -69,23 +60,15 @@ fn a_delta_import_killed_at_each_crash_point_serves_old_or_new_and_finishes() {
         write(&source.join(format!("bases/only-{day}.cvd")), &pseudo_random_bytes(50 + day, 3000));
         write(&source.join("index/master.xml"), format!("<day {day}/>").as_bytes());
     };
-    let export = |drive: &str, sequence: &str, since: &[&str]| {
-        let drive = scratch.path(drive);
-        let mut args = vec!["export", source.as_str(), drive.as_str(), "--key", key.as_str(), "--repository", "av"];
-        args.extend(["--sequence", sequence, "--ledger", ledger.as_str(), "-q"]);
-        args.extend(since);
-        run(&args).ok();
-        drive
-    };
     version(0);
-    let old = content_tree(&source);
-    let full = export("d0", "1", &[]);
+    let old = content_tree(source);
+    let full = repository.export_to("d0", 1, &[]);
     endpoint.run(&["import", full.as_str(), &endpoint.url, "--trust", public.as_str(), "-q"]).ok();
     let receipt = scratch.path("receipt");
     endpoint.run(&["receipt", &endpoint.url, receipt.as_str(), "-q"]).ok();
     version(1);
-    let new = content_tree(&source);
-    let delta = export("d1", "2", &["--since", receipt.as_str()]);
+    let new = content_tree(source);
+    let delta = repository.export_to("d1", 2, &[&receipt]);
     let import = ["import", delta.as_str(), &endpoint.url, "--trust", public.as_str(), "-q"];
     for (point, expected) in [
         ("delta-rebuilt", Some(Served::Old)),

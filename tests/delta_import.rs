@@ -7,73 +7,41 @@ mod support;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use std::os::unix::fs::MetadataExt;
+use support::exporter::Exporter;
 use support::*;
 
-/// Keys, a ledger, a source at day 0 installed at `site`, and the receipt.
+/// An [`Exporter`] whose day-0 source is installed at `site`.
 struct World {
-    scratch: Scratch,
-    key: Utf8PathBuf,
-    public: Utf8PathBuf,
-    ledger: Utf8PathBuf,
-    source: Utf8PathBuf,
+    repository: Exporter,
     site: Utf8PathBuf,
     /// The full day-0 snapshot's drive.
     full: Utf8PathBuf,
 }
 
+impl std::ops::Deref for World {
+    type Target = Exporter;
+    fn deref(&self) -> &Exporter {
+        &self.repository
+    }
+}
+
 impl World {
     fn new() -> World {
-        let scratch = Scratch::new();
-        let (key, public) = key_pair(&scratch);
-        let world = World {
-            key,
-            public,
-            ledger: scratch.path("ledger"),
-            source: scratch.path("source"),
-            site: scratch.path("site"),
-            full: scratch.path("d0"),
-            scratch,
-        };
+        let repository = Exporter::new();
         for i in 0..20u64 {
-            write(&world.source.join(format!("bases/db-{i:02}.cvd")), &pseudo_random_bytes(i, 30_000));
+            write(&repository.source.join(format!("bases/db-{i:02}.cvd")), &pseudo_random_bytes(i, 30_000));
         }
-        write(&world.source.join("index/master.xml"), b"<day 0/>");
-        world.export(&world.full, 1, &[]);
-        world.import(&world.full, &world.site).ok();
-        world
-    }
-
-    /// Exports the source to `drive` with `sequence`, as a delta from `since`.
-    fn export(&self, drive: &Utf8Path, sequence: u64, since: &[&Utf8Path]) {
-        let sequence = sequence.to_string();
-        let mut args = vec!["export", self.source.as_str(), drive.as_str(), "--key", self.key.as_str()];
-        args.extend(["--repository", "av", "--sequence", &sequence, "--ledger", self.ledger.as_str(), "-q"]);
-        for receipt in since {
-            args.extend(["--since", receipt.as_str()]);
-        }
-        run(&args).ok();
-    }
-
-    fn import_with(&self, drive: &Utf8Path, target: &Utf8Path, extra: &[&str]) -> Run {
-        let mut args = vec!["import", drive.as_str(), target.as_str(), "--trust", self.public.as_str()];
-        args.extend_from_slice(extra);
-        run(&args)
-    }
-
-    fn import(&self, drive: &Utf8Path, target: &Utf8Path) -> Run {
-        self.import_with(drive, target, &[])
-    }
-
-    fn receipt(&self, target: &Utf8Path) -> Utf8PathBuf {
-        let out = self.scratch.path(&format!("receipt-{}", target.file_name().unwrap()));
-        run(&["receipt", target.as_str(), out.as_str(), "-q"]).ok();
-        out
+        write(&repository.source.join("index/master.xml"), b"<day 0/>");
+        let (site, full) = (repository.scratch.path("site"), repository.scratch.path("d0"));
+        repository.export(&full, 1, &[], &["-q"]).ok();
+        repository.import(&full, &site, &[]).ok();
+        World { repository, site, full }
     }
 
     /// Day 1: two databases edited in place, one added, one removed, the
     /// index rewritten; exported as a delta from the site's receipt to `drive`.
     fn day_one(&self, drive: &Utf8Path) {
-        let receipt = self.receipt(&self.site);
+        let receipt = self.receipt(&self.site, "receipt-site");
         for i in [3u64, 11] {
             let path = self.source.join(format!("bases/db-{i:02}.cvd"));
             let mut bytes = std::fs::read(&path).unwrap();
@@ -83,7 +51,7 @@ impl World {
         write(&self.source.join("bases/new.cvd"), &pseudo_random_bytes(77, 9000));
         std::fs::remove_file(self.source.join("bases/db-19.cvd")).unwrap();
         write(&self.source.join("index/master.xml"), b"<day 1/>");
-        self.export(drive, 2, &[&receipt]);
+        self.export(drive, 2, &[&receipt], &["-q"]).ok();
     }
 }
 
@@ -106,7 +74,7 @@ fn a_delta_touches_only_what_it_carries_and_rolls_back() {
     let kept_inode = inode(&kept);
     let delta = world.scratch.path("d1");
     world.day_one(&delta);
-    let report = json(&world.import_with(&delta, &world.site, &["--json"]).ok());
+    let report = json(&world.import(&delta, &world.site, &["--json"]).ok());
     assert_eq!(report["switch"], "ordered", "{report}");
     assert_eq!(
         (report["added"].as_u64(), report["changed"].as_u64(), report["removed"].as_u64()),
@@ -120,11 +88,11 @@ fn a_delta_touches_only_what_it_carries_and_rolls_back() {
     assert_eq!(inode(&kept), kept_inode, "rollback replaced an unchanged file");
 
     // The whole-tree switch on request: every file is in a new tree.
-    let report = json(&world.import_with(&delta, &world.site, &["--json", "--switch", "tree"]).ok());
+    let report = json(&world.import(&delta, &world.site, &["--json", "--switch", "tree"]).ok());
     assert_eq!(report["switch"], "tree", "{report}");
     assert_eq!(served_tree(&world.site), served_tree(&world.source));
     run(&["rollback", world.site.as_str(), "-q"]).ok();
-    world.import(&delta, &world.site).ok();
+    world.import(&delta, &world.site, &[]).ok();
     assert_eq!(served_tree(&world.site), served_tree(&world.source));
 }
 
@@ -142,7 +110,7 @@ fn deep_refuses_a_kept_file_changed_by_hand() {
     write(&edited, &bytes);
     let before = tree_state_but_journal(&world.site);
     for extra in [&["--deep"][..], &["--deep", "--dry-run"]] {
-        let refused = world.import_with(&delta, &world.site, extra).expect_code(3);
+        let refused = world.import(&delta, &world.site, extra).expect_code(3);
         assert!(refused.stderr.contains("bases/db-07.cvd"), "{}", refused.stderr);
         assert!(refused.stderr.contains("hint:") && refused.stderr.contains("--repair"), "{}", refused.stderr);
         assert_tree_unchanged(&before, &tree_state_but_journal(&world.site), "--deep refusal");
@@ -150,12 +118,12 @@ fn deep_refuses_a_kept_file_changed_by_hand() {
     bytes.push(b'!');
     write(&edited, &bytes);
     let before = tree_state_but_journal(&world.site);
-    let refused = world.import(&delta, &world.site).expect_code(3);
+    let refused = world.import(&delta, &world.site, &[]).expect_code(3);
     assert!(refused.stderr.contains("bases/db-07.cvd"), "{}", refused.stderr);
     assert_tree_unchanged(&before, &tree_state_but_journal(&world.site), "size refusal");
     // Restored by hand: the delta applies.
     write(&edited, &pseudo_random_bytes(7, 30_000));
-    world.import_with(&delta, &world.site, &["--deep"]).ok();
+    world.import(&delta, &world.site, &["--deep"]).ok();
     assert_eq!(served_tree(&world.site), served_tree(&world.source));
 }
 
@@ -166,24 +134,24 @@ fn deep_refuses_a_kept_file_changed_by_hand() {
 fn a_drive_with_full_and_deltas_gives_each_site_the_newest_that_applies() {
     let world = World::new();
     let drive = world.full.clone();
-    let receipt = world.receipt(&world.site);
+    let receipt = world.receipt(&world.site, "receipt-site");
     world.day_one(&drive);
     write(&world.source.join("index/master.xml"), b"<day 2/>");
-    world.export(&drive, 3, &[&receipt]);
+    world.export(&drive, 3, &[&receipt], &["-q"]).ok();
     let listed = run(&["list", drive.as_str(), "--trust", world.public.as_str()]).ok();
     assert_eq!(listed.stdout.matches("delta from snapshot").count(), 2, "{}", listed.stdout);
 
     let empty = world.scratch.path("empty");
-    let picked = world.import(&drive, &empty).ok();
+    let picked = world.import(&drive, &empty, &[]).ok();
     assert!(picked.stderr.contains("sequence 1"), "{}", picked.stderr);
     let full = json(&run(&["status", empty.as_str(), "--json"]));
     assert_eq!(full["sequence"].as_u64(), Some(1), "{full}");
 
-    let picked = world.import(&drive, &world.site).ok();
+    let picked = world.import(&drive, &world.site, &[]).ok();
     assert!(picked.stderr.contains("sequence 3"), "{}", picked.stderr);
     assert_eq!(served_tree(&world.site), served_tree(&world.source));
     // The empty site now holds day 0: the newest delta applies there too.
-    world.import(&drive, &empty).ok();
+    world.import(&drive, &empty, &[]).ok();
     assert_eq!(served_tree(&empty), served_tree(&world.source));
 }
 
@@ -194,7 +162,7 @@ fn a_drive_with_full_and_deltas_gives_each_site_the_newest_that_applies() {
 fn publish_of_a_delta_updates_the_targets_holding_its_base() {
     let world = World::new();
     let second = world.scratch.path("second");
-    world.import(&world.full, &second).ok();
+    world.import(&world.full, &second, &[]).ok();
     let delta = world.scratch.path("d1");
     world.day_one(&delta);
     let empty = world.scratch.path("empty");

@@ -3,6 +3,7 @@
 //! to prove that a refused command changed nothing.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod exporter;
 mod need;
 #[allow(unused_imports)] // not every test binary checks a need
 pub use need::*;
