@@ -427,9 +427,11 @@ fn parse_entry(line: &str) -> Result<Entry, String> {
     Ok(Entry { path: RelPath::new(path)?, kind: EntryKind::File(FileEntry { size, digest, executable, index }) })
 }
 
-/// A manifest of repository `r`, sequence 1, for the engine's unit tests.
+/// A manifest of repository `r`, sequence 1, for the engine's unit tests,
+/// its entries sorted by path bytes as every manifest's are.
 #[cfg(test)]
-pub(crate) fn for_tests(entries: Vec<Entry>) -> Manifest {
+pub(crate) fn for_tests(mut entries: Vec<Entry>) -> Manifest {
+    entries.sort_by(|a, b| a.path.as_str().as_bytes().cmp(b.path.as_str().as_bytes()));
     Manifest {
         repository: RepositoryId::new("r").expect("a valid id"),
         sequence: 1,

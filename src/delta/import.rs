@@ -68,18 +68,17 @@ pub fn confirm_kept<'a>(
     options: &ImportOptions,
 ) -> Result<()> {
     changes.confirm_in_place(target, options.repair || options.deep)?;
-    let Some(installed) = installed else { return Ok(()) };
-    let before: HashMap<&RelPath, &FileEntry> = installed.files().collect();
+    if installed.is_none() {
+        return Ok(());
+    }
     let delta = snapshot.delta();
     let refused = |path: &RelPath| {
         (options.deep && !options.repair) || delta.is_some_and(|delta| delta.carry_of(path.as_str()) != Carry::Whole)
     };
-    // A file listed alike by both manifests is in `changed` only because
-    // it was found changed in place.
+    // Files listed alike by both manifests, found changed in place.
     let problems: Vec<String> = changes
-        .changed
-        .iter()
-        .filter(|(path, file)| before.get(path).is_some_and(|old| old == file) && refused(path))
+        .changed_in_place()
+        .filter(|(path, _)| refused(path))
         .map(|(path, file)| match target.file_size(path) {
             Ok(None) => format!("{path}: missing"),
             Ok(Some(size)) if size != file.size => format!("{path}: {size} bytes, installed as {}", file.size),
@@ -118,11 +117,9 @@ pub fn payload(
     let (Some(delta), Some(installed)) = (snapshot.delta(), installed) else { return Ok(medium) };
     let before: HashMap<&RelPath, &FileEntry> = installed.files().collect();
     let jobs: Vec<(usize, (&RelPath, &FileEntry))> = changes
-        .added
-        .iter()
-        .chain(&changes.changed)
+        .added()
+        .chain(changes.changed())
         .filter(|(path, _)| delta.carry_of(path.as_str()) != Carry::Whole)
-        .copied()
         .enumerate()
         .collect();
     let folder =

@@ -80,6 +80,20 @@ pub fn installed_state(backend: &dyn Backend) -> Result<Option<InstalledState>> 
     InstalledState::decode(&state_bytes, Utf8Path::new(&state_origin)).map(Some)
 }
 
+/// What a target holds installed: its state marker and the manifest it names.
+pub type Installed = (InstalledState, InstalledManifest);
+
+/// [`installed`], reusing `early` (what an earlier call returned) while the
+/// state marker still says the same: an import reads the installed
+/// manifest before the new one, so that the two manifests' bytes are never
+/// held at once (issue 14), and checks it again once it holds the lock.
+pub fn installed_since(backend: &dyn Backend, early: Option<Installed>) -> Result<Option<Installed>> {
+    match early {
+        Some((state, manifest)) if installed_state(backend)?.as_ref() == Some(&state) => Ok(Some((state, manifest))),
+        _ => installed(backend),
+    }
+}
+
 /// Reads the installed state marker and the manifest it names, if a
 /// snapshot is installed: the one way installed state is opened. The
 /// manifest is tied to the marker by its SHA-256 ([`InstalledManifest`]);
@@ -102,11 +116,11 @@ pub fn installed(backend: &dyn Backend) -> Result<Option<(InstalledState, Instal
             let signature_name = format!("{folder}{SIGNATURE_FILE}");
             let signature_origin = format!("{state_dir}/{signature_name}");
             let signature = backend.read_state(&signature_name)?.map(|bytes| (bytes, signature_origin.into()));
-            found = Some((bytes, signature));
+            found = Some((name, bytes, signature));
             break;
         }
     }
-    let Some((manifest_bytes, signature)) = found else {
+    let Some((manifest_name, manifest_bytes, signature)) = found else {
         if backend.read_state(JOURNAL_FILE)?.is_some() {
             return Err(Error::Recovery {
                 path: format!("{state_dir}/{JOURNAL_FILE}").into(),
@@ -118,6 +132,8 @@ pub fn installed(backend: &dyn Backend) -> Result<Option<(InstalledState, Instal
             format!("missing or not matching the snapshot id in {state_dir}/{STATE_FILE} (state folder damaged)"),
         ));
     };
-    let manifest = InstalledManifest::open(state.snapshot, manifest_bytes, Utf8Path::new(&manifest_origin), signature)?;
+    let origin = (manifest_name.as_str(), Utf8Path::new(&manifest_origin));
+    // The bytes are dropped here, once decoded (issue 14).
+    let manifest = InstalledManifest::open_matched(state.snapshot, &manifest_bytes, origin, signature)?;
     Ok(Some((state, manifest)))
 }

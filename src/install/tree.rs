@@ -76,7 +76,7 @@ fn build(trees: &dyn TreeExchange, job: &TreeInstall<'_>) -> Result<()> {
         }
     }
     let mut to_copy = job.changes.to_write();
-    to_copy.extend(job.changes.unchanged.iter().filter(|(path, _)| !trees.link_live(Slot::Next, path)));
+    to_copy.extend(job.changes.unchanged().filter(|(path, _)| !trees.link_live(Slot::Next, path)));
     to_copy.sort_by_key(|(path, file)| (job.media.read_position(path), std::cmp::Reverse(file.size)));
     job.progress.phase("installing", to_copy.iter().map(|(_, f)| f.size).sum());
     job.progress.files(to_copy.len());

@@ -190,13 +190,17 @@ pub fn import(
     // Everything about the media is checked before the target is touched;
     // only the state marker is read here, to know which repository to pick.
     let installed = crate::install::installed_state(target).ok().flatten();
+    // The installed manifest is decoded before the new one is read, so that
+    // both manifests' bytes are never held at once (issue 14); a target
+    // whose state cannot be read here reports it under the lock.
+    let early = installed.as_ref().and_then(|_| crate::install::installed(target).ok().flatten());
     let wanted_repository = options.repository.clone().or(installed.as_ref().map(|state| state.repository.to_string()));
     crate::freeze::check_options(options)?;
     let wanted = (wanted_repository.as_deref(), options.sequence);
     let for_target = (installed.map(|state| state.snapshot), progress);
     let (dir, snapshot) = choose_snapshot_for(&options.media, wanted, trust, for_target)
         .map_err(|error| journal_refusal(target, options, None, error))?;
-    install(target, &dir, &snapshot, options, progress)
+    install_after(target, (&dir, &snapshot), options, progress, early)
 }
 
 /// [`import`] with the trust store in `store_dir`: the key rotations on the
@@ -301,17 +305,29 @@ pub fn install(
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
+    install_after(target, (dir, snapshot), options, progress, None)
+}
+
+/// [`install`] with what the target held installed when the import began
+/// (`early`), reused if the target still holds it.
+fn install_after(
+    target: &dyn Backend,
+    (dir, snapshot): (&SnapshotDir, &VerifiedSnapshot),
+    options: &ImportOptions,
+    progress: &dyn Progress,
+    early: Option<crate::install::Installed>,
+) -> Result<ImportReport> {
     crate::freeze::check_options(options)?;
     let refused = |error| journal_refusal(target, options, Some(snapshot), error);
     let overrides = crate::freeze::check_expiry(dir, snapshot, options).map_err(refused)?;
     let payload = dir.open_payload(snapshot).map_err(refused)?;
     if options.dry_run {
-        return plan(target, dir, snapshot, options);
+        return plan(target, (dir, snapshot), options, early);
     }
     let created = target.create()?;
     let lock = crate::install::lock(target, options.wait, progress)?;
     let records = [options.pending.clone(), overrides].concat();
-    let installed = install_locked(target, (dir, snapshot), payload, options, records, progress);
+    let installed = install_locked(target, (dir, snapshot), (payload, early), options, records, progress);
     if let Err(error) = &installed {
         if created {
             // A refused or failed first import leaves no empty folder behind.
@@ -333,7 +349,7 @@ pub fn install(
 fn install_locked(
     target: &dyn Backend,
     (dir, snapshot): (&SnapshotDir, &VerifiedSnapshot),
-    payload: crate::payload::Payload,
+    (payload, early): (crate::payload::Payload, Option<crate::install::Installed>),
     options: &ImportOptions,
     mut records: Vec<Record>,
     progress: &dyn Progress,
@@ -341,7 +357,7 @@ fn install_locked(
     let manifest = snapshot.manifest();
     let recovered: Vec<String> = crate::install::recover(target)?.into_iter().map(|r| r.description).collect();
     history::check(target)?;
-    let installed = crate::install::installed(target)?;
+    let installed = crate::install::installed_since(target, early)?;
     let summary = SnapshotSummary::new(dir, snapshot);
     if let Some((state, installed_manifest)) = &installed {
         check_policy(dir, snapshot, state)?;
@@ -382,7 +398,7 @@ fn install_locked(
         rolled_back_from: None,
     };
     let action = if options.publishing { Action::Publish } else { Action::Import };
-    let declined = crate::workflow::record::declined(snapshot, &changes.removed);
+    let declined = crate::workflow::record::declined(snapshot, &changes.removed().collect::<Vec<_>>());
     records.push(
         Record::new(now, action)
             .about(snapshot)
@@ -415,9 +431,9 @@ fn install_locked(
         snapshot: summary,
         previous_sequence: installed.as_ref().map(|(s, _)| s.sequence),
         switch: switch.into(),
-        added: changes.added.len(),
-        changed: changes.changed.len(),
-        removed: changes.removed.len(),
+        added: changes.added().len(),
+        changed: changes.changed().len(),
+        removed: changes.removed().len(),
         removed_declined: declined,
         repaired: 0,
         bytes_transferred: changes.bytes_to_write(),
@@ -434,12 +450,12 @@ fn install_locked(
 /// `ferry verify`), not here.
 fn plan(
     target: &dyn Backend,
-    dir: &SnapshotDir,
-    snapshot: &VerifiedSnapshot,
+    (dir, snapshot): (&SnapshotDir, &VerifiedSnapshot),
     options: &ImportOptions,
+    early: Option<crate::install::Installed>,
 ) -> Result<ImportReport> {
     let missing = target.is_missing()?;
-    let installed = if missing { None } else { crate::install::installed(target)? };
+    let installed = if missing { None } else { crate::install::installed_since(target, early)? };
     match &installed {
         Some((state, _)) => {
             check_policy(dir, snapshot, state)?;
@@ -457,10 +473,10 @@ fn plan(
         crate::delta::import::confirm_kept(target, (&offered.0, snapshot), installed_manifest, &mut changes, options)?;
     }
     let reinstall = installed.as_ref().is_some_and(|(state, _)| state.snapshot == snapshot.id());
-    if reinstall && !changes.changed.is_empty() && !options.repair {
+    if reinstall && changes.changed().len() > 0 && !options.repair {
         return Err(Error::Drift {
             target: target.location(),
-            problems: changes.changed.iter().map(|(path, file)| drift_problem(target, path, file)).collect(),
+            problems: changes.changed().map(|(path, file)| drift_problem(target, path, file)).collect(),
         });
     }
     Ok(ImportReport {
@@ -468,11 +484,11 @@ fn plan(
         snapshot: SnapshotSummary::new(dir, snapshot),
         previous_sequence: installed.as_ref().map(|(s, _)| s.sequence),
         switch: SwitchUsed::None,
-        added: changes.added.len(),
-        changed: changes.changed.len(),
-        removed: changes.removed.len(),
-        removed_declined: crate::workflow::record::declined(snapshot, &changes.removed),
-        repaired: if reinstall { changes.changed.len() } else { 0 },
+        added: changes.added().len(),
+        changed: changes.changed().len(),
+        removed: changes.removed().len(),
+        removed_declined: crate::workflow::record::declined(snapshot, &changes.removed().collect::<Vec<_>>()),
+        repaired: if reinstall { changes.changed().len() } else { 0 },
         bytes_transferred: changes.bytes_to_write(),
         recovered: Vec::new(),
         dry_run: true,
@@ -494,7 +510,7 @@ fn reinstall(
     let manifest = snapshot.manifest();
     let mut changes = ChangeSet::between(Some(installed), manifest);
     changes.confirm_in_place(target, options.repair)?;
-    let damaged = changes.changed.len();
+    let damaged = changes.changed().len();
     let report = |switch, bytes| ImportReport {
         target: target.location(),
         snapshot: SnapshotSummary::new(dir, snapshot),
@@ -516,7 +532,7 @@ fn reinstall(
     if !options.repair {
         return Err(Error::Drift {
             target: target.location(),
-            problems: changes.changed.iter().map(|(path, file)| drift_problem(target, path, file)).collect(),
+            problems: changes.changed().map(|(path, file)| drift_problem(target, path, file)).collect(),
         });
     }
     let restored = format!("{} restored", crate::report::counted(damaged, "file", "files"));

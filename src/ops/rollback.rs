@@ -127,9 +127,10 @@ pub fn rollback_by(
             if current.previous != Some(previous.snapshot) {
                 return Err(Error::NoPrevious(target.location().into()));
             }
-            let origin = format!("{}/previous/manifest", target.state_location());
+            let name = "previous/manifest";
+            let origin = format!("{}/{name}", target.state_location());
             let previous_manifest =
-                InstalledManifest::open(previous.snapshot, manifest_bytes.clone(), Utf8Path::new(&origin), None)?;
+                InstalledManifest::open(previous.snapshot, &manifest_bytes, (name, Utf8Path::new(&origin)), None)?;
             let state = rolled_back(previous, SwitchKind::Ordered);
             ordered::rollback(
                 target,

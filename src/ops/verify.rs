@@ -243,7 +243,7 @@ pub fn verify_installed(
     };
     // With trust, the files are compared against the manifest whose
     // signature was just checked: the same bytes the state marker names.
-    let verified = trust.map(|trust| installed.verify(trust)).transpose()?;
+    let verified = trust.map(|trust| installed.verify(target, trust)).transpose()?;
     let manifest = verified.as_ref().map_or(installed.manifest(), |verified| verified.manifest());
     let present: std::collections::HashMap<_, _> = target.list_tree()?.into_iter().collect();
     let mut problems = Vec::new();
