@@ -296,8 +296,11 @@ impl SnapshotDir {
     /// bytes come from the drive, not from memory (read-back after export).
     pub fn check_payload(&self, snapshot: &VerifiedSnapshot, progress: &dyn Progress, from_device: bool) -> Result<()> {
         let manifest = &*self.medium(snapshot);
+        // Indexing the volumes takes seconds at a million files: it runs
+        // under the caller's phase, not under an empty "verifying" bar.
+        let index = self.tar_index(snapshot)?;
         progress.phase("verifying", manifest.payload_bytes());
-        let mut problems = match self.tar_index(snapshot)? {
+        let mut problems = match index {
             Some(index) => crate::volume::check_all(&index, manifest, from_device, &|n| progress.advance(n))?,
             None => self.check_tree(snapshot, progress, from_device)?,
         };

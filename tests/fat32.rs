@@ -213,3 +213,24 @@ fn rerun_after_an_unfinished_export_reuses_its_room() {
     fat.remount();
     run(&["verify", fat.mount.as_str(), "--trust", public.as_str()]).ok();
 }
+
+/// A file over 4 GiB (sparse at the source, issue 14): a tree export onto
+/// FAT32 is refused before a byte is written, naming the file and the
+/// limit; the drive holds nothing afterwards.
+#[test]
+fn tree_export_of_a_file_over_4_gib_onto_fat32_is_refused_before_writing() {
+    let Some(mut fat) = FatImage::new(SMALLEST_FAT32_MIB) else { return };
+    let scratch = Scratch::new();
+    let (source, key) = (scratch.path("source"), scratch.path("key"));
+    write(&source.join("VERSION"), b"huge\n");
+    let huge = std::fs::File::create(source.join("huge.bin")).unwrap();
+    huge.set_len((4 << 30) + (300 << 20)).unwrap();
+    drop(huge);
+    keygen(&key);
+    let exported = export(&source, &fat.mount, &key.with_extension("key"), "1", &["--layout", "tree"]);
+    assert_eq!(exported.code, 1, "tree export of 4.3 GiB onto FAT32:\n{}{}", exported.stdout, exported.stderr);
+    let text = &exported.stderr;
+    assert!(text.contains("huge.bin`: 4.3 GiB") && text.contains("FAT32 holds files up to 4 GiB - 1 byte"), "{text}");
+    fat.remount();
+    assert!(!fat.mount.join("ferry").exists(), "a refused export wrote to the drive");
+}

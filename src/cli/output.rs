@@ -211,7 +211,9 @@ impl Progress for Bar {
         self.bar.set_message(name.to_owned());
         self.bar.set_length(total_bytes);
         self.bar.set_position(0);
-        if self.verbose {
+        if self.verbose && total_bytes == 0 {
+            self.notice(name);
+        } else if self.verbose {
             self.notice(&format!("{name}: {}", ferry::report::human_bytes(total_bytes)));
         }
     }

@@ -193,11 +193,15 @@ pub fn import(
     // The installed manifest is decoded before the new one is read, so that
     // both manifests' bytes are never held at once (issue 14); a target
     // whose state cannot be read here reports it under the lock.
-    let early = installed.as_ref().and_then(|_| crate::install::installed(target).ok().flatten());
+    let early = installed.as_ref().and_then(|_| {
+        progress.phase("reading the installed manifest", 0);
+        crate::install::installed(target).ok().flatten()
+    });
     let wanted_repository = options.repository.clone().or(installed.as_ref().map(|state| state.repository.to_string()));
     crate::freeze::check_options(options)?;
     let wanted = (wanted_repository.as_deref(), options.sequence);
     let for_target = (installed.map(|state| state.snapshot), progress);
+    progress.phase("checking the signed manifest", 0);
     let (dir, snapshot) = choose_snapshot_for(&options.media, wanted, trust, for_target)
         .map_err(|error| journal_refusal(target, options, None, error))?;
     install_after(target, (&dir, &snapshot), options, progress, early)
@@ -320,6 +324,7 @@ fn install_after(
     crate::freeze::check_options(options)?;
     let refused = |error| journal_refusal(target, options, Some(snapshot), error);
     let overrides = crate::freeze::check_expiry(dir, snapshot, options).map_err(refused)?;
+    progress.phase("indexing the media", 0);
     let payload = dir.open_payload(snapshot).map_err(refused)?;
     if options.dry_run {
         return plan(target, (dir, snapshot), options, early);
@@ -357,6 +362,9 @@ fn install_locked(
     let manifest = snapshot.manifest();
     let recovered: Vec<String> = crate::install::recover(target)?.into_iter().map(|r| r.description).collect();
     history::check(target)?;
+    if early.is_none() {
+        progress.phase("reading the installed manifest", 0);
+    }
     let installed = crate::install::installed_since(target, early)?;
     let summary = SnapshotSummary::new(dir, snapshot);
     if let Some((state, installed_manifest)) = &installed {
@@ -371,6 +379,7 @@ fn install_locked(
     crate::delta::import::check_base(&dir.manifest_path(), snapshot, held)?;
     let adopted = if installed.is_some() { Vec::new() } else { adoptable_tree(target, options.adopt)? };
     let installed_manifest = installed.as_ref().map(|(_, m)| m.manifest());
+    progress.phase("planning the changes", 0);
     let mut changes = ChangeSet::between(installed_manifest, manifest);
     let offered = (dir.manifest_path(), snapshot);
     crate::delta::import::confirm_kept(target, (&offered.0, snapshot), installed_manifest, &mut changes, options)?;

@@ -172,6 +172,7 @@ pub fn verify(
     let mut signed = Vec::new();
     let mut unsigned = Vec::new();
     for dir in media::locate_all(drives)? {
+        progress.phase("checking the signed manifest", 0);
         let snapshot = match dir.open(trust) {
             Ok(snapshot) => snapshot,
             Err(error) => {
@@ -182,7 +183,10 @@ pub fn verify(
         };
         let manifest = snapshot.manifest();
         let name = (manifest.repository.to_string(), manifest.sequence);
-        let checked = check_expiry(&dir, &snapshot, now).and_then(|()| dir.check_payload(&snapshot, progress, false));
+        let checked = check_expiry(&dir, &snapshot, now).and_then(|()| {
+            progress.phase("indexing the media", 0);
+            dir.check_payload(&snapshot, progress, false)
+        });
         match &checked {
             Ok(()) => report.snapshots.push(SnapshotSummary::new(&dir, &snapshot)),
             Err(error) => report.problems.push(SnapshotProblem::new(&dir, error)),
@@ -238,6 +242,7 @@ pub fn verify_installed(
     deep: bool,
     progress: &dyn Progress,
 ) -> Result<InstalledReport> {
+    progress.phase("reading the installed manifest", 0);
     let Some((state, installed)) = crate::install::installed(target)? else {
         return Err(Error::NotInstalled(target.location().into()));
     };
@@ -245,6 +250,7 @@ pub fn verify_installed(
     // signature was just checked: the same bytes the state marker names.
     let verified = trust.map(|trust| installed.verify(target, trust)).transpose()?;
     let manifest = verified.as_ref().map_or(installed.manifest(), |verified| verified.manifest());
+    progress.phase("listing the target", 0);
     let present: std::collections::HashMap<_, _> = target.list_tree()?.into_iter().collect();
     let mut problems = Vec::new();
     let listed: std::collections::HashSet<_> = manifest.entries.iter().map(|e| &e.path).collect();
