@@ -695,7 +695,7 @@ fn write_snapshot(
         // exists; the signature itself is flushed with its folder by write_atomic.
         // On a USB stick it can take minutes: shown as a phase of its own.
         progress.phase("flushing to the drive", 0);
-        dir.sync_filesystem()?;
+        flush_payload(&folders[part], dir, options)?;
     }
     crate::crash::point("export-before-signature");
     let signature = key.sign_manifest(&manifest_bytes);
@@ -715,6 +715,19 @@ fn write_snapshot(
     let mut used = folders[0].clone();
     used.set_parts(folders[1..parts].to_vec());
     Ok((manifest.manifest, manifest_bytes, used))
+}
+
+/// Makes the payload written into `dir`, the snapshot folder `folder`,
+/// durable (E3 of formats/media-layout-v1.md). A tree's thousands of files
+/// take one `syncfs` of the drive; tar volumes were each flushed by the
+/// writer when complete, so only the folders holding them are left: a
+/// `syncfs` would also wait for every other program's writes to that
+/// filesystem (all of them, when the media is a folder on the system disk).
+fn flush_payload(folder: &SnapshotDir, dir: &Dir, options: &ExportOptions) -> Result<()> {
+    match options.layout {
+        MediaLayout::Tree => dir.sync_filesystem(),
+        MediaLayout::Tar { .. } => media::sync_folders(folder, dir, volume::VOLUMES_DIR),
+    }
 }
 
 /// Creates a snapshot folder (and `ferry/REPOSITORY/` on the way) without
