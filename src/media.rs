@@ -19,6 +19,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::HashMap;
 use std::io::Read;
 
+pub(crate) mod flush;
 mod folders;
 pub mod manifest_file;
 use folders::FolderCache;
