@@ -16,10 +16,13 @@ use crate::rel_path::RelPath;
 use crate::report::Progress;
 use crate::signing::{self, MAX_SIGNATURE_BYTES, TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Read;
 
+pub(crate) mod flush;
+mod folders;
 pub mod manifest_file;
+use folders::FolderCache;
 pub use manifest_file::MANIFEST_ZST_FILE;
 
 /// File name of the manifest in a snapshot folder.
@@ -253,7 +256,7 @@ impl SnapshotDir {
                 if !extra.is_empty() {
                     return Err(Error::Damaged { media: self.root.clone(), problems: extra });
                 }
-                Payload::new(TreeFiles { root: self.root.clone(), dir: payload })
+                Payload::new(TreeFiles { root: self.root.clone(), dir: payload, folders: FolderCache::default() })
             }
         })
     }
@@ -345,21 +348,22 @@ impl SnapshotDir {
                 })
                 .collect());
         };
-        let mut problems = self.unlisted_entries(&payload, snapshot)?;
+        let walk = self.walk_payload(&payload, manifest)?;
+        let mut problems = walk.extra;
         for entry in &manifest.entries {
             if let EntryKind::Dir = entry.kind {
-                match payload.kind(entry.path.as_path())? {
+                match walk.folders.get(entry.path.as_str()) {
                     Some(Kind::Dir) => {}
                     None => problems.push(format!("missing: {}/", entry.path)),
-                    Some(other) => problems.push(format!("not a folder: {}/ ({})", entry.path, describe(&other))),
+                    Some(other) => problems.push(format!("not a folder: {}/ ({})", entry.path, describe(other))),
                 }
             }
         }
 
-        let mut files: Vec<_> = manifest.files().collect();
-        files.sort_by_key(|(_, file)| std::cmp::Reverse(file.size));
+        let files = in_reading_order(manifest);
+        let folders = FolderCache::default();
         let file_problems = parallel::for_each(&files, false, |(path, expected)| -> Result<(), String> {
-            let mut file = match payload.open_file(path.as_path()) {
+            let mut file = match folders.open_file(&payload, path.as_path()) {
                 Ok(file) => file,
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                     return Err(format!("missing: {path}"));
@@ -395,29 +399,64 @@ impl SnapshotDir {
     /// one `extra: PATH` line each. Import refuses such media like verify
     /// does: a drive carrying unlisted files was not written by ferry alone.
     fn unlisted_entries(&self, payload: &beneath::Dir, snapshot: &VerifiedSnapshot) -> Result<Vec<String>> {
-        let medium = self.medium(snapshot);
-        let listed: HashSet<&str> = medium.entries.iter().map(|e| e.path.as_str()).collect();
-        let mut problems = Vec::new();
+        Ok(self.walk_payload(payload, &self.medium(snapshot))?.extra)
+    }
+
+    /// Walks `payload/` once: what it holds that `medium` does not list,
+    /// and what each listed folder is. Each folder is opened from its
+    /// parent, already open (never from the root component by component).
+    fn walk_payload<'m>(&self, payload: &beneath::Dir, medium: &'m crate::manifest::Manifest) -> Result<Walk<'m>> {
+        let listed: HashMap<&str, bool> =
+            medium.entries.iter().map(|e| (e.path.as_str(), matches!(e.kind, EntryKind::Dir))).collect();
+        let mut walk = Walk { extra: Vec::new(), folders: HashMap::new() };
         let state_dir = self.installed.then_some(crate::backend::STATE_DIR);
         // Depth first, sorted by name, descending only into real folders.
-        let mut pending = vec![(String::new(), payload.entries()?)];
-        while let Some((prefix, mut entries)) = pending.pop() {
-            let Some((name, kind)) = (!entries.is_empty()).then(|| entries.remove(0)) else { continue };
+        let mut pending = vec![(String::new(), None, payload.entries()?.into_iter())];
+        while let Some((prefix, folder, mut entries)) = pending.pop() {
+            let Some((name, kind)) = entries.next() else { continue };
             let relative = format!("{prefix}{name}");
-            pending.push((prefix, entries));
+            let here: &beneath::Dir = folder.as_ref().unwrap_or(payload);
+            let child = (kind == Kind::Dir && state_dir != Some(relative.as_str()))
+                .then(|| here.open(Utf8Path::new(&name)))
+                .transpose()?;
+            pending.push((prefix, folder, entries));
             if state_dir == Some(relative.as_str()) {
                 continue;
             }
-            if !listed.contains(relative.as_str()) {
-                problems.push(format!("extra: {} (not in the manifest)", crate::rel_path::escape(&relative)));
+            match listed.get_key_value(relative.as_str()) {
+                None => walk.extra.push(format!("extra: {} (not in the manifest)", crate::rel_path::escape(&relative))),
+                Some((path, true)) => {
+                    walk.folders.insert(path, kind);
+                }
+                Some((_, false)) => {}
             }
-            if kind == Kind::Dir {
-                let child = payload.open(Utf8Path::new(&relative))?;
-                pending.push((format!("{relative}/"), child.entries()?));
+            if let Some(child) = child {
+                let entries = child.entries()?.into_iter();
+                pending.push((format!("{relative}/"), Some(child), entries));
             }
         }
-        Ok(problems)
+        Ok(walk)
     }
+}
+
+/// What [`SnapshotDir::walk_payload`] found.
+struct Walk<'m> {
+    /// `extra: PATH` lines, in walk order.
+    extra: Vec<String>,
+    /// What each listed folder that the walk reached is.
+    folders: HashMap<&'m str, Kind>,
+}
+
+/// The files of `manifest` in the order verify reads them: files of at
+/// least 1 MiB first, largest first, so that the workers finish together;
+/// then the rest in manifest order, so that files of one folder follow
+/// each other and share its open handle ([`FolderCache`]).
+fn in_reading_order(manifest: &crate::manifest::Manifest) -> Vec<(&RelPath, &FileEntry)> {
+    const LARGE: u64 = 1024 * 1024;
+    let mut files: Vec<_> = manifest.files().collect();
+    // A stable sort: small files keep manifest order.
+    files.sort_by_key(|(_, file)| std::cmp::Reverse(if file.size >= LARGE { file.size } else { 0 }));
+    files
 }
 
 /// How an entry of the wrong kind reads in a problem line.
@@ -439,12 +478,14 @@ struct TreeFiles {
     root: Utf8PathBuf,
     /// The folder the files are in.
     dir: beneath::Dir,
+    /// Its folders opened for recent files.
+    folders: FolderCache,
 }
 
 impl FileSource for TreeFiles {
     fn open(&self, path: &RelPath, expected: &FileEntry) -> Result<OpenedFile<'_>> {
         let origin = path.under(self.dir.path());
-        let file = self.dir.open_file(path.as_path()).map_err(|e| match e {
+        let file = self.folders.open_file(&self.dir, path.as_path()).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 Error::Damaged { media: self.root.clone(), problems: vec![format!("missing: {path}")] }
             }
@@ -458,6 +499,20 @@ impl FileSource for TreeFiles {
         }
         Ok(OpenedFile { reader: Box::new(file), shown_as: origin.clone(), origin })
     }
+}
+
+/// Makes the entries of `folder` (open as `dir`), of its subfolder `inner`
+/// and of every folder on the way from its drive durable: an `fsync` of
+/// each, from the innermost out. The files in them are flushed by whoever
+/// wrote them.
+pub fn sync_folders(folder: &SnapshotDir, dir: &beneath::Dir, inner: &str) -> Result<()> {
+    dir.open(Utf8Path::new(inner))?.sync()?;
+    dir.sync()?;
+    let drive = beneath::Dir::root(folder.drive())?;
+    for on_the_way in beneath::relative(folder.drive(), folder.root())?.ancestors().skip(1) {
+        drive.open(on_the_way)?.sync()?;
+    }
+    Ok(())
 }
 
 /// The `SHA256SUMS` of a snapshot folder: one `DIGEST  PATH` line per file

@@ -279,17 +279,82 @@ fn background_hasher() -> Background<(Vec<Digest>, Digest)> {
 }
 
 /// Writes `file`; stops at the first error, which it flags at once and
-/// returns at the end.
+/// returns at the end. Every [`WRITEBACK_BYTES`] written, the volume's
+/// writeback is started on another thread ([`EarlyWriteback`]).
 fn background_writer(mut file: File) -> Background<io::Result<()>> {
     Background::spawn(move |pieces, failed| {
+        let mut writeback = EarlyWriteback::new(&file);
         for piece in pieces {
             if let Err(e) = file.write_all(&piece.chunk) {
                 failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(e);
             }
+            writeback.wrote(piece.chunk.len());
         }
-        Ok(())
+        writeback.finish(&file).inspect_err(|_| failed.store(true, std::sync::atomic::Ordering::Relaxed))
     })
+}
+
+/// Bytes of a volume written between two early flushes.
+const WRITEBACK_BYTES: usize = 32 * 1024 * 1024;
+
+/// Flushes a volume while it is still being written, and once more when
+/// it is complete, so that it is durable when it is closed (E3 of
+/// formats/media-layout-v1.md: no `syncfs` for tar volumes). Without the
+/// early flushes the drive only started writing when the kernel's
+/// background writeback got round to the dirty pages (seconds later), so
+/// the whole volume was written out after its last byte was hashed, one
+/// after the other; with a `fdatasync` every [`WRITEBACK_BYTES`] on a
+/// thread of its own, the drive writes while export reads and hashes. A
+/// flush due while one is still queued is not queued again (the queued
+/// one takes the new bytes too); the first error is returned at the end.
+struct EarlyWriteback {
+    /// Wakes the flushing thread; `None` if the handle could not be cloned
+    /// (the writer then flushes once, at the end).
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
+    flusher: Option<std::thread::JoinHandle<io::Result<()>>>,
+    since_flush: usize,
+}
+
+impl EarlyWriteback {
+    fn new(file: &File) -> Self {
+        let Ok(handle) = file.try_clone() else {
+            return EarlyWriteback { wake: None, flusher: None, since_flush: 0 };
+        };
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let flusher = std::thread::spawn(move || {
+            for () in woken {
+                handle.sync_data()?;
+            }
+            Ok(())
+        });
+        EarlyWriteback { wake: Some(wake), flusher: Some(flusher), since_flush: 0 }
+    }
+
+    fn wrote(&mut self, bytes: usize) {
+        self.since_flush += bytes;
+        if self.since_flush >= WRITEBACK_BYTES {
+            self.since_flush = 0;
+            if let Some(wake) = &self.wake {
+                // Full: a flush is queued already and will take these bytes.
+                let _ = wake.try_send(());
+            }
+        }
+    }
+
+    /// Flushes `file`, now complete, and waits for that; the first error
+    /// of any flush.
+    fn finish(mut self, file: &File) -> io::Result<()> {
+        let Some(wake) = self.wake.take() else { return file.sync_data() };
+        // Queued or sent now, one flush starts after the last write. A
+        // flusher that stopped early returned its error: `join` gives it.
+        let _ = wake.try_send(());
+        drop(wake);
+        match self.flusher.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) | None => Err(io::Error::other("the flushing thread stopped")),
+        }
+    }
 }
 
 /// A folder that receives volumes, and how many bytes of volumes it may
@@ -973,20 +1038,23 @@ impl HeaderWalker<'_> {
         if stored != computed {
             return Err(self.refuse(at, "a header whose checksum does not match (damaged, or not a tar volume)"));
         }
-        // The checksum matched, so the name field is worth showing.
-        let name = ustar_name(block);
+        // The checksum matched, so the name field is worth showing, in a
+        // refusal only (escaping every name cost more than the checks).
+        let name = || ustar_name(block);
         if &block[257..265] != b"ustar\x0000" {
             return Err(self.refuse(
                 at,
-                format!("entry `{name}`: a header that is not POSIX ustar (ferry writes only ustar and PAX)"),
+                format!("entry `{}`: a header that is not POSIX ustar (ferry writes only ustar and PAX)", name()),
             ));
         }
         if block[124] & 0x80 != 0 {
-            return Err(self.refuse(at, format!("entry `{name}`: a size in base-256 (ferry writes octal sizes only)")));
+            return Err(
+                self.refuse(at, format!("entry `{}`: a size in base-256 (ferry writes octal sizes only)", name()))
+            );
         }
         let size = header
             .entry_size()
-            .map_err(|_| self.refuse(at, format!("entry `{name}`: a header with an unreadable size")))?;
+            .map_err(|_| self.refuse(at, format!("entry `{}`: a header with an unreadable size", name())))?;
         Ok((block[156], size))
     }
 }
@@ -1284,6 +1352,9 @@ fn check_volumes(
     Ok((damaged, problems))
 }
 
+/// Files of at least this size are checked first by R3a, largest first.
+const LARGE_FILE: u64 = 1024 * 1024;
+
 /// What checking one file's stretches of the volumes found.
 enum Finding {
     /// The file (or its padding) differs from what was signed: the
@@ -1303,8 +1374,14 @@ fn check_contents(
     manifest: &Manifest,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(Vec<String>, Vec<usize>)> {
+    // Files of at least 1 MiB first, largest first, so that the workers
+    // finish together (the largest files of a repository often sort last,
+    // and one core hashed them alone); the rest in volume order.
     let mut files: Vec<(&RelPath, &crate::manifest::FileEntry)> = manifest.files().collect();
-    files.sort_by_key(|(path, _)| crate::payload::FileSource::read_position(index, path));
+    files.sort_by_cached_key(|(path, file)| {
+        let large = if file.size >= LARGE_FILE { file.size } else { 0 };
+        (std::cmp::Reverse(large), crate::payload::FileSource::read_position(index, path))
+    });
     let findings = crate::parallel::for_each(&files, false, |(path, expected)| -> std::result::Result<(), Finding> {
         let segments = index.segments(path).unwrap_or(&[]);
         let (seen, bad_padding) = hash_padded(index, segments, progress)?;

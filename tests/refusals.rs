@@ -237,6 +237,18 @@ fn missing_payload_file_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn missing_folder_and_a_file_in_place_of_a_folder_are_named_by_verify() {
+    // Verify learns what each listed folder is from its one walk of the
+    // payload (not from a lookup per folder): both kinds of damage are named.
+    let f = Fixture::new(SWITCHES[0]);
+    let (media, snapshot) = f.snapshot2_tree("media2");
+    std::fs::remove_dir(snapshot.join("payload/empty-folder")).unwrap();
+    std::fs::remove_dir_all(snapshot.join("payload/bases/sub")).unwrap();
+    write(&snapshot.join("payload/bases/sub"), b"a file where a folder was\n");
+    f.assert_verify_refused(&media, &[], &["missing: empty-folder/", "not a folder: bases/sub/ (a regular file)"]);
+}
+
+#[test]
 fn missing_signature_file_is_refused_and_changes_nothing() {
     for switch in SWITCHES {
         let f = Fixture::new(switch);
