@@ -82,6 +82,9 @@ pub struct ExportOptions {
     /// `--rehash`: read and hash every source file, ignoring the ledger's
     /// stat cache (formats/ledger-v1.md §8 S5).
     pub rehash: bool,
+    /// Smallest file whose content the ledger keeps for later patches
+    /// (formats/ledger-v1.md §7 O5); `None` keeps none.
+    pub ledger_contents: Option<u64>,
 }
 
 /// Checks what can be checked before a key is unlocked or a byte written:
@@ -358,8 +361,9 @@ fn record_in_ledger(
     ledger.record(manifest.sequence, manifest.created, manifest_bytes, &key.sign_manifest(manifest_bytes))?;
     // The export is complete on the media: contents that could not be
     // kept only mean whole files instead of patches later (ledger-v1 §7 O2).
+    let Some(floor) = options.ledger_contents else { return Ok(()) };
     let kept_before = bases.iter().flat_map(|base| base.manifest().files().map(|(_, file)| file.digest)).collect();
-    if let Err(error) = ledger.keep_contents(&options.source, manifest, &kept_before) {
+    if let Err(error) = ledger.keep_contents(&options.source, manifest, &kept_before, floor) {
         progress.notice(&format!("warning: file contents not kept in the ledger: {error}"));
     }
     Ok(())
