@@ -298,8 +298,9 @@ fn the_ledger_keeps_contents_of_files_above_the_floor_only() {
         bytes[5_000..9_000].copy_from_slice(&support::pseudo_random_bytes(seed, 4_000));
         bytes
     };
-    write(&source.join("bases/small.dat"), &edit(small, 3));
-    write(&source.join("bases/big.dat"), &edit(big, 4));
+    let (small, big) = (edit(small, 3), edit(big, 4));
+    write(&source.join("bases/small.dat"), &small);
+    write(&source.join("bases/big.dat"), &big);
     let mut delta = options(&source, &scratch.path("drive-1"), Some(&ledger_dir), noon());
     delta.since = vec![full.snapshot_id.clone()];
     let report = export::export(&delta, &key, &Silent).unwrap();
@@ -314,6 +315,10 @@ fn the_ledger_keeps_contents_of_files_above_the_floor_only() {
         (Carry::Whole, Carry::Patched, Carry::Base)
     );
     assert!(report.carried_bytes < 20_000 + 20_000, "{}", report.carried_bytes);
+    // The delta kept the new big version (from the bytes its plan read),
+    // for the next patch, and not the small one.
+    assert_eq!(ledger.object(&ferry::digest::Digest::of(&big)).unwrap().as_deref(), Some(&big[..]));
+    assert_eq!(ledger.object(&ferry::digest::Digest::of(&small)).unwrap(), None);
     import_from(&site, &scratch.path("drive-1"), &key);
     assert_eq!(served_tree(&site), served_tree(&source));
 

@@ -228,15 +228,16 @@ impl ExportLock {
     /// Keeps the content of every file of `manifest` of at least `floor`
     /// bytes (§7 O5) and at most the patch limit that the ledger does not
     /// have yet, read again from `source` and kept only if it still has the
-    /// manifest's digest (§7 O1). Contents in `kept_before` (a delta's
-    /// bases, whose exports kept them) are not looked for (O1a). Returns
-    /// how many files were kept.
+    /// manifest's digest (§7 O1), or taken from `known`: bytes this export
+    /// already read and hashed to that digest. Contents in `kept_before` (a
+    /// delta's bases, whose exports kept them) are not looked for (O1a).
+    /// Returns how many files were kept.
     pub fn keep_contents(
         &self,
         source: &Utf8Path,
         manifest: &Manifest,
         kept_before: &std::collections::HashSet<Digest>,
-        floor: u64,
+        (floor, known): (u64, &std::collections::HashMap<Digest, &[u8]>),
     ) -> Result<usize> {
         let wanted: Vec<(&crate::rel_path::RelPath, &crate::manifest::FileEntry)> = manifest
             .files()
@@ -245,7 +246,7 @@ impl ExportLock {
             .collect();
         let kept = std::sync::atomic::AtomicUsize::new(0);
         let errors = crate::parallel::for_each(&wanted, true, |(path, file)| -> Result<()> {
-            if keep_one(&self.ledger.dir, &path.under(source), file)? {
+            if keep_one(&self.ledger.dir, (&path.under(source), known.get(&file.digest).copied()), file)? {
                 kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Ok(())
@@ -263,8 +264,13 @@ impl ExportLock {
 
 /// Copies `from` into the object of `file` unless it is there already;
 /// renamed into place only when its bytes are still the manifest's (§7
-/// O1). Returns whether it was kept now.
-fn keep_one(dir: &Utf8Path, from: &Utf8Path, file: &crate::manifest::FileEntry) -> Result<bool> {
+/// O1). `known`: the file's bytes, read and hashed to its digest by this
+/// export, written instead. Returns whether it was kept now.
+fn keep_one(
+    dir: &Utf8Path,
+    (from, known): (&Utf8Path, Option<&[u8]>),
+    file: &crate::manifest::FileEntry,
+) -> Result<bool> {
     let object = object_path(dir, &file.digest);
     if object.exists() {
         return Ok(false);
@@ -272,6 +278,11 @@ fn keep_one(dir: &Utf8Path, from: &Utf8Path, file: &crate::manifest::FileEntry) 
     let folder = object.parent().unwrap_or(dir);
     fsutil::create_dir_all(folder)?;
     let temporary = folder.join(format!(".{}.ferry-tmp", file.digest));
+    if let Some(bytes) = known {
+        std::fs::write(&temporary, bytes).ctx("write", &temporary)?;
+        std::fs::rename(&temporary, &object).ctx("rename into place", &object)?;
+        return Ok(true);
+    }
     let mut reader = File::open(from).ctx("open", from)?;
     let mut writer = File::create(&temporary).ctx("create", &temporary)?;
     let seen = crate::digest::copy_hashing(&mut reader, Some(&mut writer), file.size, &|_| {})
