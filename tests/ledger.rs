@@ -332,3 +332,34 @@ fn the_ledger_keeps_contents_of_files_above_the_floor_only() {
     export::export(&none, &key, &Silent).unwrap();
     assert!(objects(&scratch.path("ledger-none")).is_empty());
 }
+
+/// `--ledger-contents` from the command line and `FERRY_LEDGER_CONTENTS`
+/// (ledger-v1.md §7 O5): a size, `none`, and a bad value refused (exit 2)
+/// before anything is written.
+#[test]
+fn ledger_contents_is_set_on_the_command_line_or_in_the_environment() {
+    let scratch = Scratch::new();
+    let (source, key) = (scratch.path("source"), scratch.path("k"));
+    small_repository(&source);
+    support::keygen(&key);
+    let export = |drive: &str, ledger: &str, contents: Option<&str>, env: Option<&str>| {
+        let mut command = support::ferry();
+        let (drive, ledger) = (scratch.path(drive), scratch.path(ledger));
+        command.args(["export", source.as_str(), drive.as_str(), "--key", &format!("{key}.key"), "-q"]);
+        command.args(["--repository", REPOSITORY, "--no-read-back", "--ledger", ledger.as_str()]);
+        command.args(contents.map(|value| vec!["--ledger-contents", value]).unwrap_or_default());
+        if let Some(value) = env {
+            command.env("FERRY_LEDGER_CONTENTS", value);
+        }
+        support::Run::from(command.output().unwrap())
+    };
+    export("d1", "l1", None, None).ok();
+    assert_eq!(objects(&scratch.path("l1")).len(), 1, "the default floor: only av-2.dat (70,000 bytes)");
+    export("d2", "l2", Some("1"), None).ok();
+    assert_eq!(objects(&scratch.path("l2")).len(), 5, "every file of at least 1 byte");
+    export("d3", "l3", None, Some("none")).ok();
+    assert!(objects(&scratch.path("l3")).is_empty());
+    let refused = export("d4", "l4", Some("lots"), None).expect_code(2);
+    assert!(refused.stderr.contains("--ledger-contents") && refused.stderr.contains("none"), "{}", refused.stderr);
+    assert!(!scratch.path("d4").exists() && !scratch.path("l4").exists());
+}
