@@ -151,6 +151,7 @@ fn export_snapshot(
         since: Vec::new(),
         site_keys: None,
         rehash: false,
+        ledger_contents: Some(ferry::ledger::DEFAULT_CONTENTS_FLOOR),
     };
     export(&options, key, &Silent).unwrap_or_else(|e| panic!("export {repository} {sequence}: {e}"));
     let dir = SnapshotDir::on_media(&media, repository, sequence);

@@ -39,6 +39,7 @@ fn options(source: &Utf8Path, media: &Utf8Path, ledger: Option<&Utf8Path>, creat
         since: Vec::new(),
         site_keys: None,
         rehash: false,
+        ledger_contents: Some(ferry::ledger::DEFAULT_CONTENTS_FLOOR),
     }
 }
 
@@ -255,4 +256,110 @@ impl ferry::report::Progress for Notices {
     fn attention(&self, message: &str) {
         self.0.lock().unwrap().push(message.to_owned());
     }
+}
+
+/// The objects of a repository's ledger, by file name (SHA-256).
+fn objects(ledger: &Utf8Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let Ok(folders) = std::fs::read_dir(ledger.join("av/objects")) else { return names };
+    for folder in folders {
+        for object in std::fs::read_dir(folder.unwrap().path()).unwrap() {
+            names.push(object.unwrap().file_name().into_string().unwrap());
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Kept contents are bounded (ledger-v1.md §7 O5, O6): by default only
+/// files of at least 64 KiB are copied into the ledger; a changed file
+/// under the floor then crosses whole in the next delta, one above it as
+/// a patch, and the site still ends up with the source's bytes.
+/// `--ledger-contents 0` keeps every file, `none` keeps nothing.
+#[test]
+fn the_ledger_keeps_contents_of_files_above_the_floor_only() {
+    let scratch = Scratch::new();
+    let (source, ledger_dir, site) = (scratch.path("source"), scratch.path("ledger"), scratch.path("site"));
+    let key = SecretKey::generate().unwrap();
+    small_repository(&source);
+    let (small, big) = (support::pseudo_random_bytes(1, 20_000), support::pseudo_random_bytes(2, 200_000));
+    write(&source.join("bases/small.dat"), &small);
+    write(&source.join("bases/big.dat"), &big);
+    let full = export_to(&source, &scratch.path("drive-0"), &ledger_dir, noon(), &key);
+    let digest = |bytes: &[u8]| ferry::digest::Digest::of(bytes).to_hex();
+    let mut expected = vec![digest(&big), digest(&std::fs::read(source.join("bases/av-2.dat")).unwrap())];
+    expected.sort();
+    assert_eq!(objects(&ledger_dir), expected, "only files of at least 64 KiB are kept");
+    import_from(&site, &scratch.path("drive-0"), &key);
+
+    // Both change in place by a few KiB: the big one is patched from its
+    // kept version, the small one has none and crosses whole.
+    let edit = |mut bytes: Vec<u8>, seed| {
+        bytes[5_000..9_000].copy_from_slice(&support::pseudo_random_bytes(seed, 4_000));
+        bytes
+    };
+    let (small, big) = (edit(small, 3), edit(big, 4));
+    write(&source.join("bases/small.dat"), &small);
+    write(&source.join("bases/big.dat"), &big);
+    let mut delta = options(&source, &scratch.path("drive-1"), Some(&ledger_dir), noon());
+    delta.since = vec![full.snapshot_id.clone()];
+    let report = export::export(&delta, &key, &Silent).unwrap();
+    let repository = RepositoryId::new(REPOSITORY).unwrap();
+    let ledger = Ledger::new(&ledger_dir).read(&repository).unwrap();
+    let id = ferry::digest::Digest::from_hex(&report.snapshot_id).unwrap();
+    let snapshot = ledger.snapshot(&id, &key.own_trust()).unwrap();
+    let carry = |path: &str| snapshot.delta().unwrap().carry_of(path);
+    use ferry::manifest_v3::Carry;
+    assert_eq!(
+        (carry("bases/small.dat"), carry("bases/big.dat"), carry("bases/av-1.dat")),
+        (Carry::Whole, Carry::Patched, Carry::Base)
+    );
+    assert!(report.carried_bytes < 20_000 + 20_000, "{}", report.carried_bytes);
+    // The delta kept the new big version (from the bytes its plan read),
+    // for the next patch, and not the small one.
+    assert_eq!(ledger.object(&ferry::digest::Digest::of(&big)).unwrap().as_deref(), Some(&big[..]));
+    assert_eq!(ledger.object(&ferry::digest::Digest::of(&small)).unwrap(), None);
+    import_from(&site, &scratch.path("drive-1"), &key);
+    assert_eq!(served_tree(&site), served_tree(&source));
+
+    // `0` keeps every file; `none` keeps nothing (and leaves what is there).
+    let mut all = options(&source, &scratch.path("drive-2"), Some(&scratch.path("ledger-all")), noon());
+    all.ledger_contents = Some(0);
+    export::export(&all, &key, &Silent).unwrap();
+    assert_eq!(objects(&scratch.path("ledger-all")).len(), 8, "the 8 files of the source, the empty one included");
+    let mut none = options(&source, &scratch.path("drive-3"), Some(&scratch.path("ledger-none")), noon());
+    none.ledger_contents = None;
+    export::export(&none, &key, &Silent).unwrap();
+    assert!(objects(&scratch.path("ledger-none")).is_empty());
+}
+
+/// `--ledger-contents` from the command line and `FERRY_LEDGER_CONTENTS`
+/// (ledger-v1.md §7 O5): a size, `none`, and a bad value refused (exit 2)
+/// before anything is written.
+#[test]
+fn ledger_contents_is_set_on_the_command_line_or_in_the_environment() {
+    let scratch = Scratch::new();
+    let (source, key) = (scratch.path("source"), scratch.path("k"));
+    small_repository(&source);
+    support::keygen(&key);
+    let export = |drive: &str, ledger: &str, contents: Option<&str>, env: Option<&str>| {
+        let mut command = support::ferry();
+        let (drive, ledger) = (scratch.path(drive), scratch.path(ledger));
+        command.args(["export", source.as_str(), drive.as_str(), "--key", &format!("{key}.key"), "-q"]);
+        command.args(["--repository", REPOSITORY, "--no-read-back", "--ledger", ledger.as_str()]);
+        command.args(contents.map(|value| vec!["--ledger-contents", value]).unwrap_or_default());
+        if let Some(value) = env {
+            command.env("FERRY_LEDGER_CONTENTS", value);
+        }
+        support::Run::from(command.output().unwrap())
+    };
+    export("d1", "l1", None, None).ok();
+    assert_eq!(objects(&scratch.path("l1")).len(), 1, "the default floor: only av-2.dat (70,000 bytes)");
+    export("d2", "l2", Some("1"), None).ok();
+    assert_eq!(objects(&scratch.path("l2")).len(), 5, "every file of at least 1 byte");
+    export("d3", "l3", None, Some("none")).ok();
+    assert!(objects(&scratch.path("l3")).is_empty());
+    let refused = export("d4", "l4", Some("lots"), None).expect_code(2);
+    assert!(refused.stderr.contains("--ledger-contents") && refused.stderr.contains("none"), "{}", refused.stderr);
+    assert!(!scratch.path("d4").exists() && !scratch.path("l4").exists());
 }

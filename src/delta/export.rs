@@ -19,7 +19,9 @@ use crate::scan::{SourceEntry, Stamp};
 use crate::signing::{TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 /// The bases `since` names ([`resolve_ids`]), each read from the ledger
@@ -136,19 +138,47 @@ pub struct DeltaPlan {
     carry: CarryPlan,
     /// Files whose SHA-256 came from the stat cache, not read.
     cached: usize,
+    /// The bytes of changed files as they were read and hashed for the
+    /// plan (see [`Wanted`]): patches are made from them and the ledger
+    /// keeps them without reading the source again.
+    contents: Contents,
+}
+
+/// Changed files whose bytes a delta export keeps in memory once it read
+/// them for the plan, in total; beyond, they are read again when needed.
+const IN_MEMORY: u64 = 256 * 1024 * 1024;
+
+/// Which files read for the plan are worth keeping in memory: a changed
+/// file (some base lacks its new content) of at most the patch limit that
+/// a patch may be made of (every base has its path) or whose content the
+/// ledger will keep (at least `floor`, ledger-v1.md §7 O5).
+struct Wanted<'a> {
+    bases: Vec<HashMap<&'a RelPath, &'a FileEntry>>,
+    floor: Option<u64>,
+}
+
+impl Wanted<'_> {
+    fn wants(&self, path: &RelPath, size: u64, digest: &Digest) -> bool {
+        let changed = self.bases.iter().any(|base| base.get(path).is_none_or(|old| old.digest != *digest));
+        let patchable = self.bases.iter().all(|base| base.contains_key(path));
+        size <= crate::delta::patch::MAX_PATCH_INPUT
+            && changed
+            && (patchable || self.floor.is_some_and(|floor| size >= floor))
+    }
 }
 
 impl DeltaPlan {
     /// Hashes every file of `entries` below `source` that `cache` does not
     /// know unchanged (ledger-v1.md §8), then plans the carry from `bases`
     /// (delta-v1.md §3), taking old versions from the ledger's kept
-    /// contents (ledger-v1.md §7).
+    /// contents (ledger-v1.md §7). `floor` is the smallest file whose
+    /// content the ledger keeps (§7 O5; `None`: none).
     pub fn new(
         source: &Utf8Path,
         entries: &[SourceEntry],
         bases: &[VerifiedSnapshot],
         (ledger, cache): (&RepositoryLedger, &StatCache),
-        sequence: u64,
+        (sequence, floor): (u64, Option<u64>),
     ) -> Result<DeltaPlan> {
         if let Some(newer) = bases.iter().find(|b| b.manifest().sequence >= sequence) {
             return Err(Error::InvalidArgument(format!(
@@ -156,7 +186,8 @@ impl DeltaPlan {
                 newer.manifest().sequence
             )));
         }
-        let (files, cached) = hash_all(source, entries, cache)?;
+        let wanted = Wanted { bases: bases.iter().map(|b| b.manifest().files().collect()).collect(), floor };
+        let (files, cached, contents) = hash_all(source, entries, cache, &wanted)?;
         let first = bases[0].manifest();
         let new = Manifest {
             repository: first.repository.clone(),
@@ -174,6 +205,10 @@ impl DeltaPlan {
         };
         let base_manifests: Vec<&Manifest> = bases.iter().map(|b| b.manifest()).collect();
         let carry = plan::plan_carry(&new, &base_manifests, &mut |digest| ledger.object(digest), &mut |path| {
+            // Read and hashed to the planned digest a moment ago.
+            if let Some(bytes) = contents.get(path) {
+                return Ok(bytes.clone());
+            }
             let from = path.under(source);
             let bytes = std::fs::read(&from).ctx("read", &from)?;
             // A patch must turn the old version into the planned bytes,
@@ -185,7 +220,14 @@ impl DeltaPlan {
                 _ => Err(Error::SourceChanged { path: from, problem: CHANGED_SINCE_PLANNED.into() }),
             }
         })?;
-        Ok(DeltaPlan { bases: bases.iter().map(|b| b.id()).collect(), files, carry, cached })
+        Ok(DeltaPlan { bases: bases.iter().map(|b| b.id()).collect(), files, carry, cached, contents })
+    }
+
+    /// The bytes of the changed files the plan read, by SHA-256, for the
+    /// ledger to keep without reading the source again (ledger-v1.md §7 O1).
+    pub fn contents(&self) -> HashMap<Digest, &[u8]> {
+        let digest_of = |path: &RelPath| self.files.get(path).map(|file| file.digest);
+        self.contents.iter().filter_map(|(path, bytes)| Some((digest_of(path)?, bytes.as_slice()))).collect()
     }
 
     /// How many files the plan took from the stat cache without reading
@@ -290,16 +332,21 @@ pub fn record_stat_cache(
     }
 }
 
+/// Bytes of files read for a plan, by path.
+type Contents = HashMap<RelPath, Vec<u8>>;
+
 /// Size and SHA-256 of every file: from `cache` when its stat data match
 /// the scan's (ledger-v1.md §8 S2), else read in parallel, checking with
 /// `fstat` before and after that the bytes read are the scan's file (so a
 /// digest recorded in the next cache belongs to its stat data). Returns
-/// the files and how many came from the cache.
+/// the files, how many came from the cache, and the bytes of the files
+/// read that `wanted` wants (up to [`IN_MEMORY`] in total).
 fn hash_all(
     source: &Utf8Path,
     entries: &[SourceEntry],
     cache: &StatCache,
-) -> Result<(HashMap<RelPath, FileEntry>, usize)> {
+    wanted: &Wanted<'_>,
+) -> Result<(HashMap<RelPath, FileEntry>, usize, Contents)> {
     let mut hashed = HashMap::with_capacity(entries.len());
     let mut to_read: Vec<&SourceEntry> = Vec::new();
     for entry in entries {
@@ -314,7 +361,8 @@ fn hash_all(
         }
     }
     let cached = hashed.len();
-    let hashed = Mutex::new(hashed);
+    let hashed = Mutex::new((hashed, HashMap::new()));
+    let reserved = AtomicU64::new(0);
     let errors = crate::parallel::for_each(&to_read, true, |entry| -> Result<()> {
         let Some(scanned) = entry.file else { return Ok(()) };
         let from: Utf8PathBuf = entry.path.under(source);
@@ -327,15 +375,26 @@ fn hash_all(
             }
         };
         unchanged(&reader)?;
-        let seen = copy_hashing(&mut reader, None, u64::MAX - 1, &|_| {}).ctx("read", &from)?;
+        // Files that may be patched or kept are read into memory while
+        // hashed, so that the same bytes serve later (no second read).
+        let mut bytes = Vec::with_capacity(usize::try_from(scanned.size.min(IN_MEMORY)).unwrap_or(0));
+        let into = (scanned.size <= crate::delta::patch::MAX_PATCH_INPUT).then_some(&mut bytes as &mut dyn Write);
+        let seen = copy_hashing(&mut reader, into, u64::MAX - 1, &|_| {}).ctx("read", &from)?;
         unchanged(&reader)?;
+        let keep = wanted.wants(&entry.path, seen.size, &seen.digest)
+            && reserved.fetch_add(seen.size, Ordering::Relaxed) + seen.size <= IN_MEMORY;
         let file =
             FileEntry { size: seen.size, digest: seen.digest, executable: scanned.executable, index: scanned.index };
-        hashed.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.path.clone(), file);
+        let mut done = hashed.lock().unwrap_or_else(|p| p.into_inner());
+        done.0.insert(entry.path.clone(), file);
+        if keep {
+            done.1.insert(entry.path.clone(), bytes);
+        }
         Ok(())
     });
     if let Some(error) = errors.into_iter().next() {
         return Err(error);
     }
-    Ok((hashed.into_inner().unwrap_or_else(|p| p.into_inner()), cached))
+    let (hashed, contents) = hashed.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok((hashed, cached, contents))
 }

@@ -3,8 +3,10 @@
 //! serves the files a delta does not carry whole. Patched files are
 //! rebuilt before the switch from the installed old version (read through
 //! the back end, folder or FTP) and the patch on the medium, each checked
-//! (P4), into a temporary folder; every byte then still goes through
-//! [`Payload::copy_verified`] against the signed manifest like any other.
+//! (P4) against the signed size and SHA-256 as they are made, into memory
+//! or a temporary folder; [`Payload::copy_verified`] writes the bytes held
+//! in memory as they were checked, and checks those read back from the
+//! folder (and everything the medium carries) again on the way.
 
 use crate::backend::Backend;
 use crate::delta::{medium, patch};
@@ -133,7 +135,7 @@ pub fn payload(
         let old = before.get(path).copied();
         let bytes = rebuild(target, (manifest_path, delta), &medium, (path, file), old)?;
         let kept = if reserved.fetch_add(file.size, Ordering::Relaxed) + file.size <= IN_MEMORY {
-            Rebuilt::Memory(bytes)
+            Rebuilt::Memory(bytes, (file.size, file.digest))
         } else {
             let to = root.join(n.to_string());
             std::fs::write(&to, &bytes).ctx("write", &to)?;
@@ -174,10 +176,12 @@ fn rebuild(
     };
     let old_digest = old.map(|old| old.digest).ok_or_else(drifted)?;
     let limit = patch::MAX_PATCH_INPUT.max(file.size);
-    let (_, old) = target.read_file(path, limit)?.filter(|(read, _)| read.digest == old_digest).ok_or_else(drifted)?;
+    let (read, old) =
+        target.read_file(path, limit)?.filter(|(read, _)| read.digest == old_digest).ok_or_else(drifted)?;
     if delta.carry_of(path.as_str()) == Carry::Base {
-        // Only its mode changes: the installed bytes are the signed ones.
-        return Ok(old);
+        // Only its mode changes: the installed bytes are the signed ones,
+        // checked here against the new entry itself (DeltaSource::checked_bytes).
+        return if (read.size, read.digest) == (file.size, file.digest) { Ok(old) } else { Err(drifted()) };
     }
     let line = delta.patch_for(path.as_str(), &old_digest).ok_or_else(drifted)?;
     let bytes = read_patch(medium, line)?;
@@ -203,8 +207,9 @@ fn read_patch(medium: &Payload, line: &crate::manifest_v3::PatchLine) -> Result<
 /// A file rebuilt before the switch.
 #[derive(Debug)]
 enum Rebuilt {
-    /// Its bytes.
-    Memory(Vec<u8>),
+    /// Its bytes, checked against the signed size and SHA-256 given as
+    /// they were made (P4; a `b` file's installed bytes against its entry).
+    Memory(Vec<u8>, (u64, Digest)),
     /// Written to the temporary folder (beyond [`IN_MEMORY`]).
     File(Utf8PathBuf),
 }
@@ -225,7 +230,7 @@ impl FileSource for DeltaSource {
         let shown_as = path.as_path().to_owned();
         match self.rebuilt.get(path) {
             None => self.medium.open(path, expected),
-            Some(Rebuilt::Memory(bytes)) => {
+            Some(Rebuilt::Memory(bytes, _)) => {
                 Ok(OpenedFile { reader: Box::new(&bytes[..]), origin: shown_as.clone(), shown_as })
             }
             Some(Rebuilt::File(from)) => {
@@ -237,5 +242,15 @@ impl FileSource for DeltaSource {
 
     fn read_position(&self, path: &RelPath) -> (usize, u64) {
         if self.rebuilt.contains_key(path) { (0, 0) } else { self.medium.read_position(path) }
+    }
+
+    /// Rebuilt bytes in memory were checked against the signed entry as
+    /// they were made (P4) and have not changed since: hashing them again
+    /// on their way into staging would only repeat that check.
+    fn checked_bytes(&self, path: &RelPath, expected: &FileEntry) -> Option<&[u8]> {
+        match self.rebuilt.get(path) {
+            Some(Rebuilt::Memory(bytes, checked)) if *checked == (expected.size, expected.digest) => Some(bytes),
+            _ => None,
+        }
     }
 }

@@ -29,6 +29,9 @@ pub const INDEX_FILE: &str = "index";
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 /// Folder of the kept file contents (§7).
 pub const OBJECTS_DIR: &str = "objects";
+/// Smallest file whose content export keeps by default (§7 O5): a patch
+/// of a smaller file saves little, and keeping it costs a file.
+pub const DEFAULT_CONTENTS_FLOOR: u64 = 64 * 1024;
 
 /// Where the ledger lives when neither `--ledger` nor `FERRY_LEDGER` say
 /// (§1 L1): `$XDG_STATE_HOME/ferry`, else `~/.local/state/ferry`; `None`
@@ -222,46 +225,75 @@ impl ExportLock {
         fsutil::write_atomic(&path, &cache.encode(&self.ledger.repository))
     }
 
-    /// Keeps the content of every file of `manifest` of at most the patch
-    /// limit that the ledger does not have yet, read again from `source`
-    /// and kept only if it still has the manifest's digest (§7 O1).
-    /// Contents in `kept_before` (a delta's bases, whose exports kept them)
-    /// are not looked for (O1a). Returns how many files were kept.
+    /// Keeps the content of every file of `manifest` of at least `floor`
+    /// bytes (§7 O5) and at most the patch limit that the ledger does not
+    /// have yet, read again from `source` and kept only if it still has the
+    /// manifest's digest (§7 O1), or taken from `known`: bytes this export
+    /// already read and hashed to that digest. Contents in `kept_before` (a
+    /// delta's bases, whose exports kept them) are not looked for (O1a).
+    /// Returns how many files were kept.
     pub fn keep_contents(
         &self,
         source: &Utf8Path,
         manifest: &Manifest,
         kept_before: &std::collections::HashSet<Digest>,
+        (floor, known): (u64, &std::collections::HashMap<Digest, &[u8]>),
     ) -> Result<usize> {
-        let mut kept = 0;
-        for (path, file) in manifest.files() {
-            if file.size > crate::delta::patch::MAX_PATCH_INPUT || kept_before.contains(&file.digest) {
-                continue;
+        let wanted: Vec<(&crate::rel_path::RelPath, &crate::manifest::FileEntry)> = manifest
+            .files()
+            .filter(|(_, file)| (floor..=crate::delta::patch::MAX_PATCH_INPUT).contains(&file.size))
+            .filter(|(_, file)| !kept_before.contains(&file.digest))
+            .collect();
+        let kept = std::sync::atomic::AtomicUsize::new(0);
+        let errors = crate::parallel::for_each(&wanted, true, |(path, file)| -> Result<()> {
+            if keep_one(&self.ledger.dir, (&path.under(source), known.get(&file.digest).copied()), file)? {
+                kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            let object = object_path(&self.ledger.dir, &file.digest);
-            if object.exists() {
-                continue;
-            }
-            let folder = object.parent().unwrap_or(&self.ledger.dir);
-            fsutil::create_dir_all(folder)?;
-            let temporary = folder.join(format!(".{}.ferry-tmp", file.digest));
-            let from = path.under(source);
-            let mut reader = File::open(&from).ctx("open", &from)?;
-            let mut writer = File::create(&temporary).ctx("create", &temporary)?;
-            let seen = crate::digest::copy_hashing(&mut reader, Some(&mut writer), file.size, &|_| {})
-                .ctx("copy into the ledger", &from)?;
-            drop(writer);
-            if seen.size == file.size && seen.digest == file.digest {
-                std::fs::rename(&temporary, &object).ctx("rename into place", &object)?;
-                kept += 1;
-            } else {
-                fsutil::remove_file(&temporary)?;
-            }
-        }
+            Ok(())
+        });
+        let kept = kept.into_inner();
         if kept > 0 {
             fsutil::sync_filesystem(&self.ledger.dir)?;
         }
-        Ok(kept)
+        match errors.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(kept),
+        }
+    }
+}
+
+/// Copies `from` into the object of `file` unless it is there already;
+/// renamed into place only when its bytes are still the manifest's (§7
+/// O1). `known`: the file's bytes, read and hashed to its digest by this
+/// export, written instead. Returns whether it was kept now.
+fn keep_one(
+    dir: &Utf8Path,
+    (from, known): (&Utf8Path, Option<&[u8]>),
+    file: &crate::manifest::FileEntry,
+) -> Result<bool> {
+    let object = object_path(dir, &file.digest);
+    if object.exists() {
+        return Ok(false);
+    }
+    let folder = object.parent().unwrap_or(dir);
+    fsutil::create_dir_all(folder)?;
+    let temporary = folder.join(format!(".{}.ferry-tmp", file.digest));
+    if let Some(bytes) = known {
+        std::fs::write(&temporary, bytes).ctx("write", &temporary)?;
+        std::fs::rename(&temporary, &object).ctx("rename into place", &object)?;
+        return Ok(true);
+    }
+    let mut reader = File::open(from).ctx("open", from)?;
+    let mut writer = File::create(&temporary).ctx("create", &temporary)?;
+    let seen = crate::digest::copy_hashing(&mut reader, Some(&mut writer), file.size, &|_| {})
+        .ctx("copy into the ledger", from)?;
+    drop(writer);
+    if seen.size == file.size && seen.digest == file.digest {
+        std::fs::rename(&temporary, &object).ctx("rename into place", &object)?;
+        Ok(true)
+    } else {
+        fsutil::remove_file(&temporary)?;
+        Ok(false)
     }
 }
 

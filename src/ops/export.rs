@@ -82,6 +82,9 @@ pub struct ExportOptions {
     /// `--rehash`: read and hash every source file, ignoring the ledger's
     /// stat cache (formats/ledger-v1.md §8 S5).
     pub rehash: bool,
+    /// Smallest file whose content the ledger keeps for later patches
+    /// (formats/ledger-v1.md §7 O5); `None` keeps none.
+    pub ledger_contents: Option<u64>,
 }
 
 /// Checks what can be checked before a key is unlocked or a byte written:
@@ -255,7 +258,7 @@ pub fn export_selected(
     let (mut policy_report, mut section) = (None, None);
     let (mut carried_bytes, mut kept): (Option<u64>, Option<Kept>);
     let mut from_stat_cache;
-    let ((manifest, manifest_bytes, snapshot), scanned) = loop {
+    let ((manifest, manifest_bytes, snapshot, signature), scanned, plan) = loop {
         progress.notice(&format!("scanning {}", options.source));
         // Walking and sorting a million files takes a while: a spinner (issue 14).
         progress.phase("scanning the source", 0);
@@ -301,7 +304,7 @@ pub fn export_selected(
             },
         );
         match written {
-            Ok(written) => break (written, (entries, scanned_at)),
+            Ok(written) => break (written, (entries, scanned_at), plan),
             Err(error) => retry_or_fail(error, (&folders, &new_folders), &mut reread, &drives, options, progress)?,
         }
     };
@@ -309,7 +312,8 @@ pub fn export_selected(
         read_back(&snapshot, &folders, key, progress)?;
     }
     if let Some(ledger) = &mut ledger {
-        record_in_ledger(ledger, options, key, (&manifest, &manifest_bytes), &bases, progress)?;
+        let known = plan.as_ref().map(DeltaPlan::contents).unwrap_or_default();
+        record_in_ledger(ledger, options, (&manifest, &manifest_bytes, &signature), (&bases, &known), progress)?;
         crate::delta::export::record_stat_cache(ledger, &manifest, scanned, progress);
     }
     let pruned = match options.prune {
@@ -346,20 +350,20 @@ pub fn export_selected(
 fn record_in_ledger(
     ledger: &mut crate::ledger::ExportLock,
     options: &ExportOptions,
-    key: &SecretKey,
-    (manifest, manifest_bytes): (&Manifest, &[u8]),
-    bases: &[crate::signing::VerifiedSnapshot],
+    (manifest, manifest_bytes, signature): (&Manifest, &[u8], &[u8]),
+    (bases, known): (&[crate::signing::VerifiedSnapshot], &std::collections::HashMap<crate::digest::Digest, &[u8]>),
     progress: &dyn Progress,
 ) -> Result<()> {
     // At a million files this copies a million files: a phase of its own
     // on the progress line, not the tail of "flushing" (issue 14).
     progress.phase("keeping file contents in the ledger", 0);
-    // Signing is deterministic: these are the bytes of manifest.sig.
-    ledger.record(manifest.sequence, manifest.created, manifest_bytes, &key.sign_manifest(manifest_bytes))?;
+    // The bytes of manifest.sig, as written to the media.
+    ledger.record(manifest.sequence, manifest.created, manifest_bytes, signature)?;
     // The export is complete on the media: contents that could not be
     // kept only mean whole files instead of patches later (ledger-v1 §7 O2).
+    let Some(floor) = options.ledger_contents else { return Ok(()) };
     let kept_before = bases.iter().flat_map(|base| base.manifest().files().map(|(_, file)| file.digest)).collect();
-    if let Err(error) = ledger.keep_contents(&options.source, manifest, &kept_before) {
+    if let Err(error) = ledger.keep_contents(&options.source, manifest, &kept_before, (floor, known)) {
         progress.notice(&format!("warning: file contents not kept in the ledger: {error}"));
     }
     Ok(())
@@ -467,7 +471,8 @@ fn plan_delta(
     let Some(ledger) = ledger.filter(|_| !bases.is_empty()) else { return Ok(None) };
     progress.notice(&format!("planning a delta from {}", crate::report::counted(bases.len(), "base", "bases")));
     let cache = crate::delta::export::stat_cache(ledger.ledger(), use_cache && !options.rehash, progress);
-    DeltaPlan::new(&options.source, entries, bases, (ledger.ledger(), &cache), sequence).map(Some)
+    DeltaPlan::new(&options.source, entries, bases, (ledger.ledger(), &cache), (sequence, options.ledger_contents))
+        .map(Some)
 }
 
 /// The snapshots `--since` names, found in the ledger before anything is
@@ -636,7 +641,7 @@ fn write_snapshot(
     progress: &dyn Progress,
     created: Timestamp,
     manifest_for: impl FnOnce(Layout, Vec<Entry>) -> Result<SnapshotManifest>,
-) -> Result<(Manifest, Vec<u8>, SnapshotDir)> {
+) -> Result<(Manifest, Vec<u8>, SnapshotDir, Vec<u8>)> {
     let dirs: Vec<Dir> = folders.iter().map(create_folder).collect::<Result<_>>()?;
     // Which drive each volume went to; a tree is all on the first.
     let mut placement = Vec::new();
@@ -714,7 +719,7 @@ fn write_snapshot(
     crate::crash::point("export-signed");
     let mut used = folders[0].clone();
     used.set_parts(folders[1..parts].to_vec());
-    Ok((manifest.manifest, manifest_bytes, used))
+    Ok((manifest.manifest, manifest_bytes, used, signature))
 }
 
 /// Makes the payload written into `dir`, the snapshot folder `folder`,

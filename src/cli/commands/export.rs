@@ -27,10 +27,11 @@ Examples:
       --key samples/keys/TEST-ONLY-DO-NOT-USE.key --sequence 1 --expires never --not-a-drive
 
 Environment:
-  FERRY_PASSPHRASE   the key's passphrase, when --passphrase-file is not given (else a prompt)
-  SOURCE_DATE_EPOCH  the creation time in Unix seconds, when --created is not given
-  FERRY_NOT_A_DRIVE  1 (or true, yes, on) acts as --not-a-drive
-  FERRY_LEDGER       the export ledger folder, when --ledger is not given";
+  FERRY_PASSPHRASE       the key's passphrase, when --passphrase-file is not given (else a prompt)
+  SOURCE_DATE_EPOCH      the creation time in Unix seconds, when --created is not given
+  FERRY_NOT_A_DRIVE      1 (or true, yes, on) acts as --not-a-drive
+  FERRY_LEDGER           the export ledger folder, when --ledger is not given
+  FERRY_LEDGER_CONTENTS  --ledger-contents, when it is not given";
 
 /// `ferry export`.
 #[derive(Debug, Args)]
@@ -138,6 +139,24 @@ pub struct ExportArgs {
     /// trustworthy change times).
     #[arg(long, requires = "since")]
     pub rehash: bool,
+    /// Keep in the ledger a copy of each exported file of at least SIZE
+    /// (K, M, G as for --volume-size; up to 64 MiB), the old versions later
+    /// deltas make binary patches from; 0 keeps every file, none keeps
+    /// nothing (changed files then cross whole).
+    #[arg(long, value_name = "SIZE", env = "FERRY_LEDGER_CONTENTS", default_value = "64K", value_parser = parse_contents_floor)]
+    pub ledger_contents: ContentsFloor,
+}
+
+/// `--ledger-contents`: the smallest file whose content the ledger keeps,
+/// or `None` for none (formats/ledger-v1.md §7 O5).
+#[derive(Debug, Clone, Copy)]
+pub struct ContentsFloor(Option<u64>);
+
+fn parse_contents_floor(text: &str) -> Result<ContentsFloor, String> {
+    if text == "none" {
+        return Ok(ContentsFloor(None));
+    }
+    parse_size(text).map(|floor| ContentsFloor(Some(floor))).map_err(|e| format!("{e}, or none"))
 }
 
 /// `--layout`.
@@ -243,6 +262,7 @@ fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {
             Some(ferry::signing::TrustStore::load(&args.site_trust)?)
         },
         rehash: args.rehash,
+        ledger_contents: args.ledger_contents.0,
     })
 }
 
