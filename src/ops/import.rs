@@ -650,12 +650,13 @@ fn choose_snapshot_for(
 }
 
 /// The folders, every part included, of the trusted snapshots of
-/// `repository` among `found`: on several drives, a drive holding one of
-/// them holds a separate snapshot the choice passed over, not a stray.
+/// `repository` among `found` whose every part was given: on several
+/// drives, a drive holding one of them holds a separate snapshot the choice
+/// passed over, not a stray (a part of an incomplete one is a stray).
 fn folders_of(found: &[(String, SnapshotDir)], repository: &str) -> Vec<camino::Utf8PathBuf> {
     found
         .iter()
-        .filter(|(id, _)| id == repository)
+        .filter(|(id, dir)| id == repository && dir.has_every_part())
         .flat_map(|(_, dir)| std::iter::once(dir.root().to_owned()).chain(dir.parts().iter().cloned()))
         .collect()
 }
