@@ -150,6 +150,7 @@ fn export_snapshot(
         ledger: None,
         since: Vec::new(),
         site_keys: None,
+        base_keys: Vec::new(),
         rehash: false,
     };
     export(&options, key, &Silent).unwrap_or_else(|e| panic!("export {repository} {sequence}: {e}"));

@@ -88,7 +88,8 @@ fn key_id(public: &Utf8Path) -> String {
 /// signed, is authenticated by the signed receipt naming its snapshot id.
 /// The site applies the rotation and the delta: the target equals the
 /// source. An unsigned receipt or a bare snapshot id vouches for nothing:
-/// refused (exit 2), nothing written.
+/// refused (exit 2), nothing written; with the old public key given as
+/// `--base-trust` the unsigned receipt serves.
 #[test]
 fn a_delta_from_a_base_signed_before_a_key_rotation() {
     let world = World::new();
@@ -125,6 +126,14 @@ fn a_delta_from_a_base_signed_before_a_key_rotation() {
         assert!(refused.stderr.contains(&old_id) && refused.stderr.contains("hint:"), "{}", refused.stderr);
         assert!(!refused_drive.join("ferry/av/2").exists(), "a refused export wrote to the drive");
     }
+
+    // The old public key, given as --base-trust, authenticates the copy too.
+    let by_key = world.scratch.path("by-old-key");
+    world
+        .export_with(&new_key, &by_key, 2, &["--since", unsigned.as_str(), "--base-trust", world.public.as_str()])
+        .ok();
+    let listed = run(&["list", by_key.as_str(), "--trust", new_public.as_str()]).ok();
+    assert!(listed.stdout.contains("delta from snapshot"), "{}", listed.stdout);
 
     world.export_with(&new_key, &delta, 2, &["--since", signed.as_str(), "--site-trust", site_public.as_str()]).ok();
     let listed = run(&["list", delta.as_str(), "--trust", new_public.as_str()]).ok();

@@ -24,9 +24,10 @@ use std::time::SystemTime;
 
 /// The bases `since` names ([`resolve_ids`]), each read from the ledger
 /// and authenticated (formats/delta-v1.md DE1a): its copy verifies with
-/// `trust` (the exporting key), or, signed by another key (one used before
-/// a key rotation), a receipt signed by a site key of `site_keys` names it
-/// and the copy hashes to that snapshot id. Nothing else is accepted.
+/// `trust` (the exporting key and those of `--base-trust`), or, signed by
+/// another key (one used before a key rotation), a receipt signed by a
+/// site key of `site_keys` names it and the copy hashes to that snapshot
+/// id. Nothing else is accepted.
 pub fn resolve_bases(
     since: &[String],
     ledger: &RepositoryLedger,
@@ -40,7 +41,7 @@ pub fn resolve_bases(
         .map(|(id, named)| match ledger.snapshot(id, trust) {
             Err(Error::UntrustedKey { .. }) if named.vouched => ledger.snapshot_by_id(id),
             Err(Error::UntrustedKey { signed_by, trusted, .. }) => Err(Error::InvalidArgument(format!(
-                "--since `{}`: the ledger's copy of snapshot {} is signed by key(s) {signed_by}, not by the exporting key {trusted}, and no signed receipt vouches for it\nhint: after a key rotation, give the receipt the site signed with its site key (ferry receipt TARGET OUT --key SITE.key) and --site-trust SITE.pub",
+                "--since `{}`: the ledger's copy of snapshot {} is signed by key(s) {signed_by}, not by the exporting key or a --base-trust key ({trusted}), and no signed receipt names it\nhint: after a key rotation, pass --base-trust OLD.pub (the key that signed it), or give the receipt the site signed with its site key (ferry receipt TARGET OUT --key SITE.key) and --site-trust SITE.pub",
                 named.value,
                 id.short()
             ))),
