@@ -6,7 +6,8 @@
 
 mod support;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
+use support::exporter::Exporter;
 use support::*;
 
 /// A source at day 0 or later: twelve databases of 120 KB, day `day`
@@ -27,53 +28,30 @@ fn version(root: &Utf8Path, day: u64) {
     write(&root.join("index/master.xml"), format!("<day {day}/>").as_bytes());
 }
 
-/// Keys, a ledger and a source, exported and imported through the binary.
-struct World {
-    scratch: Scratch,
-    key: Utf8PathBuf,
-    public: Utf8PathBuf,
-    ledger: Utf8PathBuf,
-    source: Utf8PathBuf,
+/// The connected side with the source at day 0.
+fn world() -> Exporter {
+    let world = Exporter::new();
+    version(&world.source, 0);
+    world
 }
 
-impl World {
-    fn new() -> World {
-        let scratch = Scratch::new();
-        let (key, public) = key_pair(&scratch);
-        let (ledger, source) = (scratch.path("ledger"), scratch.path("source"));
-        version(&source, 0);
-        World { scratch, key, public, ledger, source }
-    }
+/// `ferry export` of the world's source to `drive` with `sequence`, signed
+/// by `key` (another than the world's), with `extra` arguments.
+fn export_signed_by(world: &Exporter, key: &Utf8Path, drive: &Utf8Path, sequence: u64, extra: &[&str]) -> Run {
+    let sequence = sequence.to_string();
+    let mut args = vec!["export", world.source.as_str(), drive.as_str(), "--key", key.as_str()];
+    args.extend(["--repository", "av", "--sequence", &sequence, "--ledger", world.ledger.as_str(), "-q"]);
+    args.extend_from_slice(extra);
+    run(&args)
+}
 
-    /// `ferry export` of the source to `drive` with `sequence`, signed by
-    /// `key`, with `extra` arguments (`--since` and the like).
-    fn export_with(&self, key: &Utf8Path, drive: &Utf8Path, sequence: u64, extra: &[&str]) -> Run {
-        let sequence = sequence.to_string();
-        let mut args = vec!["export", self.source.as_str(), drive.as_str(), "--key", key.as_str()];
-        args.extend(["--repository", "av", "--sequence", &sequence, "--ledger", self.ledger.as_str(), "-q"]);
-        args.extend_from_slice(extra);
-        run(&args)
-    }
-
-    fn export(&self, drive: &Utf8Path, sequence: u64, extra: &[&str]) {
-        self.export_with(&self.key, drive, sequence, extra).ok();
-    }
-
-    fn import(&self, media: &[&Utf8Path], target: &Utf8Path, extra: &[&str]) -> Run {
-        let mut args = vec!["import"];
-        args.extend(media.iter().map(|m| m.as_str()));
-        args.extend([target.as_str(), "--trust", self.public.as_str()]);
-        args.extend_from_slice(extra);
-        run(&args)
-    }
-
-    fn receipt(&self, target: &Utf8Path, extra: &[&str]) -> Utf8PathBuf {
-        let out = self.scratch.path(&format!("receipt-{}", target.file_name().unwrap()));
-        let mut args = vec!["receipt", target.as_str(), out.as_str(), "-q"];
-        args.extend_from_slice(extra);
-        run(&args).ok();
-        out
-    }
+/// `ferry import MEDIA... TARGET` trusting the world's key, then `extra`.
+fn import_all(world: &Exporter, media: &[&Utf8Path], target: &Utf8Path, extra: &[&str]) -> Run {
+    let mut args = vec!["import"];
+    args.extend(media.iter().map(|m| m.as_str()));
+    args.extend([target.as_str(), "--trust", world.public.as_str()]);
+    args.extend_from_slice(extra);
+    run(&args)
 }
 
 fn key_id(public: &Utf8Path) -> String {
@@ -92,7 +70,7 @@ fn key_id(public: &Utf8Path) -> String {
 /// `--base-trust` the unsigned receipt serves.
 #[test]
 fn a_delta_from_a_base_signed_before_a_key_rotation() {
-    let world = World::new();
+    let world = world();
     let new_prefix = world.scratch.path("new");
     keygen(&new_prefix);
     let (new_key, new_public) = (new_prefix.with_extension("key"), new_prefix.with_extension("pub"));
@@ -102,11 +80,11 @@ fn a_delta_from_a_base_signed_before_a_key_rotation() {
 
     let store = world.scratch.path("trust-store");
     run(&["trust", "add", world.public.as_str(), "--repository", "av", "--trust-store", store.as_str()]).ok();
-    let full = world.scratch.path("d0");
-    world.export(&full, 1, &[]);
+    let full = world.export_to("d0", 1, &[]);
     let site = world.scratch.path("site");
     run(&["import", full.as_str(), site.as_str(), "--trust-store", store.as_str(), "-q"]).ok();
-    let signed = world.receipt(&site, &["--key", site_key.as_str()]);
+    let signed = world.scratch.path("signed-receipt");
+    run(&["receipt", site.as_str(), signed.as_str(), "--key", site_key.as_str(), "-q"]).ok();
     let unsigned = world.scratch.path("unsigned-receipt");
     run(&["receipt", site.as_str(), unsigned.as_str(), "-q"]).ok();
 
@@ -122,20 +100,26 @@ fn a_delta_from_a_base_signed_before_a_key_rotation() {
     let snapshot = status["snapshot_id"].as_str().unwrap_or_else(|| panic!("{status}")).to_owned();
     let refused_drive = world.scratch.path("refused");
     for since in [unsigned.as_str(), snapshot.as_str()] {
-        let refused = world.export_with(&new_key, &refused_drive, 2, &["--since", since]).expect_code(2);
+        let refused = export_signed_by(&world, &new_key, &refused_drive, 2, &["--since", since]).expect_code(2);
         assert!(refused.stderr.contains(&old_id) && refused.stderr.contains("hint:"), "{}", refused.stderr);
         assert!(!refused_drive.join("ferry/av/2").exists(), "a refused export wrote to the drive");
     }
 
     // The old public key, given as --base-trust, authenticates the copy too.
     let by_key = world.scratch.path("by-old-key");
-    world
-        .export_with(&new_key, &by_key, 2, &["--since", unsigned.as_str(), "--base-trust", world.public.as_str()])
-        .ok();
+    export_signed_by(
+        &world,
+        &new_key,
+        &by_key,
+        2,
+        &["--since", unsigned.as_str(), "--base-trust", world.public.as_str()],
+    )
+    .ok();
     let listed = run(&["list", by_key.as_str(), "--trust", new_public.as_str()]).ok();
     assert!(listed.stdout.contains("delta from snapshot"), "{}", listed.stdout);
 
-    world.export_with(&new_key, &delta, 2, &["--since", signed.as_str(), "--site-trust", site_public.as_str()]).ok();
+    export_signed_by(&world, &new_key, &delta, 2, &["--since", signed.as_str(), "--site-trust", site_public.as_str()])
+        .ok();
     let listed = run(&["list", delta.as_str(), "--trust", new_public.as_str()]).ok();
     assert!(listed.stdout.contains("delta from snapshot"), "{}", listed.stdout);
     let imported = run(&["import", delta.as_str(), site.as_str(), "--trust-store", store.as_str(), "--json"]).ok();
@@ -144,8 +128,7 @@ fn a_delta_from_a_base_signed_before_a_key_rotation() {
     assert_eq!(report["switch"], "ordered", "{report}");
     assert_eq!(served_tree(&site), served_tree(&world.source));
     // The old key no longer counts at the site.
-    let stale = world.scratch.path("stale");
-    world.export(&stale, 3, &[]);
+    let stale = world.export_to("stale", 3, &[]);
     run(&["import", stale.as_str(), site.as_str(), "--trust-store", store.as_str()]).expect_code(3);
 }
 
@@ -155,31 +138,29 @@ fn a_delta_from_a_base_signed_before_a_key_rotation() {
 /// A drive holding only another repository is still refused.
 #[test]
 fn a_full_snapshot_and_a_delta_on_two_drives() {
-    let world = World::new();
-    let full = world.scratch.path("d0");
-    world.export(&full, 1, &[]);
+    let world = world();
+    let full = world.export_to("d0", 1, &[]);
     let site = world.scratch.path("site");
-    world.import(&[&full], &site, &["-q"]).ok();
-    let receipt = world.receipt(&site, &[]);
+    import_all(&world, &[&full], &site, &["-q"]).ok();
+    let receipt = world.receipt(&site, "receipt");
     version(&world.source, 1);
-    let delta = world.scratch.path("d1");
-    world.export(&delta, 2, &["--since", receipt.as_str()]);
+    let delta = world.export_to("d1", 2, &[&receipt]);
 
     run(&["verify", full.as_str(), delta.as_str(), "--trust", world.public.as_str()]).ok();
     let empty = world.scratch.path("empty");
-    let picked = world.import(&[&delta, &full], &empty, &[]).ok();
+    let picked = import_all(&world, &[&delta, &full], &empty, &[]).ok();
     assert!(picked.stderr.contains("chose sequence 1 of the 2"), "{}", picked.stderr);
-    let picked = world.import(&[&full, &delta], &empty, &[]).ok();
+    let picked = import_all(&world, &[&full, &delta], &empty, &[]).ok();
     assert!(picked.stderr.contains("chose sequence 2 of the 2"), "{}", picked.stderr);
     assert_eq!(served_tree(&empty), served_tree(&world.source));
-    world.import(&[&full, &delta], &site, &["-q"]).ok();
+    import_all(&world, &[&full, &delta], &site, &["-q"]).ok();
     assert_eq!(served_tree(&site), served_tree(&world.source));
 
     let other = world.scratch.path("other-repository");
     run(&["export", world.source.as_str(), other.as_str(), "--key", world.key.as_str(), "--repository", "docs", "-q"])
         .ok();
     let before = tree_state_but_journal(&site);
-    let refused = world.import(&[&full, &delta, &other], &site, &["--repository", "av"]).expect_code(3);
+    let refused = import_all(&world, &[&full, &delta, &other], &site, &["--repository", "av"]).expect_code(3);
     assert!(refused.stderr.contains(other.as_str()) && refused.stderr.contains("no part of"), "{}", refused.stderr);
     assert_tree_unchanged(&before, &tree_state_but_journal(&site), "a refused import");
 }
@@ -200,16 +181,14 @@ fn entries_below(dir: &Utf8Path) -> Vec<String> {
 /// nothing in TMPDIR, and rollback returns to day 0 exactly.
 #[test]
 fn rebuilt_files_beyond_the_memory_bound_spill_to_a_temporary_folder() {
-    let world = World::new();
+    let world = world();
     let day0 = tree_state(&world.source);
-    let full = world.scratch.path("d0");
-    world.export(&full, 1, &[]);
+    let full = world.export_to("d0", 1, &[]);
     let site = world.scratch.path("site");
-    world.import(&[&full], &site, &["-q"]).ok();
-    let receipt = world.receipt(&site, &[]);
+    import_all(&world, &[&full], &site, &["-q"]).ok();
+    let receipt = world.receipt(&site, "receipt");
     version(&world.source, 1);
-    let delta = world.scratch.path("d1");
-    world.export(&delta, 2, &["--since", receipt.as_str()]);
+    let delta = world.export_to("d1", 2, &[&receipt]);
 
     let tmp = world.scratch.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
@@ -253,27 +232,24 @@ fn rebuilt_files_beyond_the_memory_bound_spill_to_a_temporary_folder() {
 /// kept. Rollback is exact, one step only, and the delta applies again.
 #[test]
 fn a_delta_after_a_whole_tree_import_removes_the_old_previous_tree() {
-    let world = World::new();
+    let world = world();
     let root = world.scratch.path("site");
     std::fs::create_dir(&root).unwrap();
     let target = root.join("target");
-    let d0 = world.scratch.path("d0");
-    world.export(&d0, 1, &[]);
-    world.import(&[&d0], &target, &["-q"]).ok();
+    let d0 = world.export_to("d0", 1, &[]);
+    import_all(&world, &[&d0], &target, &["-q"]).ok();
     version(&world.source, 1);
     let day1 = tree_state(&world.source);
-    let d1 = world.scratch.path("d1");
-    world.export(&d1, 2, &[]);
-    let imported = world.import(&[&d1], &target, &["--json", "--switch", "tree"]).ok();
+    let d1 = world.export_to("d1", 2, &[]);
+    let imported = import_all(&world, &[&d1], &target, &["--json", "--switch", "tree"]).ok();
     assert_eq!(json(&imported)["switch"], "tree", "{}", imported.stdout);
     let previous = root.join(".target.ferry-previous");
     assert!(previous.is_dir(), "a whole-tree switch keeps the old tree");
 
-    let receipt = world.receipt(&target, &[]);
+    let receipt = world.receipt(&target, "receipt");
     version(&world.source, 2);
-    let d2 = world.scratch.path("d2");
-    world.export(&d2, 3, &["--since", receipt.as_str()]);
-    let imported = world.import(&[&d2], &target, &["--json"]).ok();
+    let d2 = world.export_to("d2", 3, &[&receipt]);
+    let imported = import_all(&world, &[&d2], &target, &["--json"]).ok();
     assert_eq!(json(&imported)["switch"], "ordered", "{}", imported.stdout);
     assert_eq!(served_tree(&target), served_tree(&world.source));
     assert!(!previous.exists(), "the old tree of day 0 is still beside the target");
@@ -282,7 +258,7 @@ fn a_delta_after_a_whole_tree_import_removes_the_old_previous_tree() {
     run(&["rollback", target.as_str(), "-q"]).ok();
     assert_eq!(served_tree(&target), day1, "rollback after the delta");
     run(&["rollback", target.as_str()]).expect_code(NO_PREVIOUS);
-    world.import(&[&d2], &target, &["-q"]).ok();
+    import_all(&world, &[&d2], &target, &["-q"]).ok();
     assert_eq!(served_tree(&target), served_tree(&world.source));
     assert!(!previous.exists());
 }
