@@ -194,6 +194,12 @@ impl SnapshotDir {
         &self.parts
     }
 
+    /// Whether the drives given hold every part of the snapshot (by the
+    /// `part` notes; always for a snapshot on one drive).
+    pub fn has_every_part(&self) -> bool {
+        self.missing_parts().is_none()
+    }
+
     /// Which drives of a spanned snapshot were not given, from the `part`
     /// notes of those that were (hints only: volumes are found by name).
     fn missing_parts(&self) -> Option<String> {

@@ -150,6 +150,7 @@ fn export_snapshot(
         ledger: None,
         since: Vec::new(),
         site_keys: None,
+        base_keys: Vec::new(),
         rehash: false,
         ledger_contents: Some(ferry::ledger::DEFAULT_CONTENTS_FLOOR),
     };

@@ -38,6 +38,7 @@ fn options(source: &Utf8Path, media: &Utf8Path, ledger: Option<&Utf8Path>, creat
         ledger: ledger.map(Utf8Path::to_owned),
         since: Vec::new(),
         site_keys: None,
+        base_keys: Vec::new(),
         rehash: false,
         ledger_contents: Some(ferry::ledger::DEFAULT_CONTENTS_FLOOR),
     }

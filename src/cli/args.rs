@@ -448,6 +448,10 @@ pub struct InstallArgs {
     /// Why: recorded with this command's entry in the target's audit journal.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Memory for the files a delta import rebuilds from patches, in total:
+    /// beyond it they wait for the switch in a temporary folder (TMPDIR).
+    #[arg(long, value_name = "SIZE", env = "FERRY_REBUILD_MEMORY", default_value = "256M", value_parser = parse_size)]
+    pub rebuild_memory: u64,
 }
 
 /// A duration given on the command line.

@@ -25,7 +25,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 /// The bases `since` names ([`resolve_ids`]), each read from the ledger
-/// and verified with `trust`.
+/// and authenticated (formats/delta-v1.md DE1a): its copy verifies with
+/// `trust` (the exporting key and those of `--base-trust`), or, signed by
+/// another key (one used before a key rotation), a receipt signed by a
+/// site key of `site_keys` names it and the copy hashes to that snapshot
+/// id. Nothing else is accepted.
 pub fn resolve_bases(
     since: &[String],
     ledger: &RepositoryLedger,
@@ -33,8 +37,19 @@ pub fn resolve_bases(
     site_keys: Option<&TrustStore>,
     trust: &TrustStore,
 ) -> Result<Vec<VerifiedSnapshot>> {
-    let ids = resolve_ids(since, ledger, repository, site_keys)?;
-    ids.iter().map(|id| ledger.snapshot(id, trust)).collect()
+    let bases = resolve_named(since, ledger, repository, site_keys)?;
+    bases
+        .iter()
+        .map(|(id, named)| match ledger.snapshot(id, trust) {
+            Err(Error::UntrustedKey { .. }) if named.vouched => ledger.snapshot_by_id(id),
+            Err(Error::UntrustedKey { signed_by, trusted, .. }) => Err(Error::InvalidArgument(format!(
+                "--since `{}`: the ledger's copy of snapshot {} is signed by key(s) {signed_by}, not by the exporting key or a --base-trust key ({trusted}), and no signed receipt names it\nhint: after a key rotation, pass --base-trust OLD.pub (the key that signed it), or give the receipt the site signed with its site key (ferry receipt TARGET OUT --key SITE.key) and --site-trust SITE.pub",
+                named.value,
+                id.short()
+            ))),
+            other => other,
+        })
+        .collect()
 }
 
 /// Finds the snapshot each `--since` value names in the ledger: a receipt
@@ -47,11 +62,31 @@ pub fn resolve_ids(
     repository: &RepositoryId,
     site_keys: Option<&TrustStore>,
 ) -> Result<Vec<Digest>> {
-    let mut ids = Vec::new();
+    Ok(resolve_named(since, ledger, repository, site_keys)?.into_iter().map(|(id, _)| id).collect())
+}
+
+/// How a base was named on the command line.
+#[derive(Debug)]
+struct Named<'a> {
+    /// The `--since` value (the first, when several name one snapshot).
+    value: &'a str,
+    /// A receipt signed by a trusted site key names it.
+    vouched: bool,
+}
+
+/// [`resolve_ids`], with how each base was named.
+fn resolve_named<'a>(
+    since: &'a [String],
+    ledger: &RepositoryLedger,
+    repository: &RepositoryId,
+    site_keys: Option<&TrustStore>,
+) -> Result<Vec<(Digest, Named<'a>)>> {
+    let mut ids: Vec<(Digest, Named<'a>)> = Vec::new();
     for value in since {
-        let id = resolve_one(value, ledger, repository, site_keys)?;
-        if !ids.contains(&id) {
-            ids.push(id);
+        let (id, vouched) = resolve_one(value, ledger, repository, site_keys)?;
+        match ids.iter_mut().find(|(seen, _)| *seen == id) {
+            Some((_, named)) => named.vouched |= vouched,
+            None => ids.push((id, Named { value, vouched })),
         }
     }
     if ids.len() > MAX_BASES {
@@ -60,16 +95,18 @@ pub fn resolve_ids(
             ids.len()
         )));
     }
-    ids.sort_by_key(|id| id.0);
+    ids.sort_by_key(|(id, _)| id.0);
     Ok(ids)
 }
 
+/// The snapshot id `value` names, and whether a receipt signed by a
+/// trusted site key names it.
 fn resolve_one(
     value: &str,
     ledger: &RepositoryLedger,
     repository: &RepositoryId,
     site_keys: Option<&TrustStore>,
-) -> Result<Digest> {
+) -> Result<(Digest, bool)> {
     let path = Utf8Path::new(value);
     if path.is_file() {
         let mut head = crate::fsutil::read_capped(path, crate::manifest::MAX_MANIFEST_BYTES)?;
@@ -79,12 +116,12 @@ fn resolve_one(
         }
         let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
         if first == RECEIPT_MAGIC.as_bytes() {
-            let receipt = Receipt::read(path, site_keys)?.receipt;
-            receipt.check_against(path, ledger, repository)?;
-            return Ok(receipt.snapshot);
+            let read = Receipt::read(path, site_keys)?;
+            read.receipt.check_against(path, ledger, repository)?;
+            return Ok((read.receipt.snapshot, read.signed_by.is_some()));
         }
         if std::str::from_utf8(first).is_ok_and(crate::manifest_v3::is_magic) {
-            return known(Digest::of(&head), value, ledger);
+            return known(Digest::of(&head), value, ledger).map(|id| (id, false));
         }
         return Err(Error::format(
             path,
@@ -92,13 +129,13 @@ fn resolve_one(
         ));
     }
     if let Some(id) = Digest::from_hex(value) {
-        return known(id, value, ledger);
+        return known(id, value, ledger).map(|id| (id, false));
     }
     let hex = value.len() >= 8 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let matches: Vec<Digest> =
         ledger.records().iter().filter_map(|r| r.snapshot).filter(|id| hex && id.to_hex().starts_with(value)).collect();
     match matches.as_slice() {
-        [id] => Ok(*id),
+        [id] => Ok((*id, false)),
         [] => Err(Error::InvalidArgument(format!(
             "--since `{value}`: not a receipt file, a manifest file, or a snapshot id in the ledger `{}`\nhint: give the receipt the isolated site wrote (ferry receipt TARGET OUT), or a snapshot id from `ferry list`",
             ledger.dir()

@@ -98,22 +98,24 @@ pub fn confirm_kept<'a>(
     })
 }
 
-/// Rebuilt files kept in memory, in total; the rest are written to a
-/// temporary folder (formats/delta-v1.md DI4).
-const IN_MEMORY: u64 = 256 * 1024 * 1024;
+/// Rebuilt files kept in memory by default, in total; the rest are
+/// written to a temporary folder (formats/delta-v1.md DI4). An import may
+/// set another bound ([`ImportOptions::rebuild_memory`], `--rebuild-memory`).
+pub const DEFAULT_REBUILD_MEMORY: u64 = 256 * 1024 * 1024;
 /// Files rebuilt at once: each holds its old and its new version (P2).
 const REBUILDERS: usize = 2;
 
 /// The payload import reads: `medium` itself for a full snapshot; for a
 /// delta, a [`DeltaSource`] with every file the change set needs that the
 /// medium does not carry whole rebuilt from the target (DI3, DI4), two at
-/// a time, in memory up to [`IN_MEMORY`] bytes, else in a temporary folder.
+/// a time, in memory up to `in_memory` bytes in total
+/// ([`ImportOptions::rebuild_memory`]), else in a temporary folder.
 pub fn payload(
     target: &dyn Backend,
     (manifest_path, snapshot): (&Utf8Path, &VerifiedSnapshot),
     installed: Option<&Manifest>,
     changes: &ChangeSet<'_>,
-    medium: Payload,
+    (medium, in_memory): (Payload, u64),
     progress: &dyn Progress,
 ) -> Result<Payload> {
     let (Some(delta), Some(installed)) = (snapshot.delta(), installed) else { return Ok(medium) };
@@ -134,7 +136,7 @@ pub fn payload(
     let errors = crate::parallel::for_each_with(workers, &jobs, true, |&(n, (path, file))| -> Result<()> {
         let old = before.get(path).copied();
         let bytes = rebuild(target, (manifest_path, delta), &medium, (path, file), old)?;
-        let kept = if reserved.fetch_add(file.size, Ordering::Relaxed) + file.size <= IN_MEMORY {
+        let kept = if reserved.fetch_add(file.size, Ordering::Relaxed).saturating_add(file.size) <= in_memory {
             Rebuilt::Memory(bytes, (file.size, file.digest))
         } else {
             let to = root.join(n.to_string());
@@ -210,7 +212,7 @@ enum Rebuilt {
     /// Its bytes, checked against the signed size and SHA-256 given as
     /// they were made (P4; a `b` file's installed bytes against its entry).
     Memory(Vec<u8>, (u64, Digest)),
-    /// Written to the temporary folder (beyond [`IN_MEMORY`]).
+    /// Written to the temporary folder (beyond the memory bound).
     File(Utf8PathBuf),
 }
 

@@ -126,6 +126,24 @@ pub fn recover(backend: &dyn Backend, trees: &dyn TreeExchange) -> Result<Option
     Ok(done)
 }
 
+/// Removes the tree kept beside the live one by an earlier whole-tree
+/// switch once an ordered switch (a delta, or `--switch ordered`) has
+/// installed another snapshot over it: rollback then returns to what the
+/// ordered switch kept (`ferry rollback` uses the kept tree only while the
+/// live snapshot came from a whole-tree switch), so that tree is never a
+/// rollback point again and would only hold a full copy of an old snapshot.
+/// The import is complete by then: a failure only warns (the next
+/// whole-tree or ordered switch removes the tree again).
+pub fn remove_stale_previous(backend: &dyn Backend, progress: &dyn Progress) {
+    let Some(trees) = backend.tree_exchange() else { return };
+    if trees.exists(Slot::Previous)
+        && let Err(error) = trees.clear(Slot::Previous)
+    {
+        progress
+            .attention(&format!("warning: the old tree {} was not removed: {error}", trees.describe(Slot::Previous)));
+    }
+}
+
 /// The state of the kept previous tree, if there is a valid one.
 pub fn previous_state(trees: &dyn TreeExchange) -> Option<InstalledState> {
     slot_state(trees, Slot::Previous)

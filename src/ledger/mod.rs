@@ -143,6 +143,19 @@ impl RepositoryLedger {
     /// Reads the copy of snapshot `snapshot`, checks it against its id and
     /// verifies its signature with `trust` before decoding it (§6 Q1).
     pub fn snapshot(&self, snapshot: &Digest, trust: &TrustStore) -> Result<VerifiedSnapshot> {
+        self.copy(snapshot)?.verify(trust)
+    }
+
+    /// Reads the copy of snapshot `snapshot` and checks it against its id
+    /// only, for a snapshot id that something else authenticates (a
+    /// receipt signed by a trusted site key: formats/delta-v1.md DE1a).
+    pub fn snapshot_by_id(&self, snapshot: &Digest) -> Result<VerifiedSnapshot> {
+        self.copy(snapshot)?.authenticated_by_id(snapshot)
+    }
+
+    /// The copy of snapshot `snapshot` and its signature, checked against
+    /// the id (§6 Q1), not yet verified.
+    fn copy(&self, snapshot: &Digest) -> Result<crate::signing::Signed<crate::manifest_v3::SnapshotManifest>> {
         if self.find(snapshot).is_none() {
             return Err(Error::InvalidArgument(format!(
                 "snapshot {snapshot} of repository `{}` is not in the ledger `{}`\nhint: it was exported from another host, or with another --ledger",
@@ -156,7 +169,7 @@ impl RepositoryLedger {
             return Err(Error::format(&manifest_path, "the copy does not match its snapshot id (ledger damaged)"));
         }
         let signature = crate::fsutil::read_capped(&signature_path, crate::signing::MAX_SIGNATURE_BYTES)?;
-        crate::signing::verify(manifest, &manifest_path, signature, &signature_path, trust)
+        Ok(crate::signing::Signed::new(manifest, manifest_path, signature, signature_path))
     }
 
     /// The kept content with SHA-256 `digest`, if the ledger has it and it

@@ -79,6 +79,10 @@ pub struct ExportOptions {
     pub since: Vec<String>,
     /// Keys of the isolated sites, to check signed receipts given to `since`.
     pub site_keys: Option<crate::signing::TrustStore>,
+    /// `--base-trust`: public keys besides the exporting key whose
+    /// signatures authenticate the ledger's copies of bases (keys used
+    /// before a key rotation: formats/delta-v1.md DE1a).
+    pub base_keys: Vec<crate::signing::PublicKey>,
     /// `--rehash`: read and hash every source file, ignoring the ledger's
     /// stat cache (formats/ledger-v1.md §8 S5).
     pub rehash: bool,
@@ -246,7 +250,7 @@ pub fn export_selected(
         .transpose()?;
     let sequence = sequence_for(options, ledger.as_ref(), &repository, created);
     let bases = since_bases(options, ledger.as_ref(), &repository, key)?;
-    let keep_from = keep_bases(selection, ledger.as_ref(), &bases, key)?;
+    let keep_from = keep_bases(selection, ledger.as_ref(), &bases, &base_trust(options, key))?;
     let drives = drives_for(options)?;
     let folders: Vec<SnapshotDir> =
         drives.iter().map(|drive| SnapshotDir::on_media(drive, repository.as_str(), sequence)).collect();
@@ -389,10 +393,18 @@ fn keep_bases(
     selection: Selection<'_>,
     ledger: Option<&crate::ledger::ExportLock>,
     since: &[crate::signing::VerifiedSnapshot],
-    key: &SecretKey,
+    trust: &crate::signing::TrustStore,
 ) -> Result<Vec<crate::signing::VerifiedSnapshot>> {
     let keeps = (selection.policy.is_some() || selection.only.is_some()) && !selection.standalone;
-    crate::workflow::keep::bases(keeps, since, ledger.map(|l| l.ledger()), &key.own_trust())
+    crate::workflow::keep::bases(keeps, since, ledger.map(|l| l.ledger()), trust)
+}
+
+/// What authenticates the ledger's copy of a base: the exporting key and
+/// the keys of `--base-trust` (formats/delta-v1.md DE1a).
+fn base_trust(options: &ExportOptions, key: &SecretKey) -> crate::signing::TrustStore {
+    let mut keys = options.base_keys.clone();
+    keys.push(key.public("the exporting key"));
+    crate::signing::TrustStore::from_keys(keys)
 }
 
 /// The entries `selection` carries, keeping the policy's report and the
@@ -491,7 +503,7 @@ fn since_bases(
             "--since needs the export ledger, where the snapshots it names are recorded\nhint: pass --ledger DIR (or set FERRY_LEDGER)".into(),
         ));
     };
-    let (site_keys, trust) = (options.site_keys.as_ref(), key.own_trust());
+    let (site_keys, trust) = (options.site_keys.as_ref(), base_trust(options, key));
     crate::delta::export::resolve_bases(&options.since, ledger.ledger(), repository, site_keys, &trust)
 }
 

@@ -73,6 +73,10 @@ pub struct ImportOptions {
     pub operator: Option<String>,
     /// Why, for the audit journal; required by the overrides.
     pub reason: Option<String>,
+    /// Bytes of files a delta import rebuilds from patches that are kept
+    /// in memory until the switch, in total; the rest are written to a
+    /// temporary folder (formats/delta-v1.md DI4).
+    pub rebuild_memory: u64,
     /// Set by `publish`: the journal records a publish, not an import.
     pub(crate) publishing: bool,
     /// Journal records of what happened before the import itself (key
@@ -100,6 +104,7 @@ impl ImportOptions {
             max_jump: crate::freeze::DEFAULT_MAX_JUMP,
             operator: None,
             reason: None,
+            rebuild_memory: crate::delta::import::DEFAULT_REBUILD_MEMORY,
             publishing: false,
             pending: Vec::new(),
         }
@@ -388,7 +393,7 @@ fn install_locked(
         (&offered.0, offered.1),
         installed_manifest,
         &changes,
-        payload,
+        (payload, options.rebuild_memory),
         progress,
     )?;
 
@@ -433,7 +438,8 @@ fn install_locked(
                 progress,
                 repair: false,
             },
-        )?,
+        )
+        .map(|()| tree::remove_stale_previous(target, progress))?,
     }
     Ok(ImportReport {
         target: target.location(),
@@ -631,11 +637,12 @@ fn check_policy(dir: &SnapshotDir, snapshot: &VerifiedSnapshot, installed: &Inst
 }
 
 /// Picks the snapshot to install: the only one, or the newest trusted one
-/// Picks the snapshot to install: the only one, or the newest trusted one
 /// of the wanted repository (or the wanted sequence). A bad single snapshot
 /// reports its own error. With several drives, the folders of one snapshot
-/// spread over them are joined (`media::locate_all`), and every drive
-/// must hold part of the chosen snapshot: a foreign drive is named.
+/// spread over them are joined (`media::locate_all`), and the choice among
+/// several snapshots is the one made on one drive (formats/delta-v1.md
+/// DI6): every drive must hold part of the chosen snapshot or a whole
+/// trusted snapshot of its repository; any other drive is named.
 pub(crate) fn choose_snapshot(
     drives: &[camino::Utf8PathBuf],
     repository: Option<&str>,
@@ -656,15 +663,27 @@ fn choose_snapshot_for(
 ) -> Result<(SnapshotDir, VerifiedSnapshot)> {
     let shown = drives.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(" ");
     let dirs = media::locate_all(drives)?;
-    let chosen = match (dirs.as_slice(), sequence) {
+    let (chosen, others) = match (dirs.as_slice(), sequence) {
         ([only], None) => {
             let snapshot = only.open(trust)?;
-            (only.clone(), snapshot)
+            ((only.clone(), snapshot), Vec::new())
         }
         _ => newest(&shown, dirs, (repository, sequence), trust, for_target)?,
     };
-    check_every_drive_holds_a_part(drives, &chosen.0, &chosen.1)?;
+    check_every_drive_holds_a_part(drives, &chosen.0, &chosen.1, &others)?;
     Ok(chosen)
+}
+
+/// The folders, every part included, of the trusted snapshots of
+/// `repository` among `found` whose every part was given: on several
+/// drives, a drive holding one of them holds a separate snapshot the choice
+/// passed over, not a stray (a part of an incomplete one is a stray).
+fn folders_of(found: &[(String, SnapshotDir)], repository: &str) -> Vec<camino::Utf8PathBuf> {
+    found
+        .iter()
+        .filter(|(id, dir)| id == repository && dir.has_every_part())
+        .flat_map(|(_, dir)| std::iter::once(dir.root().to_owned()).chain(dir.parts().iter().cloned()))
+        .collect()
 }
 
 fn newest(
@@ -673,9 +692,10 @@ fn newest(
     (repository, sequence): (Option<&str>, Option<u64>),
     trust: &TrustStore,
     (installed, progress): (Option<crate::digest::Digest>, &dyn Progress),
-) -> Result<(SnapshotDir, VerifiedSnapshot)> {
+) -> Result<((SnapshotDir, VerifiedSnapshot), Vec<camino::Utf8PathBuf>)> {
     let mut first_error = None;
     let mut offered: Vec<(SnapshotDir, VerifiedSnapshot)> = Vec::new();
+    let mut trusted: Vec<(String, SnapshotDir)> = Vec::new();
     let mut repositories = Vec::new();
     let mut present = std::collections::BTreeSet::new();
     for dir in dirs {
@@ -683,6 +703,7 @@ fn newest(
             Ok(snapshot) => {
                 let id = snapshot.manifest().repository.to_string();
                 present.insert(id.clone());
+                trusted.push((id.clone(), dir.clone()));
                 if repository.is_some_and(|wanted| wanted != id)
                     || sequence.is_some_and(|wanted| wanted != snapshot.manifest().sequence)
                 {
@@ -720,22 +741,29 @@ fn newest(
             repository.map(|r| format!(" of repository {r}")).unwrap_or_default()
         )));
     }
-    best.ok_or_else(|| first_error.unwrap_or_else(|| Error::NoSnapshot(shown.into())))
+    let best = best.ok_or_else(|| first_error.unwrap_or_else(|| Error::NoSnapshot(shown.into())))?;
+    let others = folders_of(&trusted, best.1.manifest().repository.as_str());
+    Ok((best, others))
 }
 
-/// With several drives, each must carry part of the chosen snapshot: a
-/// drive from another export would otherwise be silently ignored, and the
-/// operator would think it had been read.
+/// With several drives, each must carry part of the chosen snapshot or a
+/// whole trusted snapshot of its repository (`others`: the choice among
+/// them was said, DI6): a drive from another export, of another
+/// repository or with only an unfinished folder would otherwise be
+/// silently ignored, and the operator would think it had been read.
 fn check_every_drive_holds_a_part(
     drives: &[camino::Utf8PathBuf],
     chosen: &SnapshotDir,
     snapshot: &VerifiedSnapshot,
+    others: &[camino::Utf8PathBuf],
 ) -> Result<()> {
     if drives.len() < 2 {
         return Ok(());
     }
-    let folders: Vec<&camino::Utf8Path> =
-        std::iter::once(chosen.root()).chain(chosen.parts().iter().map(|p| p.as_path())).collect();
+    let folders: Vec<&camino::Utf8Path> = std::iter::once(chosen.root())
+        .chain(chosen.parts().iter().map(|p| p.as_path()))
+        .chain(others.iter().map(|p| p.as_path()))
+        .collect();
     for drive in drives {
         if !folders.iter().any(|folder| folder.starts_with(drive)) {
             let manifest = snapshot.manifest();

@@ -126,6 +126,13 @@ pub struct ExportArgs {
     /// receipts given to --since (repeatable).
     #[arg(long, value_name = "SITE.pub")]
     pub site_trust: Vec<Utf8PathBuf>,
+    /// Public key, or a folder of them, that signed earlier exports (the
+    /// key before a rotation): the ledger's copies of the snapshots --since
+    /// names, or that --policy/--only keep files from, may be signed by it
+    /// (repeatable). Without it they must be signed by --key, or named by a
+    /// receipt signed with a --site-trust key.
+    #[arg(long, value_name = "KEY.pub")]
+    pub base_trust: Vec<Utf8PathBuf>,
     /// With --policy, --only or --inventory: keep nothing from the previous
     /// export, so that the snapshot imports at any site, a new one included;
     /// held and uncovered files are then removed where they are installed.
@@ -260,6 +267,11 @@ fn options(args: &ExportArgs) -> ferry::Result<export::ExportOptions> {
             None
         } else {
             Some(ferry::signing::TrustStore::load(&args.site_trust)?)
+        },
+        base_keys: if args.base_trust.is_empty() {
+            Vec::new()
+        } else {
+            ferry::signing::TrustStore::load(&args.base_trust)?.keys().into_iter().cloned().collect()
         },
         rehash: args.rehash,
         ledger_contents: args.ledger_contents.0,

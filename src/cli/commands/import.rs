@@ -31,7 +31,8 @@ Examples:
 #[command(after_help = AFTER_HELP)]
 pub struct ImportArgs {
     /// The drive, or one snapshot folder on it; every drive of a snapshot
-    /// that spans several.
+    /// that spans several. Drives holding separate snapshots (a full one
+    /// and a delta) are chosen among as one drive would be.
     #[arg(required = true, num_args = 1..)]
     pub media: Vec<Utf8PathBuf>,
     /// The update source devices read: a folder, or ftp://[user@]host[:port]/path

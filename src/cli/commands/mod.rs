@@ -155,6 +155,7 @@ pub fn import_options(
     options.allow_jump = install.allow_jump;
     options.max_jump = install.max_jump.0.as_secs().unsigned_abs();
     options.reason = install.reason.clone();
+    options.rebuild_memory = install.rebuild_memory;
     options.operator = operator();
     options
 }

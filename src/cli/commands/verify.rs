@@ -31,7 +31,8 @@ Examples:
 pub struct VerifyArgs {
     /// The drive, one snapshot folder on it, or an installed update source
     /// (a folder or an ftp:// URL) to check for drift; every drive of a
-    /// snapshot that spans several.
+    /// snapshot that spans several. Drives holding separate snapshots are
+    /// checked as one drive would be.
     #[arg(required = true, num_args = 1..)]
     pub media: Vec<String>,
     #[command(flatten)]
