@@ -211,6 +211,9 @@ struct Counts {
     during: usize,
     /// Of `during`: the target served neither snapshot exactly (a mix).
     mixed: usize,
+    /// Files absent between the two renames of an FTP `swap`, their old
+    /// version kept (formats/target-ftp-v1.md FN2).
+    absent_in_swap: usize,
     /// Killed after the commit point (the state marker names the new snapshot).
     after: usize,
     /// States checked: after every kill and after every re-import.
@@ -344,6 +347,31 @@ impl Loop {
         if self.kind == Kind::Ftp { content_tree(&self.target) } else { served_tree(&self.target) }
     }
 
+    /// FTP's `swap` step moves the old file to `.ferry/previous/tree/P`,
+    /// then the staged one to `P`: a kill between the two renames leaves
+    /// `P` absent until the next run finishes the journal
+    /// (formats/target-ftp-v1.md FN2). Puts back, as served, every absent
+    /// file that the new snapshot replaces and whose old version is kept
+    /// there byte for byte (nothing lost), and says how many.
+    fn fill_swap_window(&self, served: &mut Tree, old: &Tree, new: &Tree) -> usize {
+        let kept_root = self.state_dir().join("previous/tree");
+        if !kept_root.is_dir() {
+            return 0;
+        }
+        let kept = content_tree(&kept_root);
+        let in_window: Vec<(String, String)> = old
+            .iter()
+            .filter(|(path, what)| {
+                let replaced = new.get(*path).is_some_and(|now| now.starts_with("file") && now != *what);
+                replaced && !served.contains_key(*path) && kept.get(*path) == Some(*what)
+            })
+            .map(|(path, what)| (path.clone(), what.clone()))
+            .collect();
+        let count = in_window.len();
+        served.extend(in_window);
+        count
+    }
+
     fn state_dir(&self) -> Utf8PathBuf {
         self.target.join(".ferry")
     }
@@ -462,9 +490,12 @@ impl Loop {
             };
 
             // What the target serves now, and what status says.
-            let served = self.served();
-            let class = classify(&served, old, new);
+            let mut served = self.served();
             let journal = self.kind.ordered() && self.journal_pending();
+            if journal && self.kind == Kind::Ftp {
+                counts.absent_in_swap += self.fill_swap_window(&mut served, old, new);
+            }
+            let class = classify(&served, old, new);
             let sequence = match self.try_status() {
                 Ok(sequence) => sequence,
                 // Known bug, recorded and reported at the end so that the
@@ -581,13 +612,14 @@ fn kill_loop(kind: Kind, salt: u64) {
     let (counts, status_failures) = Loop::new(kind, seed).run(seed, iterations);
     let line = format!(
         "kill loop [{}]: FERRY_KILL_SEED={base}: {} iterations; kills landed: {} before the switch, {} during the \
-         ordered switch ({} of them serving a mix), {} after the commit point, {} after the import had finished; \
-         {} re-imports; {} states checked",
+         ordered switch ({} of them serving a mix; {} files absent between the two renames of a swap, kept), {} \
+         after the commit point, {} after the import had finished; {} re-imports; {} states checked",
         kind.label(),
         counts.iterations,
         counts.before,
         counts.during,
         counts.mixed,
+        counts.absent_in_swap,
         counts.after,
         counts.finished,
         counts.reimports,
