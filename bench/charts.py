@@ -140,10 +140,14 @@ def chart_scale(rows, kind, out):
         return
     xs = [r["files"] if kind == "files" else r["bytes"] / 1e6 for r in pts]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for op, style in [("export", "o-"), ("tar_cf", "o--"), ("verify", "s-"), ("import", "^-"), ("tar_xf", "^--")]:
-        a1.plot(xs, [r[op + "_s"] for r in pts], style, label=op.replace("_", " ") + (" (ferry)" if "_" not in op else ""))
-    for op in ("export", "verify", "import"):
-        a2.plot(xs, [r.get(op + "_peak_rss_mb", 0) for r in pts], "o-", label="ferry " + op)
+    ferry_ops = ["export", "verify", "import", "export_tree", "verify_tree", "export2", "import_incr"]
+    for op, style in [("export", "o-"), ("tar_cf", "o--"), ("verify", "s-"), ("import", "^-"), ("tar_xf", "^--"),
+                      ("export_tree", "d-"), ("cp_a", "d--"), ("import_incr", "v-"), ("rsync", "v--")]:
+        # A point without the operation (the one-file point has no incremental) leaves a gap.
+        ys = [r.get(op + "_s", float("nan")) for r in pts]
+        a1.plot(xs, ys, style, label=op.replace("_", " ") + (" (ferry)" if op in ferry_ops else ""))
+    for op in ferry_ops:
+        a2.plot(xs, [r.get(op + "_peak_rss_mb", float("nan")) for r in pts], "o-", label="ferry " + op.replace("_", " "))
     xl = "files" if kind == "files" else "total size, MB"
     for a in (a1, a2):
         a.set_xscale("log")
@@ -192,13 +196,16 @@ def markdown(rows, ftp, scale):
                     server, 100 * incr["median_s"] / full["median_s"]))
         out.append("")
     if scale:
-        out += ["| series | files | MB | export s | tar cf s | verify s | import s | tar xf s | peak RSS MB (export / verify / import) |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        ops = ["export", "tar_cf", "verify", "import", "tar_xf", "export_tree", "cp_a", "verify_tree", "export2",
+               "import_incr", "rsync"]
+        ferry_ops = [op for op in ops if op.startswith(("export", "verify", "import"))]
+        out += ["| series | files | MB | " + " | ".join(op.replace("_", " ") + " s" for op in ops)
+                + " | peak RSS MB (" + " / ".join(op.replace("_", " ") for op in ferry_ops) + ") |",
+                "| --- | ---: | ---: | " + " | ".join("---:" for _ in ops) + " | --- |"]
         for r in scale["rows"]:
-            out.append("| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %s / %s / %s |" % (
-                r["kind"], r["files"], r["bytes"] / 1e6, r["export_s"], r["tar_cf_s"], r["verify_s"],
-                r["import_s"], r["tar_xf_s"], r.get("export_peak_rss_mb"), r.get("verify_peak_rss_mb"),
-                r.get("import_peak_rss_mb")))
+            times = " | ".join("%.2f" % r[op + "_s"] if op + "_s" in r else "-" for op in ops)
+            rss = " / ".join(str(r.get(op + "_peak_rss_mb", "-")) for op in ferry_ops)
+            out.append("| %s | %d | %.0f | %s | %s |" % (r["kind"], r["files"], r["bytes"] / 1e6, times, rss))
         out.append("")
     return "\n".join(out)
 
