@@ -417,14 +417,15 @@ impl SnapshotDir {
         let mut walk = Walk { extra: Vec::new(), folders: HashMap::new() };
         let state_dir = self.installed.then_some(crate::backend::STATE_DIR);
         // Depth first, sorted by name, descending only into real folders.
-        let mut pending = vec![(String::new(), None, payload.entries()?.into_iter())];
+        let mut pending = vec![(String::new(), None::<beneath::Dir>, payload.entries()?.into_iter())];
         while let Some((prefix, folder, mut entries)) = pending.pop() {
             let Some((name, kind)) = entries.next() else { continue };
             let relative = format!("{prefix}{name}");
-            let here: &beneath::Dir = folder.as_ref().unwrap_or(payload);
-            let child = (kind == Kind::Dir && state_dir != Some(relative.as_str()))
-                .then(|| here.open(Utf8Path::new(&name)))
-                .transpose()?;
+            let child = match (&folder, kind == Kind::Dir && state_dir != Some(relative.as_str())) {
+                (_, false) => None,
+                (Some(parent), true) => Some(parent.open(Utf8Path::new(&name))?),
+                (None, true) => Some(payload.open(Utf8Path::new(&relative))?),
+            };
             pending.push((prefix, folder, entries));
             if state_dir == Some(relative.as_str()) {
                 continue;
@@ -438,12 +439,18 @@ impl SnapshotDir {
             }
             if let Some(child) = child {
                 let entries = child.entries()?.into_iter();
-                pending.push((format!("{relative}/"), Some(child), entries));
+                // Folders nested thousands deep on a hostile drive must not
+                // use up the file handles: deeper ones are opened from the root.
+                let keep = (pending.len() < MAX_OPEN_DEPTH).then_some(child);
+                pending.push((format!("{relative}/"), keep, entries));
             }
         }
         Ok(walk)
     }
 }
+
+/// Folders [`SnapshotDir::walk_payload`] keeps open on its way down.
+const MAX_OPEN_DEPTH: usize = 64;
 
 /// What [`SnapshotDir::walk_payload`] found.
 struct Walk<'m> {

@@ -249,6 +249,34 @@ fn missing_folder_and_a_file_in_place_of_a_folder_are_named_by_verify() {
 }
 
 #[test]
+fn unlisted_folders_nested_deeper_than_the_open_file_limit_are_named_by_verify() {
+    // A hostile drive nests folders far deeper than the handles a process
+    // may hold open: verify names them instead of failing with "too many
+    // open files" (it keeps at most 64 folders open on its way down).
+    let f = Fixture::new(SWITCHES[0]);
+    let (media, snapshot) = f.snapshot2_tree("media2");
+    let deep: Utf8PathBuf = std::iter::repeat_n("d", 300).collect::<Vec<_>>().join("/").into();
+    std::fs::create_dir_all(snapshot.join("payload").join(&deep)).unwrap();
+    let before = tree_state(&media);
+    let mut verify = ferry();
+    verify.args(["verify", media.as_str(), "--trust", f.public.as_str()]);
+    let limit = rustix::process::Rlimit { current: Some(128), maximum: Some(128) };
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut verify, move || {
+            rustix::process::setrlimit(rustix::process::Resource::Nofile, limit.clone()).map_err(std::io::Error::from)
+        });
+    }
+    let output = verify.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    // One `extra:` per folder, the deepest included.
+    assert!(stderr.contains("300 problems:"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("too many open files"), "{stderr}");
+    assert_tree_unchanged(&before, &tree_state(&media), "the media after verify");
+}
+
+#[test]
 fn missing_signature_file_is_refused_and_changes_nothing() {
     for switch in SWITCHES {
         let f = Fixture::new(switch);
