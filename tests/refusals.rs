@@ -264,7 +264,7 @@ fn unlisted_folders_nested_deeper_than_the_open_file_limit_are_named_by_verify()
     // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut verify, move || {
-            rustix::process::setrlimit(rustix::process::Resource::Nofile, limit.clone()).map_err(std::io::Error::from)
+            rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).map_err(std::io::Error::from)
         });
     }
     let output = verify.output().unwrap();
