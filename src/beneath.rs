@@ -297,22 +297,23 @@ impl Dir {
     }
 
     fn remove_raw(&self, name: &CStr) -> Result<()> {
-        let path = self.path.join(name.to_string_lossy().as_ref());
-        match self.kind_raw(name)? {
-            None => Ok(()),
-            Some(Kind::Dir) => {
-                let child = self.child_raw(name)?;
-                for (entry, _) in child.raw_entries()? {
-                    child.remove_raw(&entry)?;
-                }
-                drop(child);
-                rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)
-                    .map_err(|e| Error::io("remove", path, e.into()))
-            }
-            Some(_) => match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
-                Ok(()) | Err(Errno::NOENT) => Ok(()),
-                Err(e) => Err(Error::io("remove", path, e.into())),
-            },
+        let path = || self.path.join(name.to_string_lossy().as_ref());
+        // Most entries are files: one `unlinkat` each, no `lstat` first. Only
+        // a folder (EISDIR, from the kernel before any filesystem sees it) is
+        // opened, emptied and removed; a link is removed as itself.
+        match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::ISDIR) => {}
+            Err(e) => return Err(Error::io("remove", path(), e.into())),
+        }
+        let child = self.child_raw(name)?;
+        for entry in child.raw_names()? {
+            child.remove_raw(&entry)?;
+        }
+        drop(child);
+        match rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(Error::io("remove", path(), e.into())),
         }
     }
 
@@ -327,16 +328,24 @@ impl Dir {
     }
 
     fn raw_entries(&self) -> Result<Vec<(CString, Kind)>> {
+        let mut out = Vec::new();
+        for name in self.raw_names()? {
+            if let Some(kind) = self.kind_raw(&name)? {
+                out.push((name, kind));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The names in this folder, unsorted, without looking at what they are.
+    fn raw_names(&self) -> Result<Vec<CString>> {
         let listing = rustix::fs::Dir::read_from(&self.fd).map_err(|e| Error::io("list", &self.path, e.into()))?;
         let mut out = Vec::new();
         for entry in listing {
             let entry = entry.map_err(|e| Error::io("list", &self.path, e.into()))?;
             let name = entry.file_name();
-            if name.to_bytes() == b"." || name.to_bytes() == b".." {
-                continue;
-            }
-            if let Some(kind) = self.kind_raw(name)? {
-                out.push((name.to_owned(), kind));
+            if name.to_bytes() != b"." && name.to_bytes() != b".." {
+                out.push(name.to_owned());
             }
         }
         Ok(out)

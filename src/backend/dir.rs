@@ -46,6 +46,9 @@ struct Probe {
     disk_full: Option<i32>,
 }
 
+/// Folders [`TreeExchange::make_dirs`] keeps open on its way down.
+const MAX_OPEN: usize = 64;
+
 impl DirBackend {
     /// A target at `root` with its state in `state_dir` (default `root/.ferry`).
     pub fn new(root: &Utf8Path, state_dir: Option<&Utf8Path>) -> Self {
@@ -578,20 +581,48 @@ impl TreeExchange for DirBackend {
         self.slot_dir(slot)?.create(Utf8Path::new(STATE_DIR)).map(drop)
     }
 
-    fn make_dir(&self, slot: Slot, path: &RelPath) -> Result<()> {
-        self.slot_dir(slot)?.create(path.as_path()).map(drop)
+    fn make_dirs(&self, slot: Slot, paths: &[&RelPath]) -> Result<()> {
+        let root = self.slot_dir(slot)?;
+        // Each folder is created in the nearest folder above it that is
+        // still open on the way down (at most MAX_OPEN of them: a hostile
+        // manifest nests deeper than the handles a process may hold).
+        let mut open: Vec<(&Utf8Path, Dir)> = Vec::new();
+        for path in paths.iter().map(|p| p.as_path()) {
+            while open.last().is_some_and(|(above, _)| !path.starts_with(above)) {
+                open.pop();
+            }
+            let dir = match open.last() {
+                Some((above, dir)) => dir.create(path.strip_prefix(above).unwrap_or(path))?,
+                None => root.create(path)?,
+            };
+            if open.len() < MAX_OPEN {
+                open.push((path, dir));
+            }
+        }
+        Ok(())
     }
 
-    fn link_live(&self, slot: Slot, path: &RelPath) -> bool {
-        let link = || -> Result<bool> {
-            let (Some((from, from_name)), Some((to, to_name))) =
-                (self.tree()?.parent_of(path.as_path())?, self.slot_dir(slot)?.parent_of(path.as_path())?)
-            else {
-                return Ok(false);
-            };
-            Ok(from.hard_link_to(from_name, &to, to_name).is_ok())
-        };
-        link().unwrap_or(false)
+    fn link_live(&self, slot: Slot, paths: &[&RelPath]) -> Vec<bool> {
+        let (Ok(live), Ok(next)) = (self.tree(), self.slot_dir(slot)) else { return vec![false; paths.len()] };
+        // Files of one folder follow each other in manifest order: the two
+        // folders are opened once for all of them.
+        let mut folders: Option<(&Utf8Path, Option<(Dir, Dir)>)> = None;
+        paths
+            .iter()
+            .map(|path| {
+                let parent = path.as_path().parent().unwrap_or(Utf8Path::new(""));
+                if folders.as_ref().is_none_or(|(open, _)| *open != parent) {
+                    let pair = match (live.open_if_present(parent), next.open_if_present(parent)) {
+                        (Ok(Some(from)), Ok(Some(to))) => Some((from, to)),
+                        _ => None,
+                    };
+                    folders = Some((parent, pair));
+                }
+                let Some((_, Some((from, to)))) = &folders else { return false };
+                let name = path.file_name();
+                from.hard_link_to(name, to, name).is_ok()
+            })
+            .collect()
     }
 
     fn create_file(&self, slot: Slot, path: &RelPath, executable: bool) -> Result<Box<dyn StagedFile>> {

@@ -207,11 +207,13 @@ pub trait TreeExchange: Sync {
     fn clear(&self, slot: Slot) -> Result<()>;
     /// Creates an empty tree in `slot`, which must not exist.
     fn create(&self, slot: Slot) -> Result<()>;
-    /// Creates a folder in the tree in `slot`.
-    fn make_dir(&self, slot: Slot, path: &RelPath) -> Result<()>;
-    /// Gives the tree in `slot` the live tree's file `path` without copying
-    /// data (a hard link); `false` when that is impossible here.
-    fn link_live(&self, slot: Slot, path: &RelPath) -> bool;
+    /// Creates folders in the tree in `slot`; `paths` come in manifest
+    /// order (a folder after its parent).
+    fn make_dirs(&self, slot: Slot, paths: &[&RelPath]) -> Result<()>;
+    /// Gives the tree in `slot` the live tree's files `paths` (in manifest
+    /// order) without copying data (hard links); says for each whether it
+    /// was done (`false` where that is impossible here: it is copied then).
+    fn link_live(&self, slot: Slot, paths: &[&RelPath]) -> Vec<bool>;
     /// Creates a new file in the tree in `slot`.
     fn create_file(&self, slot: Slot, path: &RelPath, executable: bool) -> Result<Box<dyn StagedFile>>;
     /// Reads a small file of the state folder of the tree in `slot`.

@@ -350,15 +350,24 @@ impl TreeExchange for MemoryBackend {
         Ok(())
     }
 
-    fn make_dir(&self, slot: Slot, path: &RelPath) -> Result<()> {
+    fn make_dirs(&self, slot: Slot, paths: &[&RelPath]) -> Result<()> {
         let mut store = self.store();
-        self.slot(&mut store, slot)?.make_dir(path).map_err(|kind| self.fail("create folder", path.as_str(), kind))
+        let tree = self.slot(&mut store, slot)?;
+        for path in paths {
+            tree.make_dir(path).map_err(|kind| self.fail("create folder", path.as_str(), kind))?;
+        }
+        Ok(())
     }
 
-    fn link_live(&self, slot: Slot, path: &RelPath) -> bool {
+    fn link_live(&self, slot: Slot, paths: &[&RelPath]) -> Vec<bool> {
         let mut store = self.store();
-        let Some(bytes) = store.live.file(path) else { return false };
-        self.slot(&mut store, slot).is_ok_and(|tree| tree.put_file(path, bytes).is_ok())
+        paths
+            .iter()
+            .map(|path| {
+                let Some(bytes) = store.live.file(path) else { return false };
+                self.slot(&mut store, slot).is_ok_and(|tree| tree.put_file(path, bytes).is_ok())
+            })
+            .collect()
     }
 
     fn create_file(&self, slot: Slot, path: &RelPath, _executable: bool) -> Result<Box<dyn StagedFile>> {

@@ -155,12 +155,17 @@ impl TreeExchange for Spy<'_> {
         self.record(format!("create {slot:?}"))?;
         self.trees().create(slot)
     }
-    fn make_dir(&self, slot: Slot, path: &RelPath) -> Result<()> {
-        self.record(format!("slot_make_dir {slot:?} {path}"))?;
-        self.trees().make_dir(slot, path)
+    fn make_dirs(&self, slot: Slot, paths: &[&RelPath]) -> Result<()> {
+        for path in paths {
+            self.record(format!("slot_make_dir {slot:?} {path}"))?;
+        }
+        self.trees().make_dirs(slot, paths)
     }
-    fn link_live(&self, slot: Slot, path: &RelPath) -> bool {
-        self.record(format!("slot_link_live {slot:?} {path}")).is_ok() && self.trees().link_live(slot, path)
+    fn link_live(&self, slot: Slot, paths: &[&RelPath]) -> Vec<bool> {
+        if paths.iter().any(|path| self.record(format!("slot_link_live {slot:?} {path}")).is_err()) {
+            return vec![false; paths.len()];
+        }
+        self.trees().link_live(slot, paths)
     }
     fn create_file(&self, slot: Slot, path: &RelPath, executable: bool) -> Result<Box<dyn StagedFile>> {
         self.record(format!("slot_create_file {slot:?} {path}"))?;
