@@ -10,6 +10,7 @@ use crate::delta::plan::{self, CarryPlan};
 use crate::delta::receipt::{RECEIPT_MAGIC, Receipt};
 use crate::digest::{Digest, copy_hashing};
 use crate::error::{Error, IoContext, Result};
+use crate::ledger::stat_cache::{CachedFile, cacheable};
 use crate::ledger::{ExportLock, RepositoryLedger, StatCache};
 use crate::manifest::{Entry, EntryKind, FileEntry, Manifest, RepositoryId};
 use crate::manifest_v3::{Carry, Delta, MAX_BASES, SnapshotManifest};
@@ -362,11 +363,26 @@ pub fn record_stat_cache(
     (entries, scanned_at): (Vec<SourceEntry>, SystemTime),
     progress: &dyn Progress,
 ) {
-    let stamps: HashMap<&RelPath, Stamp> = entries.iter().map(|e| (&e.path, e.stamp)).collect();
-    let files = manifest.files().filter_map(|(path, file)| Some((path, *stamps.get(path)?, file.digest)));
-    if let Err(error) = ledger.write_stat_cache(&StatCache::of(files, scanned_at)) {
+    let files = || cached_files(manifest, &entries, scanned_at);
+    if let Err(error) = ledger.write_stat_cache(files().count(), files()) {
         progress.notice(&format!("warning: the ledger's stat cache was not written: {error}"));
     }
+}
+
+/// The files of `manifest` with the stat data the scan saw (`entries`),
+/// those [`cacheable`] at `scanned_at`. Both lists are sorted by path
+/// bytes and are joined side by side: no map of every path (issue 14).
+fn cached_files<'a>(
+    manifest: &'a Manifest,
+    entries: &'a [SourceEntry],
+    scanned_at: SystemTime,
+) -> impl Iterator<Item = CachedFile<'a>> {
+    let mut scanned = entries.iter().peekable();
+    manifest.files().filter_map(move |(path, file)| {
+        while scanned.next_if(|entry| entry.path.as_str().as_bytes() < path.as_str().as_bytes()).is_some() {}
+        let entry = scanned.next_if(|entry| entry.path == *path)?;
+        cacheable(&entry.stamp, scanned_at).then_some((path, entry.stamp, file.digest))
+    })
 }
 
 /// Bytes of files read for a plan, by path.

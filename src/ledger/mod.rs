@@ -232,10 +232,17 @@ impl ExportLock {
         Ok(snapshot)
     }
 
-    /// Replaces the stat cache with `cache` (§8 S4), atomically.
-    pub fn write_stat_cache(&self, cache: &StatCache) -> Result<()> {
-        let path = self.ledger.dir.join(stat_cache::STAT_CACHE_FILE);
-        fsutil::write_atomic(&path, &cache.encode(&self.ledger.repository))
+    /// Replaces the stat cache (§8 S4), atomically, with the `count` files
+    /// of `files` (see [`stat_cache::write_cache`]), streamed to the file.
+    pub fn write_stat_cache<'a>(
+        &self,
+        count: usize,
+        files: impl Iterator<Item = stat_cache::CachedFile<'a>>,
+    ) -> Result<()> {
+        let mut files = Some(files);
+        crate::beneath::Dir::root(&self.ledger.dir)?.write_atomic_with(stat_cache::STAT_CACHE_FILE, &mut |out| {
+            stat_cache::write_cache(out, &self.ledger.repository, count, files.take().into_iter().flatten())
+        })
     }
 
     /// Keeps the content of every file of `manifest` of at least `floor`

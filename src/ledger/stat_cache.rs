@@ -10,6 +10,7 @@ use crate::rel_path::RelPath;
 use crate::scan::Stamp;
 use camino::Utf8Path;
 use std::collections::HashMap;
+use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 /// Name of the stat cache file in a repository's ledger folder (§8).
@@ -48,11 +49,10 @@ impl StatCache {
     /// The cache of the files `files` (path, stat data at the scan, SHA-256),
     /// leaving out those changed within [`RACY_WINDOW`] of `hashed_at` or
     /// dated before 1970 (§8 S3).
-    pub fn of<'a>(files: impl IntoIterator<Item = (&'a RelPath, Stamp, Digest)>, hashed_at: SystemTime) -> Self {
-        let limit = hashed_at.checked_sub(RACY_WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
+    pub fn of<'a>(files: impl IntoIterator<Item = CachedFile<'a>>, hashed_at: SystemTime) -> Self {
         let entries = files
             .into_iter()
-            .filter(|(_, stamp, _)| settled(stamp.modified, limit) && settled(stamp.changed, limit))
+            .filter(|(_, stamp, _)| cacheable(stamp, hashed_at))
             .map(|(path, stamp, digest)| (path.clone(), (stamp, digest)))
             .collect();
         StatCache { entries }
@@ -62,19 +62,14 @@ impl StatCache {
     pub fn encode(&self, repository: &RepositoryId) -> Vec<u8> {
         let mut paths: Vec<&RelPath> = self.entries.keys().collect();
         paths.sort_by(|a, b| a.as_str().as_bytes().cmp(b.as_str().as_bytes()));
-        use std::fmt::Write;
-        let mut out = format!("{STAT_CACHE_MAGIC}\nrepository: {repository}\nentries: {}\n", paths.len());
-        // About 150 bytes a line plus the path: one allocation, no
-        // temporary string per line.
-        out.reserve(paths.iter().map(|path| 150 + path.as_str().len()).sum());
-        for path in paths {
-            let (stamp, digest) = &self.entries[path];
-            let (device, inode) = stamp.identity;
-            let ((m, mn), (c, cn)) = (stamp.modified, stamp.changed);
-            // Writing to a String cannot fail.
-            let _ = writeln!(out, "{} {m}.{mn:09} {c}.{cn:09} {device} {inode} {digest} {path}", stamp.size);
-        }
-        out.into_bytes()
+        let mut out = Vec::with_capacity(paths.iter().map(|path| 150 + path.as_str().len()).sum());
+        let files = paths.iter().map(|path| {
+            let (stamp, digest) = self.entries[*path];
+            (*path, stamp, digest)
+        });
+        // Writing to a Vec cannot fail.
+        let _ = write_cache(&mut out, repository, self.entries.len(), files);
+        out
     }
 
     /// Decodes a cache read from `origin`, checking that it belongs to
@@ -113,6 +108,36 @@ impl StatCache {
         }
         Ok(StatCache { entries })
     }
+}
+
+/// One file of a cache: its path, its stat data at the scan, its SHA-256.
+pub type CachedFile<'a> = (&'a RelPath, Stamp, Digest);
+
+/// Whether a file with the stat data `stamp`, scanned at `hashed_at`, may
+/// be cached: not changed within [`RACY_WINDOW`] before the scan, and not
+/// dated before 1970 (§8 S3).
+pub fn cacheable(stamp: &Stamp, hashed_at: SystemTime) -> bool {
+    let limit = hashed_at.checked_sub(RACY_WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
+    settled(stamp.modified, limit) && settled(stamp.changed, limit)
+}
+
+/// Writes a cache of `repository` (§8 grammar): the header, then one line
+/// for each of the `count` files of `files`, which are [`cacheable`] and
+/// sorted by path bytes. Streamed: the lines of a million files are never
+/// held in memory (issue 14).
+pub fn write_cache<'a>(
+    out: &mut dyn Write,
+    repository: &RepositoryId,
+    count: usize,
+    files: impl Iterator<Item = CachedFile<'a>>,
+) -> std::io::Result<()> {
+    write!(out, "{STAT_CACHE_MAGIC}\nrepository: {repository}\nentries: {count}\n")?;
+    for (path, stamp, digest) in files {
+        let (device, inode) = stamp.identity;
+        let ((m, mn), (c, cn)) = (stamp.modified, stamp.changed);
+        writeln!(out, "{} {m}.{mn:09} {c}.{cn:09} {device} {inode} {digest} {path}", stamp.size)?;
+    }
+    Ok(())
 }
 
 /// Whether a file time is old enough to be cached: at or after 1970 and
