@@ -24,7 +24,7 @@ use std::io::Write;
 /// Marks a tree that a whole-tree rollback is switching to.
 const ROLLBACK_INTENT: &str = "rollback-intent";
 /// Unchanged files handed to [`TreeExchange::link_live`] at a time.
-const LINK_BATCH: usize = 4096;
+const LINK_BATCH: usize = 2048;
 /// The audit journal, as named in a tree's state folder.
 const AUDIT_FILE: &str = history::AUDIT_FILE;
 
@@ -79,14 +79,18 @@ fn build(trees: &dyn TreeExchange, job: &TreeInstall<'_>) -> Result<()> {
     trees.make_dirs(Slot::Next, &folders)?;
     drop(folders);
     let mut to_copy = job.changes.to_write();
-    // Linked a batch at a time: memory stays flat at a million files.
-    let mut unchanged = job.changes.unchanged().peekable();
-    while unchanged.peek().is_some() {
-        let batch: Vec<_> = unchanged.by_ref().take(LINK_BATCH).collect();
+    // Linked in batches of consecutive files, on all cores.
+    let unchanged: Vec<_> = job.changes.unchanged().collect();
+    let batches: Vec<_> = unchanged.chunks(LINK_BATCH).collect();
+    let not_linked = std::sync::Mutex::new(Vec::new());
+    parallel::for_each(&batches, false, |batch| -> Result<()> {
         let paths: Vec<&RelPath> = batch.iter().map(|(path, _)| *path).collect();
         let linked = trees.link_live(Slot::Next, &paths);
-        to_copy.extend(batch.into_iter().zip(linked).filter(|(_, linked)| !linked).map(|(file, _)| file));
-    }
+        let missed = batch.iter().zip(linked).filter(|(_, linked)| !linked).map(|(file, _)| *file);
+        not_linked.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(missed);
+        Ok(())
+    });
+    to_copy.extend(not_linked.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()));
     to_copy.sort_by_key(|(path, file)| (job.media.read_position(path), std::cmp::Reverse(file.size)));
     job.progress.phase("installing", to_copy.iter().map(|(_, f)| f.size).sum());
     job.progress.files(to_copy.len());
