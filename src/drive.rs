@@ -205,7 +205,7 @@ pub struct PlannedWrite<'a> {
 ///
 /// Returns [`Error::DriveUnfit`] listing every problem, one line each,
 /// naming the path and the limit.
-pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> Result<()> {
+pub fn check_fit<'a>(media: &Utf8Path, fs: DriveFs, writes: impl IntoIterator<Item = PlannedWrite<'a>>) -> Result<()> {
     let entries = entries_of(writes);
     let mut problems = limit_problems(media, fs, &entries);
     let (existing, _) = resolve(media);
@@ -226,7 +226,11 @@ pub fn check_fit(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> 
 
 /// [`check_fit`] without the free space: for writes whose room the caller
 /// has already budgeted (tar volumes sized to what each drive has free).
-pub fn check_limits(media: &Utf8Path, fs: DriveFs, writes: &[PlannedWrite<'_>]) -> Result<()> {
+pub fn check_limits<'a>(
+    media: &Utf8Path,
+    fs: DriveFs,
+    writes: impl IntoIterator<Item = PlannedWrite<'a>>,
+) -> Result<()> {
     let problems = limit_problems(media, fs, &entries_of(writes));
     if problems.is_empty() { Ok(()) } else { Err(Error::DriveUnfit { media: media.to_owned(), problems }) }
 }
@@ -285,7 +289,7 @@ struct Entry {
 
 /// Every planned path plus the folders implied above it, in sorted order
 /// (a folder before what it holds).
-fn entries_of<'a>(writes: &[PlannedWrite<'a>]) -> Planned<'a> {
+fn entries_of<'a>(writes: impl IntoIterator<Item = PlannedWrite<'a>>) -> Planned<'a> {
     let mut entries = BTreeMap::new();
     for write in writes {
         // Paths are borrowed, not copied, unless they need tidying: a tree
@@ -583,7 +587,7 @@ mod tests {
 
     #[test]
     fn implied_folders_are_planned_too() {
-        let entries = entries_of(&[write("a/b/c.txt", 5), write("./d//e", 1)]);
+        let entries = entries_of([write("a/b/c.txt", 5), write("./d//e", 1)]);
         let paths: Vec<_> = entries.keys().map(|k| k.as_ref()).collect();
         assert_eq!(paths, ["a", "a/b", "a/b/c.txt", "d", "d/e"]);
         assert!(entries["a/b"].is_dir && !entries["a/b/c.txt"].is_dir);
@@ -591,13 +595,13 @@ mod tests {
 
     #[test]
     fn space_needed_rounds_files_up_to_clusters_and_counts_folders() {
-        let entries = entries_of(&[write("a/one", 1), write("a/two", 4096), write("a/empty", 0)]);
+        let entries = entries_of([write("a/one", 1), write("a/two", 4096), write("a/empty", 0)]);
         // 4096 + 4096 for the files, one cluster for `a`, one for the root's entries.
         assert_eq!(space_needed(&entries, 4096), 4 * 4096);
         let many: Vec<String> = (0..1000).map(|i| format!("f/a-rather-long-file-name-{i:04}.dat")).collect();
         let writes: Vec<_> = many.iter().map(|p| write(p, 0)).collect();
         // 1000 names of 31 units take 4 entries each: 128000 bytes of folder.
-        assert_eq!(space_needed(&entries_of(&writes), 512), 128_512 + 512);
+        assert_eq!(space_needed(&entries_of(writes.iter().copied()), 512), 128_512 + 512);
     }
 
     #[test]
@@ -606,7 +610,7 @@ mod tests {
         let media = Utf8Path::from_path(dir.path()).unwrap();
         let limit = DriveFs::Fat32.max_file_size();
         assert_eq!(limit, 4 * 1024 * 1024 * 1024 - 1);
-        let error = check_fit(media, DriveFs::Fat32, &[write("big.iso", limit + 1)]).unwrap_err();
+        let error = check_fit(media, DriveFs::Fat32, [write("big.iso", limit + 1)]).unwrap_err();
         let Error::DriveUnfit { problems, .. } = error else { panic!("{error}") };
         assert!(
             problems.iter().any(|p| p.starts_with("`big.iso`: 4.0 GiB") && p.contains("4 GiB - 1 byte")),
@@ -622,18 +626,20 @@ mod tests {
         std::fs::write(media.join("ferry/av/Notes.txt"), b"x").unwrap();
         std::fs::create_dir(media.join("Extra")).unwrap();
         let writes = [write("ferry/av/NOTES.TXT", 1), write("EXTRA/x", 1), write("ferry/av/new", 1)];
-        let Err(Error::DriveUnfit { problems, .. }) = check_fit(media, DriveFs::Fat32, &writes) else { panic!() };
+        let Err(Error::DriveUnfit { problems, .. }) = check_fit(media, DriveFs::Fat32, writes.iter().copied()) else {
+            panic!()
+        };
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("`EXTRA` and `") && problems[0].ends_with("overwrite the other"));
         assert!(problems[1].contains("`ferry/av/NOTES.TXT` and `") && problems[1].contains("ferry/av/Notes.txt`"));
-        assert!(check_fit(media, DriveFs::Any, &writes).is_ok());
+        assert!(check_fit(media, DriveFs::Any, writes.iter().copied()).is_ok());
     }
 
     #[test]
     fn too_little_space_says_how_much_more() {
         let dir = tempfile::tempdir().unwrap();
         let media = Utf8Path::from_path(dir.path()).unwrap();
-        let Err(Error::DriveUnfit { problems, .. }) = check_fit(media, DriveFs::Any, &[write("huge", u64::MAX / 2)])
+        let Err(Error::DriveUnfit { problems, .. }) = check_fit(media, DriveFs::Any, [write("huge", u64::MAX / 2)])
         else {
             panic!()
         };
@@ -644,7 +650,7 @@ mod tests {
     fn long_paths_are_reported_at_the_shortest_offending_folder() {
         let (d, e) = ("d".repeat(200), "e".repeat(100));
         let deep = format!("{d}/{e}/file");
-        let planned = entries_of(&[write("a", 1), write(&deep, 1)]);
+        let planned = entries_of([write("a", 1), write(&deep, 1)]);
         let problems = path_length_problems(
             Utf8Path::new("/media/usb/x"),
             Utf8Path::new("/media/usb"),

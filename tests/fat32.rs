@@ -78,13 +78,13 @@ fn check_fit_on_fat32_refuses_more_than_the_free_space_and_names_the_shortfall()
     // the free clusters are in f_ffree.
     assert_eq!(drive::free_bytes(&media, DriveFs::Fat32).unwrap(), Some(66_511 * 512));
     let fits = [PlannedWrite { path: "ferry/av/1/payload/a.dat", size: 1024 * 1024, is_dir: false }];
-    drive::check_fit(&media, DriveFs::Fat32, &fits).expect("1 MiB fits on an empty 33 MiB FAT32 drive");
+    drive::check_fit(&media, DriveFs::Fat32, fits).expect("1 MiB fits on an empty 33 MiB FAT32 drive");
 
     let too_big = [
         PlannedWrite { path: "ferry/av/1/payload/a.dat", size: 20 * 1024 * 1024, is_dir: false },
         PlannedWrite { path: "ferry/av/1/payload/b.dat", size: 20 * 1024 * 1024, is_dir: false },
     ];
-    let error = drive::check_fit(&media, DriveFs::Fat32, &too_big).unwrap_err();
+    let error = drive::check_fit(&media, DriveFs::Fat32, too_big).unwrap_err();
     let ferry::Error::DriveUnfit { problems, .. } = &error else { panic!("expected DriveUnfit, got {error}") };
     assert_eq!(problems.len(), 1, "{problems:?}");
     // About 32.5 MiB of 512-byte clusters are free on a fresh 33 MiB image.
@@ -101,7 +101,7 @@ fn check_fit_on_fat32_finds_case_collisions_with_files_already_on_the_drive() {
         PlannedWrite { path: "CON.txt", size: 10, is_dir: false },
         PlannedWrite { path: "big.iso", size: 5 << 30, is_dir: false },
     ];
-    let error = drive::check_fit(&fat.mount, DriveFs::Fat32, &writes).unwrap_err();
+    let error = drive::check_fit(&fat.mount, DriveFs::Fat32, writes).unwrap_err();
     let text = error.to_string();
     assert!(text.contains("`README.TXT` and `") && text.contains("Readme.txt`, already on the drive"), "{text}");
     assert!(text.contains("`CON.txt`: `CON` is a Windows device name"), "{text}");
@@ -139,7 +139,7 @@ fn export_onto_a_too_small_fat32_drive_fails_and_leaves_no_complete_snapshot() {
 fn non_ascii_names_on_fusefat_are_reported_and_never_leave_a_complete_snapshot() {
     let Some(mut fat) = FatImage::new(SMALLEST_FAT32_MIB) else { return };
     let planned = [PlannedWrite { path: "ferry/av/1/payload/bases/ünï.bin", size: 2, is_dir: false }];
-    let error = drive::check_fit(&fat.mount, DriveFs::Fat32, &planned).unwrap_err().to_string();
+    let error = drive::check_fit(&fat.mount, DriveFs::Fat32, planned).unwrap_err().to_string();
     assert!(error.contains("`ferry/av/1/payload/bases/ünï.bin`: name is not ASCII; fusefat"), "{error}");
 
     let scratch = Scratch::new();

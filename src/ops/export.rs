@@ -550,14 +550,23 @@ fn check_drives(
     let manifest = format!("{folder}/{}", media::MANIFEST_FILE);
     let fs_of = |drive: &Utf8Path| options.target_fs.unwrap_or_else(|| drive::detect(drive));
     let MediaLayout::Tar { volume_size } = options.layout else {
-        let paths: Vec<String> = entries.iter().map(|e| format!("{folder}/{PAYLOAD_DIR}/{}", e.path)).collect();
-        let mut writes: Vec<PlannedWrite<'_>> = entries
-            .iter()
-            .zip(&paths)
-            .map(|(e, path)| PlannedWrite { path, size: e.file.map_or(0, |f| f.size), is_dir: e.file.is_none() })
-            .collect();
-        writes.push(PlannedWrite { path: &manifest, size: metadata, is_dir: false });
-        drive::check_fit(drives[0], fs_of(drives[0]), &writes)?;
+        // Every planned path in one string, the writes made as they are
+        // checked: a million files need no String and no PlannedWrite each
+        // (issue 14).
+        let prefix = format!("{folder}/{PAYLOAD_DIR}/");
+        let mut paths = String::with_capacity(entries.iter().map(|e| prefix.len() + e.path.as_str().len()).sum());
+        for entry in entries {
+            paths.push_str(&prefix);
+            paths.push_str(entry.path.as_str());
+        }
+        let mut at = 0;
+        let writes = entries.iter().map(|e| {
+            let path = &paths[at..at + prefix.len() + e.path.as_str().len()];
+            at += path.len();
+            PlannedWrite { path, size: e.file.map_or(0, |f| f.size), is_dir: e.file.is_none() }
+        });
+        let manifest = PlannedWrite { path: &manifest, size: metadata, is_dir: false };
+        drive::check_fit(drives[0], fs_of(drives[0]), writes.chain([manifest]))?;
         return Ok(vec![u64::MAX]);
     };
     let total = volume::estimate(entries.iter().map(|e| (e.path.as_str(), e.file.map(|f| f.size))), volume_size);
@@ -574,7 +583,7 @@ fn check_drives(
             PlannedWrite { path: &first_volume, size: largest, is_dir: false },
             PlannedWrite { path: &manifest, size: metadata, is_dir: false },
         ];
-        drive::check_limits(drive, fs, &writes)?;
+        drive::check_limits(drive, fs, writes)?;
         budgets.push(budget);
     }
     // The end of a drive with less room than the smallest volume stays empty.
