@@ -53,6 +53,11 @@ pub fn ferry() -> Command {
     let ledger = format!("{LEDGERS}/{}/{run}", std::process::id());
     let _ = std::fs::remove_dir_all(&ledger);
     command.env("FERRY_LEDGER", ledger);
+    // What a killed delta import leaves in TMPDIR (formats/delta-v1.md DI4)
+    // goes there too, not into the host's /tmp; tests of TMPDIR set their own.
+    let temporary = format!("{LEDGERS}/{}/tmp", std::process::id());
+    let _ = std::fs::create_dir_all(&temporary);
+    command.env("TMPDIR", temporary);
     command
 }
 
