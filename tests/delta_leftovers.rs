@@ -6,7 +6,7 @@
 
 mod support;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use support::exporter::Exporter;
 use support::*;
 
@@ -43,6 +43,19 @@ fn export_signed_by(world: &Exporter, key: &Utf8Path, drive: &Utf8Path, sequence
     args.extend(["--repository", "av", "--sequence", &sequence, "--ledger", world.ledger.as_str(), "-q"]);
     args.extend_from_slice(extra);
     run(&args)
+}
+
+/// Day 0 exported to drive `d0` (sequence 1) and installed at `site`, then
+/// day 1 exported to drive `d1` as a delta from the site's receipt
+/// (sequence 2): the two drives and the site.
+fn day0_installed_and_delta(world: &Exporter) -> (Utf8PathBuf, Utf8PathBuf, Utf8PathBuf) {
+    let full = world.export_to("d0", 1, &[]);
+    let site = world.scratch.path("site");
+    import_all(world, &[&full], &site, &["-q"]).ok();
+    let receipt = world.receipt(&site, "receipt");
+    version(&world.source, 1);
+    let delta = world.export_to("d1", 2, &[&receipt]);
+    (full, site, delta)
 }
 
 /// `ferry import MEDIA... TARGET` trusting the world's key, then `extra`.
@@ -139,12 +152,7 @@ fn a_delta_from_a_base_signed_before_a_key_rotation() {
 #[test]
 fn a_full_snapshot_and_a_delta_on_two_drives() {
     let world = world();
-    let full = world.export_to("d0", 1, &[]);
-    let site = world.scratch.path("site");
-    import_all(&world, &[&full], &site, &["-q"]).ok();
-    let receipt = world.receipt(&site, "receipt");
-    version(&world.source, 1);
-    let delta = world.export_to("d1", 2, &[&receipt]);
+    let (full, site, delta) = day0_installed_and_delta(&world);
 
     run(&["verify", full.as_str(), delta.as_str(), "--trust", world.public.as_str()]).ok();
     let empty = world.scratch.path("empty");
@@ -183,12 +191,7 @@ fn entries_below(dir: &Utf8Path) -> Vec<String> {
 fn rebuilt_files_beyond_the_memory_bound_spill_to_a_temporary_folder() {
     let world = world();
     let day0 = tree_state(&world.source);
-    let full = world.export_to("d0", 1, &[]);
-    let site = world.scratch.path("site");
-    import_all(&world, &[&full], &site, &["-q"]).ok();
-    let receipt = world.receipt(&site, "receipt");
-    version(&world.source, 1);
-    let delta = world.export_to("d1", 2, &[&receipt]);
+    let (_, site, delta) = day0_installed_and_delta(&world);
 
     let tmp = world.scratch.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
