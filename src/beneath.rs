@@ -37,6 +37,11 @@ pub enum Kind {
     Other(&'static str),
 }
 
+/// Folders a walk down a tree keeps open at most: deeper ones are opened
+/// again from an open folder above. A hostile drive or manifest may nest
+/// deeper than the handles a process may hold.
+pub const MAX_OPEN_FOLDERS: usize = 64;
+
 /// An open folder below an untrusted root, reached without following links.
 #[derive(Debug)]
 pub struct Dir {

@@ -441,16 +441,13 @@ impl SnapshotDir {
                 let entries = child.entries()?.into_iter();
                 // Folders nested thousands deep on a hostile drive must not
                 // use up the file handles: deeper ones are opened from the root.
-                let keep = (pending.len() < MAX_OPEN_DEPTH).then_some(child);
+                let keep = (pending.len() < beneath::MAX_OPEN_FOLDERS).then_some(child);
                 pending.push((format!("{relative}/"), keep, entries));
             }
         }
         Ok(walk)
     }
 }
-
-/// Folders [`SnapshotDir::walk_payload`] keeps open on its way down.
-const MAX_OPEN_DEPTH: usize = 64;
 
 /// What [`SnapshotDir::walk_payload`] found.
 struct Walk<'m> {

@@ -46,9 +46,6 @@ struct Probe {
     disk_full: Option<i32>,
 }
 
-/// Folders [`TreeExchange::make_dirs`] keeps open on its way down.
-const MAX_OPEN: usize = 64;
-
 impl DirBackend {
     /// A target at `root` with its state in `state_dir` (default `root/.ferry`).
     pub fn new(root: &Utf8Path, state_dir: Option<&Utf8Path>) -> Self {
@@ -584,7 +581,7 @@ impl TreeExchange for DirBackend {
     fn make_dirs(&self, slot: Slot, paths: &[&RelPath]) -> Result<()> {
         let root = self.slot_dir(slot)?;
         // Each folder is created in the nearest folder above it that is
-        // still open on the way down (at most MAX_OPEN of them: a hostile
+        // still open on the way down (at most MAX_OPEN_FOLDERS of them: a hostile
         // manifest nests deeper than the handles a process may hold).
         let mut open: Vec<(&Utf8Path, Dir)> = Vec::new();
         for path in paths.iter().map(|p| p.as_path()) {
@@ -595,7 +592,7 @@ impl TreeExchange for DirBackend {
                 Some((above, dir)) => dir.create(path.strip_prefix(above).unwrap_or(path))?,
                 None => root.create(path)?,
             };
-            if open.len() < MAX_OPEN {
+            if open.len() < crate::beneath::MAX_OPEN_FOLDERS {
                 open.push((path, dir));
             }
         }

@@ -83,7 +83,8 @@ fn build(trees: &dyn TreeExchange, job: &TreeInstall<'_>) -> Result<()> {
     let unchanged: Vec<_> = job.changes.unchanged().collect();
     let batches: Vec<_> = unchanged.chunks(LINK_BATCH).collect();
     let not_linked = std::sync::Mutex::new(Vec::new());
-    parallel::for_each(&batches, false, |batch| -> Result<()> {
+    // A file that cannot be linked is copied instead: linking never fails.
+    parallel::for_each(&batches, false, |batch| -> std::result::Result<(), std::convert::Infallible> {
         let paths: Vec<&RelPath> = batch.iter().map(|(path, _)| *path).collect();
         let linked = trees.link_live(Slot::Next, &paths);
         let missed = batch.iter().zip(linked).filter(|(_, linked)| !linked).map(|(file, _)| *file);
