@@ -77,6 +77,22 @@ impl Delta {
     pub fn patch_for(&self, path: &str, from: &Digest) -> Option<&PatchLine> {
         self.patches.iter().find(|p| p.path.as_str() == path && p.from == *from)
     }
+
+    /// The patch of `path` from no bytes, when the delta carries it
+    /// compressed (formats/delta-v1.md D2a).
+    pub fn compressed(&self, path: &str) -> Option<&PatchLine> {
+        self.patch_for(path, &crate::delta::patch::FROM_NOTHING)
+    }
+
+    /// Whether the medium gives the content of `path` whatever a base
+    /// holds there: carried whole, or compressed (D2a).
+    pub fn serves_any_base(&self, path: &str) -> bool {
+        match self.carry_of(path) {
+            Carry::Whole => true,
+            Carry::Base => false,
+            Carry::Patched => self.compressed(path).is_some(),
+        }
+    }
 }
 
 /// The approval status a policy gave a shipped file (flags `a`, `u`,
@@ -275,8 +291,12 @@ impl SnapshotManifest {
             }
         }
         for (path, carry) in &delta.carry {
-            if *carry == Carry::Patched && !delta.patches.iter().any(|p| p.path.as_str() == path) {
+            let lines = delta.patches.iter().filter(|p| p.path.as_str() == path).count();
+            if *carry == Carry::Patched && lines == 0 {
                 return Err(format!("`{path}` is a `p` file without a patch line"));
+            }
+            if lines > 1 && delta.compressed(path).is_some() {
+                return Err(format!("`{path}` is compressed (a patch from no bytes) and has other patch lines"));
             }
         }
         Ok(())

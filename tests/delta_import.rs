@@ -188,3 +188,53 @@ fn publish_of_a_delta_updates_the_targets_holding_its_base() {
     }
     assert!(std::fs::read_dir(&empty).unwrap().next().is_none(), "the refusing target was written");
 }
+
+/// A text file of `lines` XML lines, the kind of file that compresses.
+fn xml(lines: usize, day: u32) -> Vec<u8> {
+    (0..lines)
+        .flat_map(|i| format!("  <entry id=\"{i}\" day=\"{day}\" size=\"{}\"/>\n", i * 7919 % 100_003).into_bytes())
+        .collect()
+}
+
+/// D2a, DW3: a text file changed in place under the ledger's contents
+/// floor (no old version to patch from) and an added one travel
+/// compressed, as patches from no bytes: the medium holds neither whole,
+/// and the site gets them byte for byte.
+#[test]
+fn files_no_patch_serves_travel_compressed() {
+    let world = World::new();
+    write(&world.source.join("index/catalog.xml"), &xml(400, 0));
+    let day0 = world.scratch.path("d0b");
+    world.export(&day0, 2, &[], &["-q"]).ok();
+    world.import(&day0, &world.site, &[]).ok();
+    let receipt = world.receipt(&world.site, "receipt-site");
+    let (catalog, added) = (xml(420, 1), xml(300, 1));
+    write(&world.source.join("index/catalog.xml"), &catalog);
+    write(&world.source.join("index/added.xml"), &added);
+    let delta = world.scratch.path("d1");
+    world.export(&delta, 3, &[&receipt], &["-q"]).ok();
+
+    let zst =
+        walkdir::WalkDir::new(&delta).into_iter().map(|e| e.unwrap().into_path()).find(|p| p.ends_with("manifest.zst"));
+    let manifest = String::from_utf8(zstd::decode_all(&std::fs::read(zst.unwrap()).unwrap()[..]).unwrap()).unwrap();
+    let from_nothing = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    for path in ["index/added.xml", "index/catalog.xml"] {
+        let line = manifest
+            .lines()
+            .find(|l| l.starts_with("patch ") && l.ends_with(path))
+            .unwrap_or_else(|| panic!("{manifest}"));
+        assert!(line.contains(from_nothing), "{line}");
+        let size: usize = line.split(' ').nth(1).unwrap().parse().unwrap();
+        assert!(size * 3 < catalog.len().min(added.len()), "{line}");
+    }
+    let volumes: usize = manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("volume "))
+        .map(|l| l.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert!(volumes * 2 < catalog.len() + added.len(), "{volumes} bytes of volumes\n{manifest}");
+
+    world.import(&delta, &world.site, &[]).ok();
+    assert_eq!(served_tree(&world.site), served_tree(&world.source));
+    assert_eq!(std::fs::read(world.site.join("index/added.xml")).unwrap(), added);
+}

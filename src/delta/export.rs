@@ -187,21 +187,17 @@ pub struct DeltaPlan {
 const IN_MEMORY: u64 = 256 * 1024 * 1024;
 
 /// Which files read for the plan are worth keeping in memory: a changed
-/// file (some base lacks its new content) of at most the patch limit that
-/// a patch may be made of (every base has its path) or whose content the
-/// ledger will keep (at least `floor`, ledger-v1.md §7 O5).
+/// file (some base lacks its new content) of at most the patch limit, which
+/// is patched or compressed from these bytes (delta-v1.md DW2, DW3) and
+/// which the ledger may keep (ledger-v1.md §7 O5).
 struct Wanted<'a> {
     bases: Vec<HashMap<&'a RelPath, &'a FileEntry>>,
-    floor: Option<u64>,
 }
 
 impl Wanted<'_> {
     fn wants(&self, path: &RelPath, size: u64, digest: &Digest) -> bool {
         let changed = self.bases.iter().any(|base| base.get(path).is_none_or(|old| old.digest != *digest));
-        let patchable = self.bases.iter().all(|base| base.contains_key(path));
-        size <= crate::delta::patch::MAX_PATCH_INPUT
-            && changed
-            && (patchable || self.floor.is_some_and(|floor| size >= floor))
+        size <= crate::delta::patch::MAX_PATCH_INPUT && changed
     }
 }
 
@@ -209,14 +205,13 @@ impl DeltaPlan {
     /// Hashes every file of `entries` below `source` that `cache` does not
     /// know unchanged (ledger-v1.md §8), then plans the carry from `bases`
     /// (delta-v1.md §3), taking old versions from the ledger's kept
-    /// contents (ledger-v1.md §7). `floor` is the smallest file whose
-    /// content the ledger keeps (§7 O5; `None`: none).
+    /// contents (ledger-v1.md §7). `sequence` is the new snapshot's.
     pub fn new(
         source: &Utf8Path,
         entries: &[SourceEntry],
         bases: &[VerifiedSnapshot],
         (ledger, cache): (&RepositoryLedger, &StatCache),
-        (sequence, floor): (u64, Option<u64>),
+        sequence: u64,
     ) -> Result<DeltaPlan> {
         if let Some(newer) = bases.iter().find(|b| b.manifest().sequence >= sequence) {
             return Err(Error::InvalidArgument(format!(
@@ -224,7 +219,7 @@ impl DeltaPlan {
                 newer.manifest().sequence
             )));
         }
-        let wanted = Wanted { bases: bases.iter().map(|b| b.manifest().files().collect()).collect(), floor };
+        let wanted = Wanted { bases: bases.iter().map(|b| b.manifest().files().collect()).collect() };
         let (files, cached, contents) = hash_all(source, entries, cache, &wanted)?;
         let first = bases[0].manifest();
         let new = Manifest {

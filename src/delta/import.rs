@@ -14,7 +14,7 @@ use crate::digest::{Digest, copy_hashing};
 use crate::error::{Error, IoContext, Result};
 use crate::install::change_set::ChangeSet;
 use crate::manifest::{FileEntry, Manifest};
-use crate::manifest_v3::Carry;
+use crate::manifest_v3::{Carry, PatchLine};
 use crate::ops::import::{ImportOptions, SwitchChoice};
 use crate::payload::{FileSource, OpenedFile, Payload};
 use crate::rel_path::RelPath;
@@ -75,7 +75,7 @@ pub fn confirm_kept<'a>(
     }
     let delta = snapshot.delta();
     let refused = |path: &RelPath| {
-        (options.deep && !options.repair) || delta.is_some_and(|delta| delta.carry_of(path.as_str()) != Carry::Whole)
+        (options.deep && !options.repair) || delta.is_some_and(|delta| !delta.serves_any_base(path.as_str()))
     };
     // Files listed alike by both manifests, found changed in place.
     let problems: Vec<String> = changes
@@ -160,10 +160,11 @@ pub fn payload(
     Ok(Payload::new(DeltaSource { medium, rebuilt, _folder: folder }))
 }
 
-/// One file the medium does not carry whole, rebuilt from its installed
-/// version `old`: the installed bytes themselves when only its mode changes
-/// (`b`), else the patch from that version applied (`p`, P4). The
-/// installed bytes must still be the ones the installed manifest lists.
+/// One file the medium does not carry whole: a compressed file's patch
+/// applied to no bytes (D2a), or rebuilt from its installed version `old`:
+/// the installed bytes themselves when only its mode changes (`b`), else
+/// the patch from that version applied (`p`, P4). The installed bytes must
+/// still be the ones the installed manifest lists.
 fn rebuild(
     target: &dyn Backend,
     (manifest_path, delta): (&Utf8Path, &crate::manifest_v3::Delta),
@@ -176,6 +177,9 @@ fn rebuild(
         needs: format!("`{path}` as installed"),
         holds: format!("`{path}` changed or missing since it was installed"),
     };
+    if let Some(line) = delta.compressed(path.as_str()) {
+        return apply_patch(medium, line, &[], (path, file));
+    }
     let old_digest = old.map(|old| old.digest).ok_or_else(drifted)?;
     let limit = patch::MAX_PATCH_INPUT.max(file.size);
     let (read, old) =
@@ -186,15 +190,26 @@ fn rebuild(
         return if (read.size, read.digest) == (file.size, file.digest) { Ok(old) } else { Err(drifted()) };
     }
     let line = delta.patch_for(path.as_str(), &old_digest).ok_or_else(drifted)?;
+    apply_patch(medium, line, &old, (path, file))
+}
+
+/// The new content of `path`: the patch of `line` from the medium applied
+/// to `old`, checked against `file` as it is made (P4).
+fn apply_patch(
+    medium: &Payload,
+    line: &PatchLine,
+    old: &[u8],
+    (path, file): (&RelPath, &FileEntry),
+) -> Result<Vec<u8>> {
     let bytes = read_patch(medium, line)?;
     let mut out = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
-    patch::apply(&old, &mut &bytes[..], file, path.as_path(), &mut out)?;
+    patch::apply(old, &mut &bytes[..], file, path.as_path(), &mut out)?;
     Ok(out)
 }
 
 /// The patch file of `line` from the medium, checked against its size and
 /// SHA-256 (DI4) before it is applied.
-fn read_patch(medium: &Payload, line: &crate::manifest_v3::PatchLine) -> Result<Vec<u8>> {
+fn read_patch(medium: &Payload, line: &PatchLine) -> Result<Vec<u8>> {
     let path = medium::patch_path(line);
     let expected = medium::patch_entry(line);
     let OpenedFile { mut reader, origin, shown_as } = medium.open(&path, &expected)?;

@@ -38,9 +38,40 @@ pub fn worth_shipping(patch_size: u64, file_size: u64) -> bool {
     patch_size <= file_size / 2 && patch_size + 4096 <= file_size
 }
 
+/// The FROM of a compressed file (formats/delta-v1.md D2a): the SHA-256
+/// of no bytes. Its patch applies to an empty reference, so it needs no
+/// old version and serves every base.
+pub const FROM_NOTHING: Digest = Digest([
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
+    0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+]);
+
+/// Whether compressing a `file_size`-byte file to `compressed_size` bytes
+/// is worth shipping a patch from no bytes instead of the file (P3a): it
+/// saves an eighth at least, and a tar block (512 bytes), which less could
+/// vanish into a volume's padding.
+pub fn worth_compressing(compressed_size: u64, file_size: u64) -> bool {
+    compressed_size <= file_size - file_size / 8 && compressed_size + 512 <= file_size
+}
+
 /// Makes a patch turning `old` into `new`, or `None` when either is larger
 /// than [`MAX_PATCH_INPUT`] or the patch is not [`worth_shipping`].
 pub fn make(old: &[u8], new: &[u8]) -> Result<Option<Vec<u8>>> {
+    let patch = encode(old, new)?;
+    Ok(patch.filter(|patch| worth_shipping(patch.len() as u64, new.len() as u64)))
+}
+
+/// Makes a compressed file (D2a: a patch from no bytes, applied with
+/// [`apply`] to `&[]`), or `None` when `new` is larger than
+/// [`MAX_PATCH_INPUT`] or does not shrink enough ([`worth_compressing`]).
+pub fn compress(new: &[u8]) -> Result<Option<Vec<u8>>> {
+    let patch = encode(&[], new)?;
+    Ok(patch.filter(|patch| worth_compressing(patch.len() as u64, new.len() as u64)))
+}
+
+/// One zstd frame of `new` with `old` as the reference prefix (P1), or
+/// `None` when either is larger than [`MAX_PATCH_INPUT`].
+fn encode(old: &[u8], new: &[u8]) -> Result<Option<Vec<u8>>> {
     if old.len() as u64 > MAX_PATCH_INPUT || new.len() as u64 > MAX_PATCH_INPUT {
         return Ok(None);
     }
@@ -51,8 +82,7 @@ pub fn make(old: &[u8], new: &[u8]) -> Result<Option<Vec<u8>>> {
     encoder.include_checksum(false).map_err(failed)?;
     encoder.set_pledged_src_size(Some(new.len() as u64)).map_err(failed)?;
     encoder.write_all(new).map_err(failed)?;
-    let patch = encoder.finish().map_err(failed)?;
-    Ok(worth_shipping(patch.len() as u64, new.len() as u64).then_some(patch))
+    encoder.finish().map(Some).map_err(failed)
 }
 
 /// Applies `patch` to `old`, writing the result to `out`, and checks it
@@ -131,6 +161,25 @@ mod tests {
         let mut out = Vec::new();
         apply(&old, &mut &patch[..], &entry_of(&new), Utf8Path::new("f"), &mut out).unwrap();
         assert_eq!(out, new);
+    }
+
+    #[test]
+    fn from_nothing_is_the_digest_of_no_bytes() {
+        assert_eq!(FROM_NOTHING, Digest::of(b""));
+    }
+
+    #[test]
+    fn text_is_compressed_and_random_bytes_are_not() {
+        let text: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("  <entry id=\"{i}\" size=\"{}\"/>\n", i * 7919 % 100_003).into_bytes())
+            .collect();
+        let compressed = compress(&text).unwrap().expect("text shrinks");
+        assert!(compressed.len() < text.len() / 4, "{} of {} bytes", compressed.len(), text.len());
+        let mut out = Vec::new();
+        apply(&[], &mut &compressed[..], &entry_of(&text), Utf8Path::new("f"), &mut out).unwrap();
+        assert_eq!(out, text);
+        assert!(compress(&data(5, 100_000)).unwrap().is_none(), "random bytes do not shrink");
+        assert!(compress(&text[..600]).unwrap().is_none(), "saves less than a tar block");
     }
 
     #[test]

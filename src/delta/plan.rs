@@ -97,10 +97,11 @@ impl CarryPlan {
 }
 
 /// Decides for every file of `new` whether a delta from `bases` carries it
-/// whole, leaves it to the bases (DW1) or patches it from each base's
-/// version (DW2). `old_content` gives an old version by its SHA-256 when
-/// the exporter still has it (`None`: it ships whole); `new_content` reads
-/// the new version. Each base goes straight to `new` (DW4).
+/// whole, leaves it to the bases (DW1), patches it from each base's
+/// version (DW2) or compresses it (DW3, D2a). `old_content` gives an old
+/// version by its SHA-256 when the exporter still has it (`None`: no patch
+/// from it); `new_content` reads the new version. Each base goes straight
+/// to `new` (DW4).
 pub fn plan_carry(
     new: &Manifest,
     bases: &[&Manifest],
@@ -126,8 +127,26 @@ pub fn plan_carry(
             plan.carry.insert(path.to_string(), Carry::Base);
             continue;
         }
-        let patches = if missing { None } else { patches_for(path, file, &differing, old_content, new_content)? };
-        match patches {
+        if file.size > patch::MAX_PATCH_INPUT {
+            plan.whole_bytes += file.size;
+            continue;
+        }
+        let new_bytes = new_content(path)?;
+        let patches = match missing {
+            false => patches_for(path, file, &differing, old_content, &new_bytes)?,
+            true => None,
+        };
+        let compressed = || -> Result<Option<Vec<PlannedPatch>>> {
+            let Some(made) = patch::compress(&new_bytes)? else { return Ok(None) };
+            let line = PatchLine {
+                size: made.len() as u64,
+                digest: Digest::of(&made),
+                from: patch::FROM_NOTHING,
+                path: path.clone(),
+            };
+            Ok(Some(vec![(line, made)]))
+        };
+        match patches.map_or_else(compressed, |patches| Ok(Some(patches)))? {
             Some(patches) => {
                 plan.carry.insert(path.to_string(), Carry::Patched);
                 plan.patches.extend(patches);
@@ -138,23 +157,20 @@ pub fn plan_carry(
     Ok(plan)
 }
 
-/// Patches from each differing old version, or `None` when one of them
-/// cannot be had or patched, or all together are not worth it (DW2).
+/// Patches from each differing old version to `new_bytes`, or `None` when
+/// one of them cannot be had or patched, or all together are not worth it
+/// (DW2).
 fn patches_for(
     path: &RelPath,
     file: &FileEntry,
     differing: &BTreeSet<[u8; 32]>,
     old_content: &mut dyn FnMut(&Digest) -> Result<Option<Vec<u8>>>,
-    new_content: &mut dyn FnMut(&RelPath) -> Result<Vec<u8>>,
+    new_bytes: &[u8],
 ) -> Result<Option<Vec<PlannedPatch>>> {
-    if file.size > patch::MAX_PATCH_INPUT {
-        return Ok(None);
-    }
-    let new_bytes = new_content(path)?;
     let mut patches = Vec::new();
     for from in differing.iter().map(|bytes| Digest(*bytes)) {
         let Some(old) = old_content(&from)? else { return Ok(None) };
-        let Some(made) = patch::make(&old, &new_bytes)? else { return Ok(None) };
+        let Some(made) = patch::make(&old, new_bytes)? else { return Ok(None) };
         let line = PatchLine { size: made.len() as u64, digest: Digest::of(&made), from, path: path.clone() };
         patches.push((line, made));
     }
@@ -185,8 +201,17 @@ mod tests {
     #[test]
     fn one_plan_serves_several_bases() {
         use crate::manifest::{Entry, EntryKind, Layout, RepositoryId};
+        // Pseudo-random bytes (xorshift): they do not compress (DW3).
         let version = |day: u8, seed: u64| -> Vec<u8> {
-            let mut bytes: Vec<u8> = (0..200_000u64).map(|i| (i.wrapping_mul(seed) >> 7) as u8).collect();
+            let mut x = seed;
+            let mut bytes: Vec<u8> = (0..200_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
             bytes[day as usize * 1000..day as usize * 1000 + 500].fill(day);
             bytes
         };
@@ -241,5 +266,46 @@ mod tests {
         let whole =
             plan_carry(&day10, &[&day2], &mut |_| Ok(None), &mut |path| Ok(new[path.as_str()].clone())).unwrap();
         assert_eq!((whole.patches.len(), whole.whole_bytes), (0, 400_000));
+    }
+
+    /// A file no patch serves (the base lacks it, or the exporter lacks
+    /// the base's version) is compressed when that pays (DW3, D2a): one
+    /// patch from no bytes, whatever the bases hold.
+    #[test]
+    fn files_without_a_patch_are_compressed_when_they_shrink() {
+        use crate::manifest::{Entry, EntryKind, Layout, RepositoryId};
+        let text =
+            |n: usize| -> Vec<u8> { (0..n).flat_map(|i| format!("<entry id=\"{i}\"/>\n").into_bytes()).collect() };
+        let manifest = |files: &[(&str, &[u8])]| Manifest {
+            repository: RepositoryId::new("av").unwrap(),
+            sequence: files.len() as u64,
+            created: crate::clock::parse("2026-12-05T12:00:00Z").unwrap(),
+            expires: None,
+            layout: Layout::Tree,
+            entries: files
+                .iter()
+                .map(|(path, bytes)| Entry {
+                    path: RelPath::new(path).unwrap(),
+                    kind: EntryKind::File(patch::entry_of(bytes)),
+                })
+                .collect(),
+        };
+        let (old_index, new_index, added) = (text(3000), text(3100), text(2000));
+        let base = manifest(&[("index.xml", &old_index)]);
+        let new = manifest(&[("added.xml", &added), ("index.xml", &new_index)]);
+        let contents: BTreeMap<&str, &[u8]> = [("added.xml", &added[..]), ("index.xml", &new_index[..])].into();
+        let plan =
+            plan_carry(&new, &[&base], &mut |_| Ok(None), &mut |path| Ok(contents[path.as_str()].to_vec())).unwrap();
+        assert_eq!(plan.whole_bytes, 0);
+        for (path, bytes) in contents {
+            assert_eq!(plan.carry.get(path), Some(&Carry::Patched), "{path}");
+            let lines: Vec<_> = plan.patches.iter().filter(|(line, _)| line.path.as_str() == path).collect();
+            assert_eq!(lines.len(), 1, "{path}");
+            let (line, made) = lines[0];
+            assert_eq!(line.from, patch::FROM_NOTHING);
+            let mut out = Vec::new();
+            patch::apply(&[], &mut &made[..], &patch::entry_of(bytes), camino::Utf8Path::new(path), &mut out).unwrap();
+            assert_eq!(out, bytes);
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! snapshot folder, verified with the trusted keys), or a receipt (its
 //! snapshot found in the ledger, formats/receipt-v1.md §4).
 
-use crate::delta::plan::{self, FileChange};
+use crate::delta::plan::{self, Comparison, FileChange};
 use crate::delta::{patch, receipt::Receipt};
 use crate::error::{Error, IoContext, Result};
 use crate::ledger::{Ledger, RepositoryLedger};
@@ -100,7 +100,7 @@ pub fn diff(options: &DiffOptions) -> Result<DiffReport> {
     let (with_patches, patched_files) = match (&old.contents, &new.contents, options.measure_patches) {
         (Contents::None, _, _) | (_, Contents::None, _) | (_, _, false) => (None, 0),
         _ => {
-            let (saved, patched) = measure_patches(&old, &new, &comparison.changed)?;
+            let (saved, patched) = measure_patches(&old, &new, &comparison)?;
             (Some(whole - saved), patched)
         }
     };
@@ -118,29 +118,33 @@ pub fn diff(options: &DiffOptions) -> Result<DiffReport> {
     })
 }
 
-/// Bytes saved by patches over whole files, and how many files get one.
-fn measure_patches(old: &Side, new: &Side, changed: &[FileChange]) -> Result<(u64, usize)> {
+/// Bytes saved by patches and compression (formats/delta-v1.md DW2, DW3)
+/// over whole files, and how many changed files get a patch from their
+/// old version.
+fn measure_patches(old: &Side, new: &Side, comparison: &Comparison) -> Result<(u64, usize)> {
     let entries = |side: &Side| -> HashMap<String, (RelPath, FileEntry)> {
         side.files.iter().map(|(path, file)| (path.to_string(), (path.clone(), file.clone()))).collect()
     };
     let (old_files, new_files) = (entries(old), entries(new));
     let (mut saved, mut patched) = (0, 0);
-    for change in changed.iter().filter(|c| !c.mode_only) {
-        let (Some((path, old_file)), Some((_, new_file))) = (old_files.get(&change.path), new_files.get(&change.path))
-        else {
-            continue;
-        };
-        if old_file.size > patch::MAX_PATCH_INPUT || new_file.size > patch::MAX_PATCH_INPUT {
+    let changes = comparison.added.iter().chain(comparison.changed.iter().filter(|c| !c.mode_only));
+    for change in changes {
+        let Some((path, new_file)) = new_files.get(&change.path) else { continue };
+        if new_file.size > patch::MAX_PATCH_INPUT {
             continue;
         }
-        let (Some(old_bytes), Some(new_bytes)) =
-            (old.contents.read(path, old_file)?, new.contents.read(path, new_file)?)
-        else {
-            continue;
+        let Some(new_bytes) = new.contents.read(path, new_file)? else { continue };
+        let old_bytes = match old_files.get(&change.path) {
+            Some((_, old_file)) if old_file.size <= patch::MAX_PATCH_INPUT => old.contents.read(path, old_file)?,
+            _ => None,
         };
-        if let Some(made) = patch::make(&old_bytes, &new_bytes)? {
+        let from_old = match &old_bytes {
+            Some(old_bytes) => patch::make(old_bytes, &new_bytes)?,
+            None => None,
+        };
+        patched += usize::from(from_old.is_some());
+        if let Some(made) = from_old.map_or_else(|| patch::compress(&new_bytes), |made| Ok(Some(made)))? {
             saved += new_file.size.saturating_sub(made.len() as u64);
-            patched += 1;
         }
     }
     Ok((saved, patched))

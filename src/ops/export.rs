@@ -483,8 +483,7 @@ fn plan_delta(
     let Some(ledger) = ledger.filter(|_| !bases.is_empty()) else { return Ok(None) };
     progress.notice(&format!("planning a delta from {}", crate::report::counted(bases.len(), "base", "bases")));
     let cache = crate::delta::export::stat_cache(ledger.ledger(), use_cache && !options.rehash, progress);
-    DeltaPlan::new(&options.source, entries, bases, (ledger.ledger(), &cache), (sequence, options.ledger_contents))
-        .map(Some)
+    DeltaPlan::new(&options.source, entries, bases, (ledger.ledger(), &cache), sequence).map(Some)
 }
 
 /// The snapshots `--since` names, found in the ledger before anything is
