@@ -19,6 +19,7 @@ use crate::report::Progress;
 use crate::scan::{SourceEntry, Stamp};
 use crate::signing::{TrustStore, VerifiedSnapshot};
 use camino::{Utf8Path, Utf8PathBuf};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Mutex;
@@ -237,10 +238,10 @@ impl DeltaPlan {
                 .collect(),
         };
         let base_manifests: Vec<&Manifest> = bases.iter().map(|b| b.manifest()).collect();
-        let carry = plan::plan_carry(&new, &base_manifests, &mut |digest| ledger.object(digest), &mut |path| {
+        let carry = plan::plan_carry(&new, &base_manifests, &|digest| ledger.object(digest), &|path| {
             // Read and hashed to the planned digest a moment ago.
             if let Some(bytes) = contents.get(path) {
-                return Ok(bytes.clone());
+                return Ok(Cow::Borrowed(bytes.as_slice()));
             }
             let from = path.under(source);
             let bytes = std::fs::read(&from).ctx("read", &from)?;
@@ -248,7 +249,7 @@ impl DeltaPlan {
             // whether the plan read them or took them from the stat cache.
             match files.get(path) {
                 Some(planned) if (bytes.len() as u64, Digest::of(&bytes)) == (planned.size, planned.digest) => {
-                    Ok(bytes)
+                    Ok(Cow::Owned(bytes))
                 }
                 _ => Err(Error::SourceChanged { path: from, problem: CHANGED_SINCE_PLANNED.into() }),
             }

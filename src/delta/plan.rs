@@ -9,7 +9,9 @@ use crate::manifest::{FileEntry, Manifest};
 use crate::manifest_v3::{Carry, PatchLine};
 use crate::rel_path::RelPath;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
 
 /// A file that differs between the old and the new snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -96,21 +98,39 @@ impl CarryPlan {
     }
 }
 
+/// Gives the old version of a file by its SHA-256 when the exporter still
+/// has it (`None`: no patch from it). Called from several threads.
+pub type OldContent<'a> = dyn Fn(&Digest) -> Result<Option<Vec<u8>>> + Sync + 'a;
+/// Gives the new version of a file, borrowed when already in memory.
+/// Called from several threads.
+pub type NewContent<'a, 'c> = dyn Fn(&RelPath) -> Result<Cow<'c, [u8]>> + Sync + 'a;
+
+/// A file some base lacks with this content, of at most the patch limit:
+/// patched or compressed if that pays, else carried whole.
+struct Candidate<'m> {
+    path: &'m RelPath,
+    file: &'m FileEntry,
+    /// SHA-256 of the bases' versions that differ.
+    differing: BTreeSet<[u8; 32]>,
+    /// Some base lacks the path: no patch serves it.
+    missing: bool,
+}
+
 /// Decides for every file of `new` whether a delta from `bases` carries it
 /// whole, leaves it to the bases (DW1), patches it from each base's
-/// version (DW2) or compresses it (DW3, D2a). `old_content` gives an old
-/// version by its SHA-256 when the exporter still has it (`None`: no patch
-/// from it); `new_content` reads the new version. Each base goes straight
-/// to `new` (DW4).
+/// version (DW2) or compresses it (DW3, D2a). Patches are made on every
+/// core; the plan is the same whatever the order they finish in (DW6).
+/// Each base goes straight to `new` (DW4).
 pub fn plan_carry(
     new: &Manifest,
     bases: &[&Manifest],
-    old_content: &mut dyn FnMut(&Digest) -> Result<Option<Vec<u8>>>,
-    new_content: &mut dyn FnMut(&RelPath) -> Result<Vec<u8>>,
+    old_content: &OldContent<'_>,
+    new_content: &NewContent<'_, '_>,
 ) -> Result<CarryPlan> {
     let base_files: Vec<BTreeMap<&str, &FileEntry>> =
         bases.iter().map(|base| base.files().map(|(path, file)| (path.as_str(), file)).collect()).collect();
     let mut plan = CarryPlan::default();
+    let mut candidates = Vec::new();
     for (path, file) in new.files() {
         let mut differing = BTreeSet::new();
         let mut missing = false;
@@ -125,36 +145,56 @@ pub fn plan_carry(
         }
         if differing.is_empty() && !missing {
             plan.carry.insert(path.to_string(), Carry::Base);
-            continue;
-        }
-        if file.size > patch::MAX_PATCH_INPUT {
+        } else if file.size > patch::MAX_PATCH_INPUT {
             plan.whole_bytes += file.size;
-            continue;
+        } else {
+            candidates.push(Candidate { path, file, differing, missing });
         }
-        let new_bytes = new_content(path)?;
-        let patches = match missing {
-            false => patches_for(path, file, &differing, old_content, &new_bytes)?,
-            true => None,
-        };
-        let compressed = || -> Result<Option<Vec<PlannedPatch>>> {
-            let Some(made) = patch::compress(&new_bytes)? else { return Ok(None) };
-            let line = PatchLine {
-                size: made.len() as u64,
-                digest: Digest::of(&made),
-                from: patch::FROM_NOTHING,
-                path: path.clone(),
-            };
-            Ok(Some(vec![(line, made)]))
-        };
-        match patches.map_or_else(compressed, |patches| Ok(Some(patches)))? {
+    }
+    let made = Mutex::new(Vec::with_capacity(candidates.len()));
+    let errors =
+        crate::parallel::for_each(&candidates.iter().enumerate().collect::<Vec<_>>(), true, |&(n, candidate)| {
+            let patches = patches_or_compressed(candidate, old_content, new_content)?;
+            made.lock().unwrap_or_else(PoisonError::into_inner).push((n, patches));
+            Ok(())
+        });
+    if let Some(error) = errors.into_iter().next() {
+        return Err(error);
+    }
+    let mut made = made.into_inner().unwrap_or_else(PoisonError::into_inner);
+    made.sort_by_key(|(n, _)| *n);
+    for (candidate, (_, patches)) in candidates.iter().zip(made) {
+        match patches {
             Some(patches) => {
-                plan.carry.insert(path.to_string(), Carry::Patched);
+                plan.carry.insert(candidate.path.to_string(), Carry::Patched);
                 plan.patches.extend(patches);
             }
-            None => plan.whole_bytes += file.size,
+            None => plan.whole_bytes += candidate.file.size,
         }
     }
     Ok(plan)
+}
+
+/// The patches of `candidate` from each base's version (DW2), else its
+/// compressed form (DW3), else `None`: it ships whole.
+fn patches_or_compressed(
+    candidate: &Candidate<'_>,
+    old_content: &OldContent<'_>,
+    new_content: &NewContent<'_, '_>,
+) -> Result<Option<Vec<PlannedPatch>>> {
+    let Candidate { path, file, differing, missing } = candidate;
+    let new_bytes = new_content(path)?;
+    if !missing && let Some(patches) = patches_for(path, file, differing, old_content, &new_bytes)? {
+        return Ok(Some(patches));
+    }
+    let Some(made) = patch::compress(&new_bytes)? else { return Ok(None) };
+    let line = PatchLine {
+        size: made.len() as u64,
+        digest: Digest::of(&made),
+        from: patch::FROM_NOTHING,
+        path: (*path).clone(),
+    };
+    Ok(Some(vec![(line, made)]))
 }
 
 /// Patches from each differing old version to `new_bytes`, or `None` when
@@ -164,7 +204,7 @@ fn patches_for(
     path: &RelPath,
     file: &FileEntry,
     differing: &BTreeSet<[u8; 32]>,
-    old_content: &mut dyn FnMut(&Digest) -> Result<Option<Vec<u8>>>,
+    old_content: &OldContent<'_>,
     new_bytes: &[u8],
 ) -> Result<Option<Vec<PlannedPatch>>> {
     let mut patches = Vec::new();
@@ -243,11 +283,10 @@ mod tests {
         let old: BTreeMap<Digest, Vec<u8>> =
             [2, 5, 8].into_iter().flat_map(contents).map(|(_, bytes)| (Digest::of(&bytes), bytes)).collect();
         let new: BTreeMap<&str, Vec<u8>> = contents(10).into_iter().collect();
-        let plan =
-            plan_carry(&day10, &[&day2, &day5, &day8], &mut |digest| Ok(old.get(digest).cloned()), &mut |path| {
-                Ok(new[path.as_str()].clone())
-            })
-            .unwrap();
+        let plan = plan_carry(&day10, &[&day2, &day5, &day8], &|digest| Ok(old.get(digest).cloned()), &|path| {
+            Ok(Cow::Borrowed(&new[path.as_str()]))
+        })
+        .unwrap();
         assert_eq!(plan.carry.get("stable.dat"), Some(&Carry::Base));
         assert_eq!(plan.carry.get("daily.dat"), Some(&Carry::Patched));
         assert_eq!(plan.carry.get("new.dat"), None, "the day-5 site lacks it: carried whole");
@@ -264,7 +303,7 @@ mod tests {
         }
         // Without the old versions the exporter ships whole files.
         let whole =
-            plan_carry(&day10, &[&day2], &mut |_| Ok(None), &mut |path| Ok(new[path.as_str()].clone())).unwrap();
+            plan_carry(&day10, &[&day2], &|_| Ok(None), &|path| Ok(Cow::Borrowed(&new[path.as_str()]))).unwrap();
         assert_eq!((whole.patches.len(), whole.whole_bytes), (0, 400_000));
     }
 
@@ -295,7 +334,7 @@ mod tests {
         let new = manifest(&[("added.xml", &added), ("index.xml", &new_index)]);
         let contents: BTreeMap<&str, &[u8]> = [("added.xml", &added[..]), ("index.xml", &new_index[..])].into();
         let plan =
-            plan_carry(&new, &[&base], &mut |_| Ok(None), &mut |path| Ok(contents[path.as_str()].to_vec())).unwrap();
+            plan_carry(&new, &[&base], &|_| Ok(None), &|path| Ok(Cow::Borrowed(contents[path.as_str()]))).unwrap();
         assert_eq!(plan.whole_bytes, 0);
         for (path, bytes) in contents {
             assert_eq!(plan.carry.get(path), Some(&Carry::Patched), "{path}");
