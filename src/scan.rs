@@ -10,7 +10,9 @@ use crate::rel_path::{self, RelPath};
 use camino::Utf8Path;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::os::unix::fs::PermissionsExt;
+use std::sync::{Mutex, PoisonError};
 
 /// Index-file patterns used when the operator names none: update indexes are
 /// XML or `.idx` files, or live in an `index` folder.
@@ -98,41 +100,101 @@ pub fn index_matcher(patterns: &[String]) -> Result<GlobSet> {
 
 /// Walks `root` and returns its entries sorted by path bytes, or an error
 /// listing every entry that cannot be exported.
+///
+/// The walk goes one depth at a time, the folders of a depth read on every
+/// core; each entry's `lstat` is made relative to its open folder, not by
+/// resolving its path from the root again.
 pub fn scan(root: &Utf8Path, index: &GlobSet) -> Result<Vec<SourceEntry>> {
-    let mut entries = Vec::new();
-    let mut problems = Vec::new();
-    let mut folded: HashMap<String, RelPath> = HashMap::new();
-    let walker = walkdir::WalkDir::new(root).min_depth(1).follow_links(false).follow_root_links(true);
-    for item in walker {
+    let mut found = Found::default();
+    let mut depth: Vec<Option<RelPath>> = vec![None];
+    while !depth.is_empty() {
+        let read = Mutex::new(Vec::with_capacity(depth.len()));
+        crate::parallel::for_each(&depth, false, |folder| -> Result<(), Infallible> {
+            let one = read_folder(root, folder.as_ref(), index);
+            read.lock().unwrap_or_else(PoisonError::into_inner).push(one);
+            Ok(())
+        });
+        let mut next = Vec::new();
+        for one in read.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            next.extend(one.entries.iter().filter(|e| e.file.is_none()).map(|e| Some(e.path.clone())));
+            found.entries.extend(one.entries);
+            found.problems.extend(one.problems);
+        }
+        depth = next;
+    }
+    let Found { mut entries, mut problems } = found;
+    entries.sort_by(|a, b| a.path.as_str().as_bytes().cmp(b.path.as_str().as_bytes()));
+    let mut folded: HashMap<String, &RelPath> = HashMap::new();
+    for entry in &entries {
+        if let Some(other) = folded.insert(entry.path.as_str().to_lowercase(), &entry.path) {
+            problems.push(format!(
+                "{}: differs from `{other}` only in case (they collide on FAT, exFAT and NTFS)",
+                entry.path
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(Error::UnexportableSource {
+            source_dir: root.to_owned(),
+            problems: problems.into_iter().map(|p| rel_path::escape(&p)).collect(),
+        });
+    }
+    Ok(entries)
+}
+
+/// What the walk found: entries, and why others cannot be exported.
+#[derive(Default)]
+struct Found {
+    entries: Vec<SourceEntry>,
+    problems: Vec<String>,
+}
+
+/// The entries of one folder of the source (`None`: the root itself).
+fn read_folder(root: &Utf8Path, folder: Option<&RelPath>, index: &GlobSet) -> Found {
+    let mut found = Found::default();
+    let at = folder.map_or_else(|| root.to_owned(), |folder| folder.under(root));
+    let listing = match std::fs::read_dir(&at) {
+        Ok(listing) => listing,
+        Err(e) => {
+            found.problems.push(format!("{at}: cannot read ({e})"));
+            return found;
+        }
+    };
+    for item in listing {
         let item = match item {
             Ok(item) => item,
             Err(e) => {
-                let path = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| root.to_string());
-                problems
-                    .push(format!("{path}: cannot read ({})", e.io_error().map_or(e.to_string(), |io| io.to_string())));
+                found.problems.push(format!("{at}: cannot read ({e})"));
                 continue;
             }
         };
-        let relative = item.path().strip_prefix(root).unwrap_or(item.path());
-        let Some(text) = relative.to_str() else {
-            problems.push(format!("{}: name is not valid UTF-8", relative.display()));
+        let name = item.file_name();
+        let Some(name) = name.to_str() else {
+            let shown = Utf8Path::new(folder.map_or("", |f| f.as_str())).join(name.to_string_lossy().as_ref());
+            found.problems.push(format!("{shown}: name is not valid UTF-8"));
             continue;
         };
-        let path = match RelPath::new(text) {
+        let text = match folder {
+            Some(folder) => format!("{folder}/{name}"),
+            None => name.to_owned(),
+        };
+        let path = match RelPath::new(&text) {
             Ok(path) => path,
             Err(why) => {
-                problems.push(why);
+                found.problems.push(why);
                 continue;
             }
         };
-        let kind = item.file_type();
+        // `DirEntry::metadata` is `lstat` relative to the open folder.
         let metadata = match item.metadata() {
             Ok(metadata) => metadata,
             Err(e) => {
-                problems.push(format!("{path}: cannot read metadata ({e})"));
+                found.problems.push(format!("{path}: cannot read metadata ({e})"));
                 continue;
             }
         };
+        let kind = metadata.file_type();
         let file = if kind.is_dir() {
             None
         } else if kind.is_file() {
@@ -147,23 +209,12 @@ pub fn scan(root: &Utf8Path, index: &GlobSet) -> Result<Vec<SourceEntry>> {
             } else {
                 "not a regular file or folder (device, socket or pipe)"
             };
-            problems.push(format!("{path}: {what}"));
+            found.problems.push(format!("{path}: {what}"));
             continue;
         };
-        if let Some(other) = folded.insert(path.as_str().to_lowercase(), path.clone()) {
-            problems.push(format!("{path}: differs from `{other}` only in case (they collide on FAT, exFAT and NTFS)"));
-        }
-        entries.push(SourceEntry { path, file, stamp: Stamp::of(&metadata) });
+        found.entries.push(SourceEntry { path, file, stamp: Stamp::of(&metadata) });
     }
-    if !problems.is_empty() {
-        problems.sort();
-        return Err(Error::UnexportableSource {
-            source_dir: root.to_owned(),
-            problems: problems.into_iter().map(|p| rel_path::escape(&p)).collect(),
-        });
-    }
-    entries.sort_by(|a, b| a.path.as_str().as_bytes().cmp(b.path.as_str().as_bytes()));
-    Ok(entries)
+    found
 }
 
 #[cfg(test)]
