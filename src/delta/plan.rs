@@ -105,6 +105,10 @@ pub type OldContent<'a> = dyn Fn(&Digest) -> Result<Option<Vec<u8>>> + Sync + 'a
 /// Called from several threads.
 pub type NewContent<'a, 'c> = dyn Fn(&RelPath) -> Result<Cow<'c, [u8]>> + Sync + 'a;
 
+/// Files above this size are patched one at a time: each holds its old and
+/// new version and a zstd window of about their size.
+const LARGE_FILE: u64 = patch::MAX_PATCH_INPUT / 8;
+
 /// A file some base lacks with this content, of at most the patch limit:
 /// patched or compressed if that pays, else carried whole.
 struct Candidate<'m> {
@@ -152,8 +156,13 @@ pub fn plan_carry(
         }
     }
     let made = Mutex::new(Vec::with_capacity(candidates.len()));
+    let large_file_turn = Mutex::new(());
     let errors =
         crate::parallel::for_each(&candidates.iter().enumerate().collect::<Vec<_>>(), true, |&(n, candidate)| {
+            // One large file at a time: memory stays that of the serial
+            // plan (P2), while small files go on beside it.
+            let _turn = (candidate.file.size > LARGE_FILE)
+                .then(|| large_file_turn.lock().unwrap_or_else(PoisonError::into_inner));
             let patches = patches_or_compressed(candidate, old_content, new_content)?;
             made.lock().unwrap_or_else(PoisonError::into_inner).push((n, patches));
             Ok(())
