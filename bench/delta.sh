@@ -9,8 +9,13 @@
 #   * full import into an empty folder and delta import over day 0: time,
 #     and CPU time (user + system, from /usr/bin/time: steadier than the
 #     wall clock on a loaded machine);
-#   * rsync -a --no-whole-file --only-write-batch: batch file bytes;
+#   * rsync -a --no-whole-file --only-write-batch: batch file bytes and
+#     time (the peer of the delta export), and rsync --read-batch applying
+#     it to a copy of day 0, + sync (the peer of the delta import);
 #   * xdelta3 -e -s OLD NEW for every changed file, added files whole: bytes.
+# Every timed command starts after a `sync`, so none pays for writing back
+# what an earlier step (the generator, cp -a, another command) left dirty
+# on the same filesystem: export and import sync what they write.
 # Needs rsync, xdelta3 and GNU time (apt install rsync xdelta3 time). Writes $BENCH_DIR
 # (default /tmp/ferry-delta-bench) and removes it at the end (unless
 # BENCH_KEEP=1). Also prints what the delta medium's bytes are.
@@ -33,19 +38,26 @@ secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 # cpu FILE: user + system seconds that /usr/bin/time -f '%U %S' wrote.
 cpu() { python3 -c "u, s = open('$1').read().split()[-2:]; print(f'{float(u) + float(s):.2f}')"; }
 size() { du -sb "$1" | cut -f1; }
-t0=$(now); "$FERRY" export "$W/src" "$W/full" --key "$W/k.key" --repository bench -q --no-read-back; t1=$(now)
+sync; t0=$(now); "$FERRY" export "$W/src" "$W/full" --key "$W/k.key" --repository bench -q --no-read-back; t1=$(now)
 full_export=$(secs $t0 $t1); full_bytes=$(size "$W/full")
-t0=$(now); /usr/bin/time -f '%U %S' -o "$W/cpu.full" "$FERRY" import "$W/full" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
+sync; t0=$(now); /usr/bin/time -f '%U %S' -o "$W/cpu.full" "$FERRY" import "$W/full" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
 full_import=$(secs $t0 $t1); full_cpu=$(cpu "$W/cpu.full")
 "$FERRY" receipt "$W/site" "$W/receipt" -q
 python3 "$HERE/gen.py" edit "$W/src" "$PERCENT" 2 >/dev/null
-t0=$(now); "$FERRY" export "$W/src" "$W/delta" --key "$W/k.key" --repository bench -q --no-read-back --since "$W/receipt"; t1=$(now)
+sync; t0=$(now); "$FERRY" export "$W/src" "$W/delta" --key "$W/k.key" --repository bench -q --no-read-back --since "$W/receipt"; t1=$(now)
 delta_export=$(secs $t0 $t1); delta_bytes=$(size "$W/delta")
-t0=$(now); /usr/bin/time -f '%U %S' -o "$W/cpu.delta" "$FERRY" import "$W/delta" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
+sync; t0=$(now); /usr/bin/time -f '%U %S' -o "$W/cpu.delta" "$FERRY" import "$W/delta" "$W/site" --trust "$W/k.pub" -q; t1=$(now)
 delta_import=$(secs $t0 $t1); delta_cpu=$(cpu "$W/cpu.delta")
 diff -r -x .ferry "$W/src" "$W/site" >/dev/null && same=yes || same=NO
-t0=$(now); rsync -a --no-whole-file --delete --only-write-batch="$W/rsync.batch" "$W/src/" "$W/day0/"; t1=$(now)
+sync; t0=$(now); rsync -a --no-whole-file --delete --only-write-batch="$W/rsync.batch" "$W/src/" "$W/day0/"; t1=$(now)
 rsync_time=$(secs $t0 $t1); rsync_bytes=$(size "$W/rsync.batch")
+# The peer of the delta import: rsync applying its batch to a copy of day 0,
+# then sync (ferry's import syncs what it writes).
+cp -a "$W/day0" "$W/day0-batch"
+sync; t0=$(now); rsync -a --delete --read-batch="$W/rsync.batch" "$W/day0-batch/" && sync; t1=$(now)
+rsync_apply=$(secs $t0 $t1)
+diff -r "$W/src" "$W/day0-batch" >/dev/null && rsync_same=yes || rsync_same=NO
+rm -rf "$W/day0-batch"
 xd_bytes=0; changed=0; added=0
 t0=$(now)
 while IFS= read -r -d '' file; do
@@ -100,6 +112,8 @@ repository: $FILES files, $MB MB; change: bench/gen.py edit $PERCENT % ($changed
 | delta import (over day 0) | | $(pct $delta_import $full_import) of full import | $delta_import |
 | full import, CPU seconds (user + system) | | | $full_cpu |
 | delta import, CPU seconds (user + system) | | $(pct $delta_cpu $full_cpu) of full import | $delta_cpu |
+| rsync --read-batch onto day 0, + sync (result equal: $rsync_same) | | delta import: $(python3 -c "print(f'{$delta_import / $rsync_apply:.2f}')") x this | $rsync_apply |
+| | | delta export: $(python3 -c "print(f'{$delta_export / $rsync_time:.2f}')") x rsync --only-write-batch | |
 
 delta medium bytes: $breakdown
 TABLE
