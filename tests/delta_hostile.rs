@@ -137,3 +137,29 @@ fn a_truncated_or_swapped_patch_file_is_refused() {
     std::fs::write(&path, &flipped).unwrap();
     case.refused("sha256");
 }
+
+/// D2a: a signed compressed file (a patch from no bytes) whose frame gives
+/// other bytes of the signed size is refused by the digest check; one that
+/// also keeps its patch from the base is refused as a malformed manifest.
+#[test]
+fn a_signed_compressed_file_that_gives_other_bytes_is_refused() {
+    let case = setup();
+    let fields = case.patch_line();
+    let size = std::fs::metadata(case.target.join("big.bin")).unwrap().len();
+    let compressed = ferry::delta::patch::compress(&vec![b'x'; size as usize]).unwrap().expect("compresses");
+    let digest = Digest::of(&compressed).to_hex();
+    std::fs::write(case.patch_file(&digest), &compressed).unwrap();
+    let nothing = ferry::delta::patch::FROM_NOTHING.to_hex();
+    let line = fields.join(" ");
+    let crafted = format!("patch {} {digest} {nothing} {}", compressed.len(), fields[4]);
+    let text = case.manifest();
+    // Patch lines are sorted by (path, from): both lines are of big.bin.
+    let mut lines = [line.clone(), crafted.clone()];
+    lines.sort_by_key(|l| l.split(' ').nth(3).unwrap().to_owned());
+    let both = text.replace(&line, &lines.join("\n")).replace("patches: 1\n", "patches: 2\n");
+    case.sign(&both);
+    case.refused("compressed (a patch from no bytes) and has other patch lines");
+    std::fs::remove_file(case.patch_file(&fields[2])).unwrap();
+    case.sign(&text.replace(&line, &crafted));
+    case.refused("SHA-256");
+}
