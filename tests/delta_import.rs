@@ -234,6 +234,7 @@ fn files_no_patch_serves_travel_compressed() {
         .sum();
     assert!(volumes * 2 < catalog.len() + added.len(), "{volumes} bytes of volumes\n{manifest}");
 
+    run(&["verify", delta.as_str(), "--trust", world.public.as_str()]).ok();
     world.import(&delta, &world.site, &[]).ok();
     assert_eq!(served_tree(&world.site), served_tree(&world.source));
     assert_eq!(std::fs::read(world.site.join("index/added.xml")).unwrap(), added);
