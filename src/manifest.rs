@@ -316,6 +316,13 @@ impl Manifest {
         self.entries.iter().filter_map(|entry| entry.file().map(|file| (&entry.path, file)))
     }
 
+    /// The file entry of `path`, found by bisection: entries are sorted by
+    /// path bytes (§4), so no map of every path is needed.
+    pub fn file_at(&self, path: &str) -> Option<&FileEntry> {
+        let at = self.entries.binary_search_by(|entry| entry.path.as_str().as_bytes().cmp(path.as_bytes()));
+        at.ok().and_then(|n| self.entries[n].file())
+    }
+
     /// Total payload bytes.
     pub fn payload_bytes(&self) -> u64 {
         self.files().map(|(_, file)| file.size).sum()

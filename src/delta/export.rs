@@ -172,8 +172,10 @@ const CHANGED_SINCE_PLANNED: &str = "its content differs from the SHA-256 the de
 #[derive(Debug)]
 pub struct DeltaPlan {
     bases: Vec<Digest>,
-    /// Every file of the source as hashed for the plan.
-    files: HashMap<RelPath, FileEntry>,
+    /// Every file of the source as hashed for the plan, at the index of
+    /// its entry in the scan (`None`: a folder). A million files cost no
+    /// map of paths (issue 14).
+    files: Vec<Option<FileEntry>>,
     carry: CarryPlan,
     /// Files whose SHA-256 came from the stat cache, not read.
     cached: usize,
@@ -192,12 +194,12 @@ const IN_MEMORY: u64 = 256 * 1024 * 1024;
 /// is patched or compressed from these bytes (delta-v1.md DW2, DW3) and
 /// which the ledger may keep (ledger-v1.md §7 O5).
 struct Wanted<'a> {
-    bases: Vec<HashMap<&'a RelPath, &'a FileEntry>>,
+    bases: Vec<&'a Manifest>,
 }
 
 impl Wanted<'_> {
     fn wants(&self, path: &RelPath, size: u64, digest: &Digest) -> bool {
-        let changed = self.bases.iter().any(|base| base.get(path).is_none_or(|old| old.digest != *digest));
+        let changed = self.bases.iter().any(|base| base.file_at(path.as_str()).is_none_or(|old| old.digest != *digest));
         size <= crate::delta::patch::MAX_PATCH_INPUT && changed
     }
 }
@@ -220,7 +222,7 @@ impl DeltaPlan {
                 newer.manifest().sequence
             )));
         }
-        let wanted = Wanted { bases: bases.iter().map(|b| b.manifest().files().collect()).collect() };
+        let wanted = Wanted { bases: bases.iter().map(|b| b.manifest()).collect() };
         let (files, cached, contents) = hash_all(source, entries, cache, &wanted)?;
         let first = bases[0].manifest();
         let new = Manifest {
@@ -231,23 +233,25 @@ impl DeltaPlan {
             layout: crate::manifest::Layout::Tree,
             entries: entries
                 .iter()
-                .map(|e| Entry {
+                .enumerate()
+                .map(|(n, e)| Entry {
                     path: e.path.clone(),
-                    kind: files.get(&e.path).map_or(EntryKind::Dir, |f| EntryKind::File(f.clone())),
+                    kind: files[n].clone().map_or(EntryKind::Dir, EntryKind::File),
                 })
                 .collect(),
         };
         let base_manifests: Vec<&Manifest> = bases.iter().map(|b| b.manifest()).collect();
         let carry = plan::plan_carry(&new, &base_manifests, &|digest| ledger.object(digest), &|path| {
             // Read and hashed to the planned digest a moment ago.
-            if let Some(bytes) = contents.get(path) {
+            if let Some((_, bytes)) = contents.get(path) {
                 return Ok(Cow::Borrowed(bytes.as_slice()));
             }
             let from = path.under(source);
             let bytes = std::fs::read(&from).ctx("read", &from)?;
             // A patch must turn the old version into the planned bytes,
             // whether the plan read them or took them from the stat cache.
-            match files.get(path) {
+            let at = entries.binary_search_by(|e| e.path.as_str().as_bytes().cmp(path.as_str().as_bytes()));
+            match at.ok().and_then(|n| files[n].as_ref()) {
                 Some(planned) if (bytes.len() as u64, Digest::of(&bytes)) == (planned.size, planned.digest) => {
                     Ok(Cow::Owned(bytes))
                 }
@@ -260,8 +264,7 @@ impl DeltaPlan {
     /// The bytes of the changed files the plan read, by SHA-256, for the
     /// ledger to keep without reading the source again (ledger-v1.md §7 O1).
     pub fn contents(&self) -> HashMap<Digest, &[u8]> {
-        let digest_of = |path: &RelPath| self.files.get(path).map(|file| file.digest);
-        self.contents.iter().filter_map(|(path, bytes)| Some((digest_of(path)?, bytes.as_slice()))).collect()
+        self.contents.values().map(|(digest, bytes)| (*digest, bytes.as_slice())).collect()
     }
 
     /// How many files the plan took from the stat cache without reading
@@ -297,12 +300,14 @@ impl DeltaPlan {
 
     /// The complete manifest: `written` (the snapshot of what was carried,
     /// hashed as written) with every other file as planned. A carried file
-    /// whose bytes differ from the plan's changed while it was read.
+    /// whose bytes differ from the plan's changed while it was read. `all`
+    /// is the scan the plan was made from.
     pub fn manifest(&self, written: Manifest, source: &Utf8Path, all: &[SourceEntry]) -> Result<SnapshotManifest> {
+        assert_eq!(all.len(), self.files.len(), "a delta plan completes the manifest of the scan it was made from");
         let hashed: HashMap<&RelPath, &FileEntry> = written.files().collect();
         let mut entries = Vec::with_capacity(all.len());
-        for entry in all {
-            let Some(planned) = self.files.get(&entry.path) else {
+        for (entry, planned) in all.iter().zip(&self.files) {
+            let Some(planned) = planned else {
                 entries.push(Entry { path: entry.path.clone(), kind: EntryKind::Dir });
                 continue;
             };
@@ -381,8 +386,8 @@ fn cached_files<'a>(
     })
 }
 
-/// Bytes of files read for a plan, by path.
-type Contents = HashMap<RelPath, Vec<u8>>;
+/// Bytes of files read for a plan, with their SHA-256, by path.
+type Contents = HashMap<RelPath, (Digest, Vec<u8>)>;
 
 /// Size and SHA-256 of every file: from `cache` when its stat data match
 /// the scan's (ledger-v1.md §8 S2), else read in parallel, checking with
@@ -395,24 +400,24 @@ fn hash_all(
     entries: &[SourceEntry],
     cache: &StatCache,
     wanted: &Wanted<'_>,
-) -> Result<(HashMap<RelPath, FileEntry>, usize, Contents)> {
-    let mut hashed = HashMap::with_capacity(entries.len());
-    let mut to_read: Vec<&SourceEntry> = Vec::new();
-    for entry in entries {
+) -> Result<(Vec<Option<FileEntry>>, usize, Contents)> {
+    let mut hashed = vec![None; entries.len()];
+    let mut to_read: Vec<(usize, &SourceEntry)> = Vec::new();
+    for (n, entry) in entries.iter().enumerate() {
         let Some(scanned) = entry.file else { continue };
         match cache.lookup(&entry.path, &entry.stamp) {
             Some(digest) => {
                 let file =
                     FileEntry { size: scanned.size, digest, executable: scanned.executable, index: scanned.index };
-                hashed.insert(entry.path.clone(), file);
+                hashed[n] = Some(file);
             }
-            None => to_read.push(entry),
+            None => to_read.push((n, entry)),
         }
     }
-    let cached = hashed.len();
+    let cached = hashed.iter().flatten().count();
     let hashed = Mutex::new((hashed, HashMap::new()));
     let reserved = AtomicU64::new(0);
-    let errors = crate::parallel::for_each(&to_read, true, |entry| -> Result<()> {
+    let errors = crate::parallel::for_each(&to_read, true, |&(n, entry)| -> Result<()> {
         let Some(scanned) = entry.file else { return Ok(()) };
         let from: Utf8PathBuf = entry.path.under(source);
         let mut reader = std::fs::File::open(&from).ctx("open", &from)?;
@@ -435,9 +440,9 @@ fn hash_all(
         let file =
             FileEntry { size: seen.size, digest: seen.digest, executable: scanned.executable, index: scanned.index };
         let mut done = hashed.lock().unwrap_or_else(|p| p.into_inner());
-        done.0.insert(entry.path.clone(), file);
+        done.0[n] = Some(file);
         if keep {
-            done.1.insert(entry.path.clone(), bytes);
+            done.1.insert(entry.path.clone(), (seen.digest, bytes));
         }
         Ok(())
     });

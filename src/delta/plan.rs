@@ -131,15 +131,13 @@ pub fn plan_carry(
     old_content: &OldContent<'_>,
     new_content: &NewContent<'_, '_>,
 ) -> Result<CarryPlan> {
-    let base_files: Vec<BTreeMap<&str, &FileEntry>> =
-        bases.iter().map(|base| base.files().map(|(path, file)| (path.as_str(), file)).collect()).collect();
     let mut plan = CarryPlan::default();
     let mut candidates = Vec::new();
     for (path, file) in new.files() {
         let mut differing = BTreeSet::new();
         let mut missing = false;
-        for files in &base_files {
-            match files.get(path.as_str()) {
+        for base in bases {
+            match base.file_at(path.as_str()) {
                 Some(old) if old.digest == file.digest => {}
                 Some(old) => {
                     differing.insert(old.digest.0);
