@@ -224,24 +224,10 @@ impl DeltaPlan {
         }
         let wanted = Wanted { bases: bases.iter().map(|b| b.manifest()).collect() };
         let (files, cached, contents) = hash_all(source, entries, cache, &wanted)?;
-        let first = bases[0].manifest();
-        let new = Manifest {
-            repository: first.repository.clone(),
-            sequence,
-            created: first.created,
-            expires: None,
-            layout: crate::manifest::Layout::Tree,
-            entries: entries
-                .iter()
-                .enumerate()
-                .map(|(n, e)| Entry {
-                    path: e.path.clone(),
-                    kind: files[n].clone().map_or(EntryKind::Dir, EntryKind::File),
-                })
-                .collect(),
-        };
+        // The new snapshot's files, as planned, in path order.
+        let new = entries.iter().zip(&files).filter_map(|(entry, file)| Some((&entry.path, file.as_ref()?)));
         let base_manifests: Vec<&Manifest> = bases.iter().map(|b| b.manifest()).collect();
-        let carry = plan::plan_carry(&new, &base_manifests, &|digest| ledger.object(digest), &|path| {
+        let carry = plan::plan_carry(new, &base_manifests, &|digest| ledger.object(digest), &|path| {
             // Read and hashed to the planned digest a moment ago.
             if let Some((_, bytes)) = contents.get(path) {
                 return Ok(Cow::Borrowed(bytes.as_slice()));

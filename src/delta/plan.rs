@@ -125,15 +125,15 @@ struct Candidate<'m> {
 /// version (DW2) or compresses it (DW3, D2a). Patches are made on every
 /// core; the plan is the same whatever the order they finish in (DW6).
 /// Each base goes straight to `new` (DW4).
-pub fn plan_carry(
-    new: &Manifest,
+pub fn plan_carry<'m>(
+    new: impl IntoIterator<Item = (&'m RelPath, &'m FileEntry)>,
     bases: &[&Manifest],
     old_content: &OldContent<'_>,
     new_content: &NewContent<'_, '_>,
 ) -> Result<CarryPlan> {
     let mut plan = CarryPlan::default();
     let mut candidates = Vec::new();
-    for (path, file) in new.files() {
+    for (path, file) in new {
         let mut differing = BTreeSet::new();
         let mut missing = false;
         for base in bases {
@@ -290,7 +290,7 @@ mod tests {
         let old: BTreeMap<Digest, Vec<u8>> =
             [2, 5, 8].into_iter().flat_map(contents).map(|(_, bytes)| (Digest::of(&bytes), bytes)).collect();
         let new: BTreeMap<&str, Vec<u8>> = contents(10).into_iter().collect();
-        let plan = plan_carry(&day10, &[&day2, &day5, &day8], &|digest| Ok(old.get(digest).cloned()), &|path| {
+        let plan = plan_carry(day10.files(), &[&day2, &day5, &day8], &|digest| Ok(old.get(digest).cloned()), &|path| {
             Ok(Cow::Borrowed(&new[path.as_str()]))
         })
         .unwrap();
@@ -310,7 +310,7 @@ mod tests {
         }
         // Without the old versions the exporter ships whole files.
         let whole =
-            plan_carry(&day10, &[&day2], &|_| Ok(None), &|path| Ok(Cow::Borrowed(&new[path.as_str()]))).unwrap();
+            plan_carry(day10.files(), &[&day2], &|_| Ok(None), &|path| Ok(Cow::Borrowed(&new[path.as_str()]))).unwrap();
         assert_eq!((whole.patches.len(), whole.whole_bytes), (0, 400_000));
     }
 
@@ -340,8 +340,8 @@ mod tests {
         let base = manifest(&[("index.xml", &old_index)]);
         let new = manifest(&[("added.xml", &added), ("index.xml", &new_index)]);
         let contents: BTreeMap<&str, &[u8]> = [("added.xml", &added[..]), ("index.xml", &new_index[..])].into();
-        let plan =
-            plan_carry(&new, &[&base], &|_| Ok(None), &|path| Ok(Cow::Borrowed(contents[path.as_str()]))).unwrap();
+        let plan = plan_carry(new.files(), &[&base], &|_| Ok(None), &|path| Ok(Cow::Borrowed(contents[path.as_str()])))
+            .unwrap();
         assert_eq!(plan.whole_bytes, 0);
         for (path, bytes) in contents {
             assert_eq!(plan.carry.get(path), Some(&Carry::Patched), "{path}");
