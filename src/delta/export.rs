@@ -264,7 +264,7 @@ impl DeltaPlan {
     pub fn carried(&self, entries: &[SourceEntry]) -> Vec<SourceEntry> {
         entries
             .iter()
-            .filter(|e| e.file.is_none() || !self.carry.carry.contains_key(e.path.as_str()))
+            .filter(|e| e.file.is_none() || self.carry.carry.get(e.path.as_str()) == Some(&Carry::Whole))
             .cloned()
             .collect()
     }
@@ -308,7 +308,17 @@ impl DeltaPlan {
             entries.push(Entry { path: entry.path.clone(), kind: EntryKind::File(planned.clone()) });
         }
         let patches = self.carry.patches.iter().map(|(line, _)| line.clone()).collect();
-        let carry: BTreeMap<String, Carry> = self.carry.carry.clone();
+        // The manifest's flags: `p` for patched files, `b` for those the
+        // plan left to the bases, nothing for files carried whole (D3).
+        let carry: BTreeMap<String, Carry> = entries
+            .iter()
+            .filter(|entry| entry.file().is_some())
+            .filter_map(|entry| match self.carry.carry.get(entry.path.as_str()) {
+                None => Some((entry.path.to_string(), Carry::Base)),
+                Some(Carry::Patched) => Some((entry.path.to_string(), Carry::Patched)),
+                Some(_) => None,
+            })
+            .collect();
         let delta = Delta { bases: self.bases.clone(), patches, carry };
         Ok(SnapshotManifest { manifest: Manifest { entries, ..written }, delta: Some(delta), policy: None })
     }

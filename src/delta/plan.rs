@@ -83,7 +83,9 @@ pub type PlannedPatch = (PatchLine, Vec<u8>);
 /// What a delta from some bases to a new snapshot carries (§3).
 #[derive(Debug, Clone, Default)]
 pub struct CarryPlan {
-    /// Files not carried whole, by path (absent: carried whole).
+    /// Files some base lacks, by path: carried whole or patched (absent:
+    /// left to the bases, `b`). Most files of a day's delta are left to
+    /// the bases: a million of them would be a million owned paths here.
     pub carry: BTreeMap<String, Carry>,
     /// The patches, sorted by (path, from), with their bytes.
     pub patches: Vec<PlannedPatch>,
@@ -146,8 +148,10 @@ pub fn plan_carry<'m>(
             }
         }
         if differing.is_empty() && !missing {
-            plan.carry.insert(path.to_string(), Carry::Base);
-        } else if file.size > patch::MAX_PATCH_INPUT {
+            continue;
+        }
+        if file.size > patch::MAX_PATCH_INPUT {
+            plan.carry.insert(path.to_string(), Carry::Whole);
             plan.whole_bytes += file.size;
         } else {
             candidates.push(Candidate { path, file, differing, missing });
@@ -176,7 +180,10 @@ pub fn plan_carry<'m>(
                 plan.carry.insert(candidate.path.to_string(), Carry::Patched);
                 plan.patches.extend(patches);
             }
-            None => plan.whole_bytes += candidate.file.size,
+            None => {
+                plan.carry.insert(candidate.path.to_string(), Carry::Whole);
+                plan.whole_bytes += candidate.file.size;
+            }
         }
     }
     Ok(plan)
@@ -294,9 +301,9 @@ mod tests {
             Ok(Cow::Borrowed(&new[path.as_str()]))
         })
         .unwrap();
-        assert_eq!(plan.carry.get("stable.dat"), Some(&Carry::Base));
+        assert_eq!(plan.carry.get("stable.dat"), None, "left to the bases");
         assert_eq!(plan.carry.get("daily.dat"), Some(&Carry::Patched));
-        assert_eq!(plan.carry.get("new.dat"), None, "the day-5 site lacks it: carried whole");
+        assert_eq!(plan.carry.get("new.dat"), Some(&Carry::Whole), "the day-5 site lacks it");
         assert_eq!(plan.whole_bytes, 200_000);
         let froms: Vec<Digest> = plan.patches.iter().map(|(line, _)| line.from).collect();
         assert_eq!(froms.len(), 3, "one patch per site's version of daily.dat");
