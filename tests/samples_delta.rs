@@ -38,7 +38,7 @@ fn key(extension: &str) -> String {
 /// `scratch`, then day 1 as a delta from it into `media`.
 fn export_golden_delta(scratch: &Scratch, media: &Utf8Path) {
     let ledger = scratch.path("ledger");
-    let common = ["--repository", REPOSITORY, "--expires", "never", "--layout", "tree", "-q"];
+    let common = ["--repository", REPOSITORY, "--expires", "never", "-q"];
     let with = |extra: &[&str]| -> Vec<String> {
         let mut args: Vec<String> = vec!["export".into()];
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -48,21 +48,15 @@ fn export_golden_delta(scratch: &Scratch, media: &Utf8Path) {
     };
     let day0 = scratch.path("day0");
     let repository = samples().join("repository");
-    let args =
-        with(&[repository.as_str(), day0.as_str(), "--sequence", "1", "--created", CREATED, "--ledger-contents", "0"]);
+    let day0_options = ["--sequence", "1", "--created", CREATED, "--layout", "tree", "--ledger-contents", "0"];
+    let args = with(&[&[repository.as_str(), day0.as_str()][..], &day0_options].concat());
     run(&args.iter().map(String::as_str).collect::<Vec<_>>()).ok();
     let base = day0.join("ferry").join(REPOSITORY).join("1").join("manifest");
     let day1 = samples().join("delta/repository");
-    let args = with(&[
-        day1.as_str(),
-        media.as_str(),
-        "--sequence",
-        DELTA_SEQUENCE,
-        "--created",
-        DELTA_CREATED,
-        "--since",
-        base.as_str(),
-    ]);
+    // Tar volumes: a tree medium holds every folder of the repository,
+    // empty where nothing below it is carried, and git keeps no empty folder.
+    let day1_options = ["--sequence", DELTA_SEQUENCE, "--created", DELTA_CREATED, "--layout", "tar"];
+    let args = with(&[&[day1.as_str(), media.as_str()][..], &day1_options, &["--since", base.as_str()]].concat());
     run(&args.iter().map(String::as_str).collect::<Vec<_>>()).ok();
 }
 
@@ -111,7 +105,7 @@ fn samples_delta_is_what_is_generated() {
 /// What the spec says the medium holds: a `base` line naming sequence 1,
 /// one patch of blob.bin from its day-0 digest, catalog.xml compressed
 /// (a patch from no bytes), master.xml whole, unchanged files `b`, and on
-/// the medium only the carried list (delta-v1.md §5).
+/// the medium only the carried list's files (delta-v1.md §5).
 #[test]
 fn the_golden_delta_holds_what_the_spec_says() {
     let zst = snapshot().join("manifest.zst");
@@ -134,10 +128,13 @@ fn the_golden_delta_holds_what_the_spec_says() {
     assert_eq!(flags("index/master.xml"), "i");
     assert_eq!(flags("modules/updater.sh"), "xb");
     assert!(!text.contains(" bases/main.dat\n"), "a removed file is not listed");
-    let payload: Vec<String> = tree_bytes(&snapshot().join("payload"))
-        .into_iter()
-        .filter(|(_, bytes)| bytes.is_some())
-        .map(|(path, _)| path)
+    let volume = std::fs::File::open(snapshot().join("volumes/0001.tar")).unwrap();
+    let payload: Vec<String> = tar::Archive::new(volume)
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.header().entry_type().is_file())
+        .map(|entry| entry.path().unwrap().to_str().unwrap().to_owned())
         .collect();
     let patch_files: Vec<String> =
         patches.iter().map(|l| format!(".ferry/patches/{}", l.split(' ').nth(2).unwrap())).collect();
